@@ -1,0 +1,1 @@
+//! COCO evaluation: datasets, a pycocotools-exact bbox evaluator, reports and plots.

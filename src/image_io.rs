@@ -1,0 +1,1 @@
+//! Image decoding (JPEG/PNG) to 8-bit RGB.

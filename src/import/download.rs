@@ -1,0 +1,1 @@
+//! Fetching the default checkpoint (filled in by the import work).

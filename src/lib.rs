@@ -1,0 +1,17 @@
+//! yoloq-gen: YOLOv8 checkpoint → quantized integer model → synthesizable Verilog.
+//!
+//! Stages (each a function returning the next type):
+//! [`import::Checkpoint`] → [`model::FloatGraph`] → [`fuse::FusedGraph`] → quantized → hardware.
+
+pub mod error;
+pub mod eval;
+pub mod fuse;
+pub mod graph;
+pub mod image_io;
+pub mod import;
+pub mod model;
+pub mod postprocess;
+pub mod preprocess;
+pub mod util;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The YOLOv8 float model: architecture from tensor shapes, float forward.

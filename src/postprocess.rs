@@ -1,0 +1,1 @@
+//! Confidence filter, class-aware NMS and box rescaling identical to Ultralytics predict.

@@ -1,0 +1,1 @@
+//! Letterbox preprocessing identical in effect to Ultralytics.
