@@ -1,0 +1,47 @@
+//! Shared test helpers: locating ../shared data and external tools.
+//!
+//! On a user's machine a missing prerequisite skips the test with a loud message;
+//! in CI (`CI=true`) or with `YOLOQ_REQUIRE_ALL=1` it is a failure.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// True when every prerequisite must be present (CI).
+pub fn require_all() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("YOLOQ_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// Report a missing prerequisite: panic in CI, print a loud skip message otherwise.
+pub fn missing(what: &str) {
+    if require_all() {
+        panic!("required test prerequisite missing: {what}");
+    }
+    eprintln!("\n*** SKIPPED: {what} is missing (set YOLOQ_DATA_DIR / install it; CI treats this as a failure) ***\n");
+}
+
+/// `$YOLOQ_DATA_DIR/<rel>` if it exists.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("YOLOQ_DATA_DIR") else {
+        missing(&format!("YOLOQ_DATA_DIR (needed for {rel})"));
+        return None;
+    };
+    let p = PathBuf::from(dir).join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        missing(&p.display().to_string());
+        None
+    }
+}
+
+/// Path of an external tool if it is on PATH.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    match which::which(name) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            missing(&format!("external tool `{name}`"));
+            None
+        }
+    }
+}
