@@ -58,14 +58,23 @@ pub enum Op {
     Input,
     Conv(Conv),
     /// Channels `start..end` of the single input (C2f's `chunk(2)`).
-    Slice { start: usize, end: usize },
+    Slice {
+        start: usize,
+        end: usize,
+    },
     /// Channel concatenation of all inputs, in order.
     Concat,
     /// Element-wise sum of two inputs (Bottleneck shortcut).
     Add,
-    MaxPool { k: usize, stride: usize, pad: usize },
+    MaxPool {
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
     /// Nearest-neighbour upsampling by an integer factor.
-    Upsample { factor: usize },
+    Upsample {
+        factor: usize,
+    },
 }
 
 impl Op {
@@ -176,7 +185,11 @@ impl Graph {
                 Op::Add => s[n.inputs[0]],
                 Op::MaxPool { k, stride, pad } => {
                     let [c, ih, iw] = s[n.inputs[0]];
-                    [c, (ih + 2 * pad - k) / stride + 1, (iw + 2 * pad - k) / stride + 1]
+                    [
+                        c,
+                        (ih + 2 * pad - k) / stride + 1,
+                        (iw + 2 * pad - k) / stride + 1,
+                    ]
                 }
                 Op::Upsample { factor } => {
                     let [c, ih, iw] = s[n.inputs[0]];

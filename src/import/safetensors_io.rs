@@ -9,8 +9,12 @@ use std::path::Path;
 
 /// Parse a safetensors file already read into memory.
 pub fn load_safetensors(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::model(path, format!("not a valid safetensors file ({e}); re-export it or pass the .pt checkpoint")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::model(
+            path,
+            format!("not a valid safetensors file ({e}); re-export it or pass the .pt checkpoint"),
+        )
+    })?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         if let Some(a) = view_to_f32(path, &name, &view)? {

@@ -1,0 +1,94 @@
+//! Float forward pass over a [`Graph`]: node by node in topological order, freeing each
+//! intermediate as soon as its last consumer has run (unless asked to keep them all).
+
+use super::{conv, detect, ops};
+use crate::graph::{Act, Conv, Graph, Op};
+use ndarray::{Array2, Array3};
+
+/// Result of a forward pass.
+pub struct Forward {
+    /// Output of every node when `keep_all`, else only the head's inputs survive.
+    pub values: Vec<Option<Array3<f32>>>,
+    /// Detect output `(4 + nc, N)`: `cx, cy, w, h` in input pixels, then class probabilities.
+    pub output: Array2<f32>,
+}
+
+/// Run one convolution node (with BN if unfused, bias, activation).
+pub fn run_conv(c: &Conv, x: &Array3<f32>) -> Array3<f32> {
+    let mut y = conv::conv2d(x.view(), c.weight.view(), c.stride, c.pad);
+    if let Some(bn) = &c.bn {
+        for (ch, mut plane) in y.outer_iter_mut().enumerate() {
+            let inv = 1.0 / (bn.var[ch] + bn.eps).sqrt();
+            let (g, b, m) = (bn.gamma[ch], bn.beta[ch], bn.mean[ch]);
+            plane.mapv_inplace(|v| (v - m) * inv * g + b);
+        }
+    }
+    if let Some(b) = &c.bias {
+        ops::add_bias(&mut y, b.as_slice().expect("contiguous bias"));
+    }
+    if c.act == Act::Silu {
+        ops::silu_inplace(&mut y);
+    }
+    y
+}
+
+/// Evaluate one node given its inputs.
+pub fn eval_node(op: &Op, inputs: &[&Array3<f32>]) -> Array3<f32> {
+    match op {
+        Op::Input => unreachable!("input is provided"),
+        Op::Conv(c) => run_conv(c, inputs[0]),
+        Op::Slice { start, end } => ops::slice(inputs[0].view(), *start, *end),
+        Op::Concat => {
+            let views: Vec<_> = inputs.iter().map(|x| x.view()).collect();
+            ops::concat(&views)
+        }
+        Op::Add => inputs[0] + inputs[1],
+        Op::MaxPool { k, stride, pad } => ops::maxpool(inputs[0].view(), *k, *stride, *pad),
+        Op::Upsample { factor } => ops::upsample_nearest(inputs[0].view(), *factor),
+    }
+}
+
+/// Run the network on one `[3, H, W]` image (RGB in [0,1], H and W multiples of 32).
+pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
+    let n = g.nodes.len();
+    let mut remaining: Vec<usize> = g.consumers().iter().map(|c| c.len()).collect();
+    for &i in g.head.box_nodes.iter().chain(&g.head.cls_nodes) {
+        remaining[i] += 1;
+    }
+    let mut values: Vec<Option<Array3<f32>>> = vec![None; n];
+    for (i, node) in g.nodes.iter().enumerate() {
+        let y = if let Op::Input = node.op {
+            input.clone()
+        } else {
+            let ins: Vec<&Array3<f32>> = node
+                .inputs
+                .iter()
+                .map(|&j| values[j].as_ref().expect("input value alive"))
+                .collect();
+            eval_node(&node.op, &ins)
+        };
+        values[i] = Some(y);
+        if !keep_all {
+            for &j in &node.inputs {
+                remaining[j] -= 1;
+                if remaining[j] == 0 {
+                    values[j] = None;
+                }
+            }
+        }
+    }
+    let boxes: Vec<&Array3<f32>> = g
+        .head
+        .box_nodes
+        .iter()
+        .map(|&i| values[i].as_ref().unwrap())
+        .collect();
+    let classes: Vec<&Array3<f32>> = g
+        .head
+        .cls_nodes
+        .iter()
+        .map(|&i| values[i].as_ref().unwrap())
+        .collect();
+    let output = detect::decode(&g.head, &boxes, &classes);
+    Forward { values, output }
+}
