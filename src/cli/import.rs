@@ -1,0 +1,54 @@
+//! `yoloq-gen import`: original weights, fused weights and the compressed architecture.
+
+use clap::Args;
+use std::path::PathBuf;
+use yoloq_gen::{architecture, fuse, import, model};
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Checkpoint: Ultralytics .pt (fused or not), torch state-dict .pt, or .safetensors.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Input size (square) used for shapes and MACs in architecture.yaml; a multiple of 32.
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: usize,
+}
+
+pub fn run(a: ImportArgs) -> anyhow::Result<()> {
+    let s = import_to(&a.model, &a.out, a.imgsz)?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Import, fuse and write the three artifacts; returns a one-paragraph summary.
+pub fn import_to(
+    model_path: &std::path::Path,
+    out: &std::path::Path,
+    imgsz: usize,
+) -> anyhow::Result<String> {
+    model::check_imgsz("--imgsz", imgsz, imgsz)?;
+    let ck = import::load_checkpoint(model_path)?;
+    let fg = model::FloatGraph::from_checkpoint(&ck)?;
+    let fused = fuse::fuse(&fg);
+    let arch = architecture::describe(fused.graph(), imgsz, imgsz);
+    import::safetensors_io::write_f32(&out.join("original.safetensors"), &ck.tensors)?;
+    import::safetensors_io::write_f32(
+        &out.join("fused.safetensors"),
+        &fuse::fused_tensors(&fused),
+    )?;
+    architecture::write_yaml(&arch, &out.join("architecture.yaml"))?;
+    Ok(format!(
+        "imported {} ({:?}, YOLOv8{}, {} classes): {} tensors, {} parameters, {:.2} GMAC at {imgsz}x{imgsz}\nwrote {}/original.safetensors, fused.safetensors, architecture.yaml",
+        model_path.display(),
+        ck.format,
+        fused.graph().scale.letter(),
+        fused.graph().head.nc,
+        ck.tensors.len(),
+        arch.totals.params,
+        arch.totals.gmacs,
+        out.display()
+    ))
+}

@@ -1,0 +1,46 @@
+//! Command-line interface: clap definitions and dispatch.
+
+mod bench;
+mod import;
+mod pipeline;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// yoloq-gen: YOLOv8 checkpoint → quantized integer model → synthesizable Verilog.
+///
+/// Without a subcommand, runs the whole pipeline (import, fuse, validate, quantize, emit RTL,
+/// simulate, synthesize) for one bit width and board, e.g. `yoloq-gen --bits 8 --board ice40`.
+#[derive(Parser, Debug)]
+#[command(name = "yoloq-gen", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub main: pipeline::PipelineArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Import a checkpoint: write original.safetensors, fused.safetensors and architecture.yaml.
+    Import(import::ImportArgs),
+    /// Time the float forward pass (median ms per image).
+    Bench(bench::BenchArgs),
+}
+
+/// Where the default model is cached when downloaded.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("YOLOQ_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/yoloq-gen")))
+        .unwrap_or_else(|| PathBuf::from(".yoloq-cache"))
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Some(Cmd::Import(a)) => import::run(a),
+        Some(Cmd::Bench(a)) => bench::run(a),
+        None => pipeline::run(cli.main),
+    }
+}
