@@ -75,6 +75,35 @@ pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], dst: &mut [f32
     }
 }
 
+/// `dst (m x n) = a (m x k) * b (k x n)` in f64 (exact for integer operands below 2^53).
+pub fn matmul_f64(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], dst: &mut [f64]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n);
+    // SAFETY: as in `matmul`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            0.0f64,
+            1.0f64,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+}
+
 /// Convolution without bias or activation: `[Ci,H,W]` x `[Co,Ci,K,K]` -> `[Co,Ho,Wo]`.
 pub fn conv2d(x: ArrayView3<f32>, w: ArrayView4<f32>, stride: usize, pad: usize) -> Array3<f32> {
     let (ci, h, wd) = x.dim();

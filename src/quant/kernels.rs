@@ -1,0 +1,138 @@
+//! Integer kernels of the reference model, each with a naive version beside it.
+//!
+//! The fast convolution runs on a float GEMM but is exact: operands are small integers and
+//! every partial sum is bounded (from the actual weights) below 2^24 for f32, else f64 is
+//! used (exact below 2^53). Property tests compare it with the naive i64 loop.
+
+use super::spec::{requant, rshift_round, sat, QFormat};
+use super::{QAct, QConv};
+use crate::model::conv::{im2col, matmul, matmul_f64, out_size};
+use ndarray::{Array3, ArrayView3, Axis};
+use rayon::prelude::*;
+
+/// Accumulators `sum(w * q) + bias` of an integer convolution, padding with `pad_value`.
+pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
+    let (ci, h, w) = x.dim();
+    let (co, _, k, _) = q.weight.dim();
+    let (ho, wo) = (
+        out_size(h, k, q.stride, q.pad),
+        out_size(w, k, q.stride, q.pad),
+    );
+    let z = q.pad_value;
+    // Centre the codes on the zero point so that padding is 0.
+    let xc = x.mapv(|v| (v - z) as f32);
+    let span = x.iter().fold(0i64, |m, &v| m.max((v - z).abs() as i64));
+    let wsum_abs: i64 = q
+        .weight
+        .axis_iter(Axis(0))
+        .map(|wc| wc.iter().map(|&v| v.abs() as i64).sum::<i64>())
+        .max()
+        .unwrap_or(0);
+    let kk = ci * k * k;
+    let n = ho * wo;
+    let cols = if k == 1 && q.stride == 1 && q.pad == 0 {
+        xc.into_raw_vec_and_offset().0
+    } else {
+        im2col(xc.view(), k, q.stride, q.pad)
+    };
+    let wf: Vec<f32> = q.weight.iter().map(|&v| v as f32).collect();
+    let raw: Vec<i64> = if wsum_abs * span < (1 << 24) {
+        let mut out = vec![0f32; co * n];
+        matmul(co, n, kk, &wf, &cols, &mut out);
+        out.into_iter().map(|v| v as i64).collect()
+    } else {
+        let a: Vec<f64> = wf.iter().map(|&v| v as f64).collect();
+        let b: Vec<f64> = cols.iter().map(|&v| v as f64).collect();
+        let mut out = vec![0f64; co * n];
+        matmul_f64(co, n, kk, &a, &b, &mut out);
+        out.into_iter().map(|v| v as i64).collect()
+    };
+    let mut acc = Array3::from_shape_vec((co, ho, wo), raw).expect("shape");
+    // Undo the centring: bias already holds -z*sum(w); centred sums need +z*sum(w) back.
+    for (o, mut plane) in acc.outer_iter_mut().enumerate() {
+        let wsum: i64 = q
+            .weight
+            .index_axis(Axis(0), o)
+            .iter()
+            .map(|&v| v as i64)
+            .sum();
+        let add = q.bias[o] + z as i64 * wsum;
+        plane.mapv_inplace(|v| v + add);
+    }
+    acc
+}
+
+/// Naive accumulators: the definition, in i64.
+pub fn conv_acc_naive(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
+    let (ci, h, w) = x.dim();
+    let (co, _, k, _) = q.weight.dim();
+    let (ho, wo) = (
+        out_size(h, k, q.stride, q.pad),
+        out_size(w, k, q.stride, q.pad),
+    );
+    Array3::from_shape_fn((co, ho, wo), |(o, oy, ox)| {
+        let mut acc = q.bias[o];
+        for c in 0..ci {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let iy = (oy * q.stride + ky) as isize - q.pad as isize;
+                    let ix = (ox * q.stride + kx) as isize - q.pad as isize;
+                    let v = if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                        q.pad_value
+                    } else {
+                        x[[c, iy as usize, ix as usize]]
+                    };
+                    acc += v as i64 * q.weight[[o, c, ky, kx]] as i64;
+                }
+            }
+        }
+        acc
+    })
+}
+
+/// Requantize accumulators (and look up the SiLU table) into output codes of `out`.
+pub fn conv_output(acc: &Array3<i64>, q: &QConv, out: &QFormat) -> Array3<i32> {
+    let mut y = Array3::<i32>::zeros(acc.raw_dim());
+    y.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(acc.axis_iter(Axis(0)).into_par_iter())
+        .enumerate()
+        .for_each(|(o, (mut yo, ao))| {
+            let (m, s) = (q.mult[o], q.shift[o]);
+            match &q.act {
+                QAct::None => yo.zip_mut_with(&ao, |d, &a| *d = requant(a, m, s, out)),
+                QAct::Lut { pre, table } => {
+                    yo.zip_mut_with(&ao, |d, &a| *d = table[requant(a, m, s, pre) as usize])
+                }
+            }
+        });
+    y
+}
+
+/// Max pooling on codes (padding never wins, as with -inf).
+pub fn maxpool(x: ArrayView3<i32>, k: usize, stride: usize, pad: usize) -> Array3<i32> {
+    let (c, h, w) = x.dim();
+    let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
+    Array3::from_shape_fn((c, ho, wo), |(ch, oy, ox)| {
+        let (y0, x0) = (
+            (oy * stride) as isize - pad as isize,
+            (ox * stride) as isize - pad as isize,
+        );
+        let mut m = i32::MIN;
+        for yy in y0.max(0)..(y0 + k as isize).min(h as isize) {
+            for xx in x0.max(0)..(x0 + k as isize).min(w as isize) {
+                m = m.max(x[[ch, yy as usize, xx as usize]]);
+            }
+        }
+        m
+    })
+}
+
+/// Saturating add of inputs aligned by rounding shifts: `sat(sum(rshift(q_i - z_i, s_i)) + z_out)`.
+pub fn add(xs: &[ArrayView3<i32>], fmts: &[QFormat], shifts: &[i32], out: &QFormat) -> Array3<i32> {
+    let mut acc = Array3::<i64>::zeros(xs[0].raw_dim());
+    for ((x, f), &s) in xs.iter().zip(fmts).zip(shifts) {
+        acc.zip_mut_with(x, |a, &v| *a += rshift_round((v - f.zero) as i64, s));
+    }
+    acc.mapv(|a| sat(a + out.zero as i64, 0, out.qmax() as i64) as i32)
+}

@@ -1,0 +1,166 @@
+//! Quantization: calibration, the N-bit integer-only model and its artifacts.
+//!
+//! `FusedGraph` + calibration statistics → [`QuantGraph`]: every tensor has a [`QFormat`],
+//! every convolution integer weights, an integer bias with the input zero point folded in,
+//! per-channel requantization (multiplier, shift) and, for SiLU, a lookup table. The
+//! integer reference model ([`int_model`]) is the golden model the RTL must match.
+
+pub mod calibrate;
+pub mod groups;
+pub mod int_model;
+pub mod kernels;
+pub mod qhead;
+pub mod quantize;
+pub mod spec;
+
+use crate::graph::{Conv, DetectHead};
+use ndarray::Array4;
+use serde::{Deserialize, Serialize};
+pub use spec::QFormat;
+
+/// How activation clipping ranges are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CalibMethod {
+    Max,
+    Percentile(f64),
+    Mse,
+}
+
+/// Per-channel or per-tensor weight scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Granularity {
+    Channel,
+    Tensor,
+}
+
+/// Power-of-two scales (requantize by shift) or integer multiplier + shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScaleMode {
+    Pow2,
+    Mult,
+}
+
+/// Whether the head's last convolutions and the DFL/decode stay in float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadMode {
+    Float,
+    Int,
+}
+
+/// Every option of a quantization run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantConfig {
+    pub wbits: u32,
+    pub abits: u32,
+    /// Index width of the SiLU tables (pre-activation bits).
+    pub lut_bits: u32,
+    pub method: CalibMethod,
+    pub granularity: Granularity,
+    pub scale: ScaleMode,
+    pub head: HeadMode,
+    pub qnms: bool,
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        QuantConfig {
+            wbits: 8,
+            abits: 8,
+            lut_bits: 8,
+            method: CalibMethod::Mse,
+            granularity: Granularity::Channel,
+            scale: ScaleMode::Pow2,
+            head: HeadMode::Int,
+            qnms: true,
+        }
+    }
+}
+
+/// Activation after an integer convolution.
+#[derive(Clone, Debug)]
+pub enum QAct {
+    /// Requantize straight to the output format.
+    None,
+    /// Requantize to `pre` (the table index), then `out = table[index]`.
+    Lut { pre: QFormat, table: Vec<i32> },
+}
+
+/// An integer convolution.
+#[derive(Clone, Debug)]
+pub struct QConv {
+    /// `[co, ci, k, k]`, symmetric signed `wbits` values.
+    pub weight: Array4<i32>,
+    pub wbits: u32,
+    /// Per output channel: `round(b / (s_in * s_w)) - zero_in * sum(w)`.
+    pub bias: Vec<i64>,
+    pub stride: usize,
+    pub pad: usize,
+    /// Code inserted at padded positions: the input's zero point.
+    pub pad_value: i32,
+    /// Per output channel requantization multiplier (1 with power-of-two scales).
+    pub mult: Vec<i64>,
+    /// Per output channel rounding right shift (negative = left shift).
+    pub shift: Vec<i32>,
+    /// Per output channel weight scale exponent (pow2) or scale.
+    pub wscale: Vec<f64>,
+    pub act: QAct,
+    /// Worst-case |accumulator| from the actual weights and input range, and its signed width.
+    pub acc_bound: i64,
+    pub acc_bits: u32,
+}
+
+/// One operation of the quantized network.
+#[derive(Clone, Debug)]
+pub enum QOp {
+    /// Raw 8-bit pixels, shifted right by `shift` to fit the activation width.
+    Input {
+        shift: u32,
+    },
+    Conv(QConv),
+    /// A head convolution kept in float (`--head float`): dequantized input, float output.
+    FloatConv(Conv),
+    Slice {
+        start: usize,
+        end: usize,
+    },
+    Concat,
+    /// Saturating add; each input is first aligned to the output scale by `shifts[i]`
+    /// (a rounding right shift, negative = left).
+    Add {
+        shifts: Vec<i32>,
+    },
+    MaxPool {
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    Upsample {
+        factor: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct QNode {
+    pub name: String,
+    pub op: QOp,
+    pub inputs: Vec<usize>,
+    /// Output format (`None` for float outputs of `FloatConv`).
+    pub fmt: Option<QFormat>,
+}
+
+/// The quantized network (same node indices as the fused float graph).
+#[derive(Clone, Debug)]
+pub struct QuantGraph {
+    pub nodes: Vec<QNode>,
+    pub head: DetectHead,
+    pub class_names: Vec<String>,
+    pub config: QuantConfig,
+    /// Integer post-processing tables (present with `--qnms`).
+    pub qnms: Option<qhead::QnmsTables>,
+}
+
+impl QuantGraph {
+    pub fn node_by_name(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}
