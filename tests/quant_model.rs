@@ -116,3 +116,65 @@ fn int16_tracks_float_per_layer() {
         );
     }
 }
+
+/// Saving and loading a quantized model gives back the same model (same files again, same outputs).
+#[test]
+fn store_round_trip() {
+    let (Some(m), Some(r)) = (
+        common::shared("models/yolov8n-coco-fused.safetensors"),
+        common::shared("reference/yolov8n-real-fused.bus320.layers.safetensors"),
+    ) else {
+        return;
+    };
+    use yoloq_gen::quant::store;
+    let fg = fuse(&FloatGraph::load(&m).unwrap());
+    let r = read_tensors(&r).unwrap();
+    let x: Array3<f32> = r["input"]
+        .clone()
+        .into_shape_with_order((3, 320, 320))
+        .unwrap()
+        .into_dimensionality::<Ix3>()
+        .unwrap();
+    let stats = calibrate::calibrate(&fg, 1, &|_| Ok(x.clone()), &|_| {}).unwrap();
+    for head in [
+        yoloq_gen::quant::HeadMode::Int,
+        yoloq_gen::quant::HeadMode::Float,
+    ] {
+        let cfg = QuantConfig {
+            head,
+            qnms: head == yoloq_gen::quant::HeadMode::Int,
+            ..Default::default()
+        };
+        let q = quantize::quantize(&fg, &stats, &cfg).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        store::save(&q, dir.path()).unwrap();
+        let q2 = store::load(dir.path()).unwrap();
+        assert_eq!(store::encode(&q).unwrap(), store::encode(&q2).unwrap());
+        let nms = NmsParams {
+            conf: 0.25,
+            iou: 0.7,
+            max_det: 300,
+            multi_label: false,
+        };
+        let a = int_forward(&q, &x, false, nms);
+        let b = int_forward(&q2, &x, false, nms);
+        match (a.head, b.head) {
+            (
+                yoloq_gen::quant::int_model::HeadOut::Detections(a),
+                yoloq_gen::quant::int_model::HeadOut::Detections(b),
+            ) => {
+                assert!(!a.is_empty());
+                assert_eq!(a, b)
+            }
+            (
+                yoloq_gen::quant::int_model::HeadOut::Decoded(a),
+                yoloq_gen::quant::int_model::HeadOut::Decoded(b),
+            ) => assert_eq!(a, b),
+            _ => panic!("head kinds differ"),
+        }
+        // A missing weights file is reported by name.
+        std::fs::remove_file(dir.path().join(store::WEIGHTS_FILE)).unwrap();
+        let e = store::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("quant.safetensors"), "{e}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod qhead;
 pub mod quantize;
 pub mod spec;
+pub mod store;
 
 use crate::graph::{Conv, DetectHead};
 use ndarray::Array4;
