@@ -14,6 +14,8 @@ pub mod model;
 pub mod postprocess;
 pub mod preprocess;
 pub mod quant;
+pub mod rtl;
+pub mod synthetic;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -1,0 +1,270 @@
+//! Rendering: [`HwDesign`] + golden vectors → `rtl/`, `mem/`, `tb/`, `Makefile`, a FuseSoC
+//! core file and `manifest.json` in one output directory.
+//!
+//! Guarantees: the output is a pure function of the design and golden data (byte-identical
+//! on every run: sorted, no timestamps or absolute paths); primitives are copied verbatim
+//! from `templates/prims/`; per-layer modules, the top level and the testbench come from the
+//! Tera templates in `templates/`, which only place values computed in Rust.
+
+use super::golden::Golden;
+use super::{hex, HwDesign, LayerParams, CW};
+use crate::error::{Error, Result};
+use crate::util::write_atomic_str;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tera::{Context, Tera};
+
+/// Hand-written primitives, copied verbatim into `rtl/`.
+pub const PRIMS: [(&str, &str); 8] = [
+    ("yq_mem.v", include_str!("../../templates/prims/yq_mem.v")),
+    ("yq_rom.v", include_str!("../../templates/prims/yq_rom.v")),
+    (
+        "yq_requant.v",
+        include_str!("../../templates/prims/yq_requant.v"),
+    ),
+    (
+        "yq_conv_engine.v",
+        include_str!("../../templates/prims/yq_conv_engine.v"),
+    ),
+    (
+        "yq_pool_engine.v",
+        include_str!("../../templates/prims/yq_pool_engine.v"),
+    ),
+    (
+        "yq_upsample_engine.v",
+        include_str!("../../templates/prims/yq_upsample_engine.v"),
+    ),
+    (
+        "yq_add_engine.v",
+        include_str!("../../templates/prims/yq_add_engine.v"),
+    ),
+    (
+        "yq_input_loader.v",
+        include_str!("../../templates/prims/yq_input_loader.v"),
+    ),
+];
+const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/prims/yq_seq.v"));
+
+const TEMPLATES: [(&str, &str); 9] = [
+    (
+        "layer_ports.tera",
+        include_str!("../../templates/layer_ports.tera"),
+    ),
+    ("conv.v", include_str!("../../templates/conv.v.tera")),
+    ("pool.v", include_str!("../../templates/pool.v.tera")),
+    (
+        "upsample.v",
+        include_str!("../../templates/upsample.v.tera"),
+    ),
+    ("add.v", include_str!("../../templates/add.v.tera")),
+    ("input.v", include_str!("../../templates/input.v.tera")),
+    ("top.v", include_str!("../../templates/top.v.tera")),
+    ("tb_top.v", include_str!("../../templates/tb_top.v.tera")),
+    ("Makefile", include_str!("../../templates/Makefile.tera")),
+];
+const CORE: (&str, &str) = ("core", include_str!("../../templates/core.tera"));
+
+/// One layer as recorded in `manifest.json` (what `sim` and `synth` read back).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ManifestLayer {
+    pub index: usize,
+    pub name: String,
+    pub module: String,
+    pub kind: String,
+    pub shape: [usize; 3],
+    pub macs: u64,
+    pub cycles: u64,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub top: String,
+    pub imgsz: [usize; 2],
+    pub parallel: usize,
+    pub abits: u32,
+    pub wbits: u32,
+    pub mem_depth: usize,
+    pub frame_cycles: u64,
+    pub total_macs: u64,
+    /// Useful MACs / (parallel * frame cycles).
+    pub mac_utilisation: f64,
+    pub layers: Vec<ManifestLayer>,
+    /// RTL sources in compilation order, relative to the output directory.
+    pub rtl: Vec<String>,
+    pub testbench: String,
+    /// Full design parameters per layer (informative).
+    pub design: serde_json::Value,
+}
+
+fn tera() -> Result<Tera> {
+    let mut t = Tera::default();
+    t.add_raw_templates(TEMPLATES.iter().copied().chain([CORE]))
+        .map_err(|e| Error::Other(format!("internal template error: {e}")))?;
+    Ok(t)
+}
+
+fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
+    t.render(name, ctx).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        Error::Other(format!("rendering template {name}: {msg}"))
+    })
+}
+
+/// Render every file of the design into memory: `(relative path, contents)`, sorted.
+pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Manifest)> {
+    let t = tera()?;
+    let lw = super::ubits(d.layers.len().saturating_sub(1) as u64);
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut rtl: Vec<String> = Vec::new();
+    for (name, src) in PRIMS.iter().chain([&SEQ]) {
+        files.push((format!("rtl/{name}"), src.to_string()));
+        rtl.push(format!("rtl/{name}"));
+    }
+    for l in &d.layers {
+        let mut ctx = Context::new();
+        ctx.insert("d", d);
+        ctx.insert("l", l);
+        ctx.insert("cw", &CW);
+        let (tpl, mem): (&str, Vec<(&str, &str)>) = match &l.params {
+            LayerParams::Input(p) => {
+                ctx.insert("p", p);
+                ("input.v", vec![])
+            }
+            LayerParams::Conv(p) => {
+                ctx.insert("p", p.as_ref());
+                let mut m = vec![("w", p.rom_weights.as_str()), ("p", p.rom_params.as_str())];
+                if let Some(lut) = &p.rom_lut {
+                    m.push(("lut", lut.as_str()));
+                }
+                ("conv.v", m)
+            }
+            LayerParams::Pool(p) => {
+                ctx.insert("p", p);
+                ("pool.v", vec![])
+            }
+            LayerParams::Upsample(p) => {
+                ctx.insert("p", p);
+                ("upsample.v", vec![])
+            }
+            LayerParams::Add(p) => {
+                ctx.insert("p", p);
+                ("add.v", vec![])
+            }
+        };
+        let path = format!("rtl/{}.v", l.module);
+        files.push((path.clone(), render(&t, tpl, &ctx)?));
+        rtl.push(path);
+        for (suffix, img) in mem {
+            files.push((format!("mem/{}_{suffix}.hex", l.module), img.to_string()));
+        }
+    }
+    let readers: Vec<usize> = d
+        .layers
+        .iter()
+        .filter(|l| l.kind != "input")
+        .map(|l| l.index)
+        .collect();
+    let layer_of_node = |n: usize| d.layers.iter().find(|l| l.node == n).map(|l| l.index);
+    let out_layers: Vec<usize> = d.outputs.iter().filter_map(|&n| layer_of_node(n)).collect();
+    let mut ctx = Context::new();
+    ctx.insert("d", d);
+    ctx.insert("lw", &lw);
+    ctx.insert("readers", &readers);
+    ctx.insert("out_layers", &out_layers);
+    ctx.insert("offsets", &g.offsets);
+    ctx.insert("ngold", &g.codes.len());
+    ctx.insert("nin", &g.pixels.len());
+    ctx.insert("max_cycles", &(2 * d.frame_cycles + 10_000));
+    let top = format!("rtl/{}.v", d.top);
+    files.push((top.clone(), render(&t, "top.v", &ctx)?));
+    rtl.push(top);
+    files.push(("tb/tb_top.v".into(), render(&t, "tb_top.v", &ctx)?));
+    files.push((
+        "tb/input.hex".into(),
+        hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
+    ));
+    files.push((
+        "tb/golden.hex".into(),
+        hex::image(g.codes.iter().map(|&c| hex::word(&[(c as i64, d.abits)]))),
+    ));
+    let mems: Vec<&String> = files
+        .iter()
+        .map(|f| &f.0)
+        .filter(|f| f.starts_with("mem/"))
+        .collect();
+    ctx.insert("mems", &mems);
+    ctx.insert("rtl", &rtl);
+    files.push(("Makefile".into(), render(&t, "Makefile", &ctx)?));
+    files.push((format!("{}.core", d.top), render(&t, "core", &ctx)?));
+    let manifest = manifest(d, rtl)?;
+    let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+    files.push(("manifest.json".into(), json + "\n"));
+    files.sort();
+    Ok((files, manifest))
+}
+
+fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
+    Ok(Manifest {
+        top: d.top.clone(),
+        imgsz: d.imgsz,
+        parallel: d.parallel,
+        abits: d.abits,
+        wbits: d.wbits,
+        mem_depth: d.mem_depth,
+        frame_cycles: d.frame_cycles,
+        total_macs: d.total_macs,
+        mac_utilisation: d.total_macs as f64 / (d.parallel as u64 * d.frame_cycles) as f64,
+        layers: d
+            .layers
+            .iter()
+            .map(|l| ManifestLayer {
+                index: l.index,
+                name: l.name.clone(),
+                module: l.module.clone(),
+                kind: l.kind.clone(),
+                shape: l.shape,
+                macs: l.macs,
+                cycles: l.cycles,
+            })
+            .collect(),
+        rtl,
+        testbench: "tb/tb_top.v".into(),
+        design: serde_json::to_value(&d.layers).map_err(|e| Error::Other(e.to_string()))?,
+    })
+}
+
+/// Write the design to `out`. Previously generated `rtl/`, `mem/` and `tb/` directories are
+/// replaced (only when `out/manifest.json` marks the directory as ours).
+pub fn emit(d: &HwDesign, g: &Golden, out: &Path) -> Result<Manifest> {
+    let (files, manifest) = render_all(d, g)?;
+    if out.join("manifest.json").is_file() {
+        for sub in ["rtl", "mem", "tb"] {
+            let p = out.join(sub);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    }
+    for (rel, body) in &files {
+        write_atomic_str(&out.join(rel), body)?;
+    }
+    Ok(manifest)
+}
+
+/// Read `manifest.json` of an emitted design.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let p = dir.join("manifest.json");
+    let s = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    serde_json::from_str(&s).map_err(|e| {
+        Error::data(
+            &p,
+            format!("not a yoloq-gen manifest ({e}); re-run `yoloq-gen emit`"),
+        )
+    })
+}

@@ -1,0 +1,55 @@
+//! Golden vectors: the integer reference model run on one image, laid out as the
+//! testbenches read them.
+//!
+//! Guarantees: `golden` holds, for every hardware layer in schedule order, that layer's
+//! output codes in the order of its memory layout (channel-major), exactly as
+//! `quant::int_model::forward` computes them; `pixels` is the 8-bit image the input
+//! loader receives (planar RGB).
+
+use super::HwDesign;
+use crate::quant::int_model::{forward, NmsParams};
+use crate::quant::QuantGraph;
+use ndarray::Array3;
+use serde::Serialize;
+
+/// Golden data of one emitted design.
+#[derive(Clone, Debug, Serialize)]
+pub struct Golden {
+    /// Raw pixels `round(255 * x)`, planar, row-major.
+    #[serde(skip)]
+    pub pixels: Vec<u8>,
+    /// Every hardware layer's output codes, concatenated in schedule order.
+    #[serde(skip)]
+    pub codes: Vec<i32>,
+    /// Offset of each layer's codes in `codes`.
+    pub offsets: Vec<usize>,
+}
+
+/// Run the integer model on `image` (`[3,H,W]` in [0,1]) and collect every layer's codes.
+pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
+    let nms = NmsParams {
+        conf: 0.25,
+        iou: 0.7,
+        max_det: 300,
+        multi_label: false,
+    };
+    let out = forward(q, image, true, nms);
+    let pixels = image
+        .iter()
+        .map(|&v| ((v * 255.0).round() as i32).clamp(0, 255) as u8)
+        .collect();
+    let mut codes = Vec::new();
+    let mut offsets = Vec::with_capacity(d.layers.len());
+    for l in &d.layers {
+        offsets.push(codes.len());
+        let v = out.values[l.node]
+            .as_ref()
+            .expect("keep_all keeps every value");
+        codes.extend(v.int().iter().copied());
+    }
+    Golden {
+        pixels,
+        codes,
+        offsets,
+    }
+}

@@ -1,0 +1,273 @@
+//! Running the generated testbench in Icarus Verilog or Verilator and reading its verdict.
+//!
+//! Guarantees: tools are found with `which` (a missing tool is an [`Error::Tool`] naming the
+//! package to install); builds happen in a fresh temporary directory; the simulation runs
+//! with the design directory as working directory (the `$readmemh` paths are relative to
+//! it); the report lists, per layer, the elements written, mismatches and simulated vs
+//! predicted cycles, and the first mismatch with layer name, coordinates and both values.
+
+use super::emit::{read_manifest, Manifest};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// A supported simulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Simulator {
+    Icarus,
+    Verilator,
+}
+
+impl Simulator {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "icarus" | "iverilog" => Ok(Simulator::Icarus),
+            "verilator" => Ok(Simulator::Verilator),
+            _ => Err(Error::arg(
+                "--simulator",
+                format!("unknown simulator `{s}`; use icarus or verilator"),
+            )),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Simulator::Icarus => "icarus",
+            Simulator::Verilator => "verilator",
+        }
+    }
+    /// Compile the testbench into `work`; returns the command that runs it.
+    fn build(self, dir: &Path, m: &Manifest, work: &Path) -> Result<Command> {
+        let mut srcs: Vec<&str> = m.rtl.iter().map(|s| s.as_str()).collect();
+        srcs.push(&m.testbench);
+        match self {
+            Simulator::Icarus => {
+                let iverilog = tool("iverilog", "iverilog")?;
+                let vvp = tool("vvp", "iverilog")?;
+                let out = work.join("tb.vvp");
+                let mut c = Command::new(iverilog);
+                c.current_dir(dir)
+                    .args(["-g2005", "-s", "tb_top", "-o"])
+                    .arg(&out)
+                    .args(&srcs);
+                run_checked(c, "iverilog")?;
+                let mut r = Command::new(vvp);
+                r.current_dir(dir).arg("-n").arg(out);
+                Ok(r)
+            }
+            Simulator::Verilator => {
+                let v = tool("verilator", "verilator")?;
+                let mdir = work.join("obj");
+                let mut c = Command::new(v);
+                c.current_dir(dir)
+                    .args([
+                        "--binary",
+                        "--timing",
+                        "-O2",
+                        "-Wno-fatal",
+                        "-Wno-lint",
+                        "-Wno-style",
+                    ])
+                    .args(["-j", "2", "--top-module", "tb_top", "--Mdir"])
+                    .arg(&mdir)
+                    .args(&srcs);
+                run_checked(c, "verilator")?;
+                let mut r = Command::new(mdir.join("Vtb_top"));
+                r.current_dir(dir);
+                Ok(r)
+            }
+        }
+    }
+}
+
+fn tool(name: &str, package: &str) -> Result<PathBuf> {
+    which::which(name).map_err(|_| Error::Tool {
+        tool: name.into(),
+        msg: format!("not found on PATH; install it (Debian: apt-get install {package})"),
+    })
+}
+
+/// Run a command; on failure return its stderr tail as the error.
+pub fn run_checked(mut c: Command, what: &str) -> Result<String> {
+    let out = c.output().map_err(|e| Error::Tool {
+        tool: what.into(),
+        msg: e.to_string(),
+    })?;
+    let so = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        let se = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = se
+            .lines()
+            .chain(so.lines())
+            .filter(|l| !l.trim().is_empty())
+            .take(6)
+            .collect();
+        return Err(Error::Tool {
+            tool: what.into(),
+            msg: format!("failed ({}): {}", out.status, tail.join(" | ")),
+        });
+    }
+    Ok(so)
+}
+
+/// One row of the simulation table.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimRow {
+    pub index: usize,
+    pub name: String,
+    pub kind: String,
+    pub elements: usize,
+    pub writes: usize,
+    pub mismatches: usize,
+    pub cycles_pred: u64,
+    pub cycles_sim: u64,
+    pub macs: u64,
+}
+
+/// Result of one simulation run.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimReport {
+    pub simulator: Simulator,
+    pub rows: Vec<SimRow>,
+    pub frame_pred: u64,
+    pub frame_sim: u64,
+    pub parallel: usize,
+    /// First mismatch, e.g. `layer 12 model.4.cv1: c 3 y 0 x 5 got 17 want 18`.
+    pub first_mismatch: Option<String>,
+    pub build_secs: f64,
+    pub run_secs: f64,
+    pub pass: bool,
+}
+
+/// Build and run the whole-network testbench of the design in `dir`.
+pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimReport> {
+    let m = read_manifest(dir)?;
+    let work = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let t0 = Instant::now();
+    let cmd = sim.build(dir, &m, work.path())?;
+    let build_secs = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let out = run_checked(cmd, sim.name())?;
+    let run_secs = t1.elapsed().as_secs_f64();
+    parse(&m, sim, &out, build_secs, run_secs)
+}
+
+fn num(tok: &[&str], key: &str) -> Option<i64> {
+    tok.iter()
+        .position(|t| *t == key)
+        .and_then(|i| tok.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Parse the testbench's output.
+pub fn parse(
+    m: &Manifest,
+    sim: Simulator,
+    out: &str,
+    build_secs: f64,
+    run_secs: f64,
+) -> Result<SimReport> {
+    let mut rows: Vec<SimRow> = m
+        .layers
+        .iter()
+        .map(|l| SimRow {
+            index: l.index,
+            name: l.name.clone(),
+            kind: l.kind.clone(),
+            elements: l.shape.iter().product(),
+            writes: 0,
+            mismatches: 0,
+            cycles_pred: l.cycles,
+            cycles_sim: 0,
+            macs: l.macs,
+        })
+        .collect();
+    let (mut first, mut frame, mut verdict, mut timeout) = (None, 0u64, None, None);
+    for line in out.lines() {
+        let tok: Vec<&str> = line.split_whitespace().collect();
+        match tok.first().copied() {
+            Some("MISMATCH") if first.is_none() => {
+                let l = num(&tok, "layer").unwrap_or(-1);
+                let name = m.layers.get(l as usize).map_or("?", |x| x.name.as_str());
+                let rest = tok.get(3..).map(|r| r.join(" ")).unwrap_or_default();
+                first = Some(format!("layer {l} {name}: {rest}"));
+            }
+            Some("LAYER") => {
+                let i = num(&tok, "LAYER").unwrap_or(-1) as usize;
+                if let Some(r) = rows.get_mut(i) {
+                    r.writes = num(&tok, "writes").unwrap_or(0) as usize;
+                    r.mismatches = num(&tok, "mismatches").unwrap_or(0) as usize;
+                    r.cycles_sim = num(&tok, "cycles").unwrap_or(0).max(0) as u64;
+                }
+            }
+            Some("FRAME") => frame = num(&tok, "cycles").unwrap_or(0).max(0) as u64,
+            Some("RESULT") => verdict = tok.get(1).map(|v| *v == "PASS"),
+            Some("TIMEOUT") => timeout = Some(line.to_string()),
+            _ => {}
+        }
+    }
+    let Some(pass) = verdict else {
+        let tail: Vec<&str> = out.lines().rev().take(5).collect();
+        return Err(Error::Tool {
+            tool: sim.name().into(),
+            msg: format!(
+                "the testbench ended without a RESULT line ({})",
+                tail.join(" | ")
+            ),
+        });
+    };
+    if first.is_none() {
+        first = timeout;
+    }
+    Ok(SimReport {
+        simulator: sim,
+        rows,
+        frame_pred: m.frame_cycles,
+        frame_sim: frame,
+        parallel: m.parallel,
+        first_mismatch: first,
+        build_secs,
+        run_secs,
+        pass,
+    })
+}
+
+impl SimReport {
+    /// The table printed by `yoloq-gen sim`.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:>4} {:<26} {:<8} {:>8} {:>6} {:>10} {:>10} {:>7} {:>6}\n",
+            "#", "layer", "kind", "elements", "mism", "cyc pred", "cyc sim", "diff%", "util"
+        );
+        for r in &self.rows {
+            let diff =
+                100.0 * (r.cycles_sim as f64 - r.cycles_pred as f64) / r.cycles_pred.max(1) as f64;
+            let util = r.macs as f64 / (self.parallel as f64 * r.cycles_sim.max(1) as f64);
+            s.push_str(&format!(
+                "{:>4} {:<26} {:<8} {:>8} {:>6} {:>10} {:>10} {:>7.2} {:>6.3}\n",
+                r.index,
+                r.name,
+                r.kind,
+                r.elements,
+                r.mismatches,
+                r.cycles_pred,
+                r.cycles_sim,
+                diff,
+                util
+            ));
+        }
+        let macs: u64 = self.rows.iter().map(|r| r.macs).sum();
+        s.push_str(&format!(
+            "frame: {} cycles simulated, {} predicted; MAC utilisation {:.3}; {}: build {:.1}s, run {:.1}s; {}\n",
+            self.frame_sim,
+            self.frame_pred,
+            macs as f64 / (self.parallel as f64 * self.frame_sim.max(1) as f64),
+            self.simulator.name(),
+            self.build_secs,
+            self.run_secs,
+            if self.pass { "PASS".to_string() } else { format!("FAIL: {}", self.first_mismatch.as_deref().unwrap_or("incomplete writes")) }
+        ));
+        s
+    }
+}
