@@ -13,6 +13,7 @@ pub mod import;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;
+pub mod progress;
 pub mod quant;
 pub mod util;
 

@@ -5,12 +5,14 @@
 //! per-channel requantization (multiplier, shift) and, for SiLU, a lookup table. The
 //! integer reference model ([`int_model`]) is the golden model the RTL must match.
 
+pub mod artifacts;
 pub mod calibrate;
 pub mod groups;
 pub mod int_model;
 pub mod kernels;
 pub mod qhead;
 pub mod quantize;
+// pub mod run; (needs image_io/preprocess)
 pub mod spec;
 pub mod store;
 
