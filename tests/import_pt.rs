@@ -173,7 +173,6 @@ fn real_checkpoint_matches_python_and_folds_to_the_fused_weights() {
             worst = worst.max((g - w).abs() / scale);
         }
     }
-    // fp16 storage: relative error of a few 1e-3 of each tensor's range at most.
-    eprintln!("worst {worst}");
-    assert!(worst < 1e-2, "worst relative error {worst}");
+    // Measured: 7.9e-4 (fp16 rounding of weight and BN scale, relative to each tensor's range).
+    assert!(worst < 2e-3, "worst relative error {worst}");
 }
