@@ -33,12 +33,18 @@ fn serve(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
             }
             let line = String::from_utf8_lossy(&req);
             let ok = line.starts_with("GET /yolov8n.pt ");
-            let (status, payload): (&str, &[u8]) = if ok { ("200 OK", &body) } else { ("404 Not Found", b"nope") };
+            let (status, payload): (&str, &[u8]) = if ok {
+                ("200 OK", &body)
+            } else {
+                ("404 Not Found", b"nope")
+            };
             let head = format!(
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
                 payload.len()
             );
-            let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(payload));
+            let _ = stream
+                .write_all(head.as_bytes())
+                .and_then(|_| stream.write_all(payload));
         }
     });
     (base, hits)
@@ -46,7 +52,10 @@ fn serve(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn default_url_is_the_official_release() {
-    assert_eq!(DEFAULT_URL, "https://github.com/ultralytics/assets/releases/download/v8.2.0/yolov8n.pt");
+    assert_eq!(
+        DEFAULT_URL,
+        "https://github.com/ultralytics/assets/releases/download/v8.2.0/yolov8n.pt"
+    );
 }
 
 #[test]
@@ -57,8 +66,13 @@ fn explicit_model_must_exist() {
     let unused = "http://127.0.0.1:9/never";
     assert_eq!(resolve_model(Some(&p), dir.path(), unused).unwrap(), p);
     let missing = dir.path().join("absent.pt");
-    let e = resolve_model(Some(&missing), dir.path(), unused).unwrap_err().to_string();
-    assert!(e.contains("absent.pt") && e.contains("--model") && !e.contains('\n'), "{e}");
+    let e = resolve_model(Some(&missing), dir.path(), unused)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("absent.pt") && e.contains("--model") && !e.contains('\n'),
+        "{e}"
+    );
 }
 
 #[test]
@@ -67,7 +81,13 @@ fn local_file_in_cwd_wins_over_cache() {
     let cache = tempfile::tempdir().unwrap();
     std::fs::write(cwd.path().join("yolov8n.pt"), b"x").unwrap();
     std::fs::write(cache.path().join("yolov8n.pt"), b"y").unwrap();
-    let got = resolve_model_in(cwd.path(), None, cache.path(), "http://127.0.0.1:9/yolov8n.pt").unwrap();
+    let got = resolve_model_in(
+        cwd.path(),
+        None,
+        cache.path(),
+        "http://127.0.0.1:9/yolov8n.pt",
+    )
+    .unwrap();
     assert_eq!(got, cwd.path().join("yolov8n.pt"));
 }
 
@@ -81,7 +101,10 @@ fn downloads_validates_and_caches() {
     let got = resolve_model_in(cwd.path(), None, &cache.path().join("sub"), &url).unwrap();
     assert_eq!(got, cache.path().join("sub/yolov8n.pt"));
     assert_eq!(std::fs::read(&got).unwrap(), zip);
-    assert!(load_checkpoint(&got).unwrap().tensors.contains_key("model.22.dfl.conv.weight"));
+    assert!(load_checkpoint(&got)
+        .unwrap()
+        .tensors
+        .contains_key("model.22.dfl.conv.weight"));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // Second call: served from the cache, no request.
     let again = resolve_model_in(cwd.path(), None, &cache.path().join("sub"), &url).unwrap();
@@ -103,8 +126,13 @@ fn http_404_and_wrong_content_leave_no_cache_file() {
         let cache = tempfile::tempdir().unwrap();
         let cwd = tempfile::tempdir().unwrap();
         let url = format!("{base}/{path}");
-        let e = resolve_model_in(cwd.path(), None, cache.path(), &url).unwrap_err().to_string();
-        assert!(!e.contains('\n') && e.contains("--model") && e.contains(&url) && e.contains(why), "{e}");
+        let e = resolve_model_in(cwd.path(), None, cache.path(), &url)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains('\n') && e.contains("--model") && e.contains(&url) && e.contains(why),
+            "{e}"
+        );
         assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "{e}");
     }
 }
@@ -112,9 +140,18 @@ fn http_404_and_wrong_content_leave_no_cache_file() {
 #[test]
 fn unreachable_server_is_a_one_line_error() {
     // Bind then drop a listener so the port is (almost certainly) closed.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cache = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/yolov8n.pt");
-    let e = resolve_model_in(Path::new("/nonexistent"), None, cache.path(), &url).unwrap_err().to_string();
-    assert!(!e.contains('\n') && e.contains("--model") && e.contains("download"), "{e}");
+    let e = resolve_model_in(Path::new("/nonexistent"), None, cache.path(), &url)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !e.contains('\n') && e.contains("--model") && e.contains("download"),
+        "{e}"
+    );
 }

@@ -33,11 +33,19 @@ fn tmp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn missing_file_and_non_zip_are_one_line_errors() {
-    let e = load_checkpoint(Path::new("/nonexistent/dir/yolov8n.pt")).unwrap_err().to_string();
-    assert!(e.starts_with("/nonexistent/dir/yolov8n.pt") && !e.contains('\n'), "{e}");
+    let e = load_checkpoint(Path::new("/nonexistent/dir/yolov8n.pt"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/nonexistent/dir/yolov8n.pt") && !e.contains('\n'),
+        "{e}"
+    );
     let (_d, p) = tmp_file("notes.pt", b"hello, not a checkpoint");
     let e = load_checkpoint(&p).unwrap_err().to_string();
-    assert!(e.starts_with(&p.display().to_string()) && !e.contains('\n'), "{e}");
+    assert!(
+        e.starts_with(&p.display().to_string()) && !e.contains('\n'),
+        "{e}"
+    );
     // Starts like a zip but is not one.
     let msg = err_for("fake.pt", b"PK\x03\x04 and then garbage");
     assert!(msg.contains("zip"), "{msg}");
@@ -49,14 +57,18 @@ fn truncated_zip_is_rejected_through_load_checkpoint() {
     for cut in [zip.len() / 2, zip.len() - 10, 30] {
         let (_d, p) = tmp_file("cut.pt", &zip[..cut]);
         let e = load_checkpoint(&p).unwrap_err().to_string();
-        assert!(e.starts_with(&p.display().to_string()) && !e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with(&p.display().to_string()) && !e.contains('\n'),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn zip_without_data_pkl() {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("a/readme.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    w.start_file("a/readme.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
     std::io::Write::write_all(&mut w, b"hi").unwrap();
     let bytes = w.finish().unwrap().into_inner();
     assert!(err_for("nopkl.pt", &bytes).contains("data.pkl"));

@@ -69,7 +69,13 @@ pub fn resolve_model_in(
 
 /// The cache file name: the URL's last path segment if it names a `.pt`, else `yolov8n.pt`.
 fn file_name(url: &str) -> String {
-    let last = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("");
+    let last = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
     let ok = last.ends_with(".pt") && last.len() > 3 && !last.starts_with('.');
     if ok { last } else { "yolov8n.pt" }.to_string()
 }

@@ -11,6 +11,7 @@
 //! unbounded allocation.
 
 mod arena;
+mod opcodes;
 mod reduce;
 mod vm;
 
@@ -31,7 +32,10 @@ pub enum Value {
     /// A dict (or `OrderedDict`) as its ordered key/value pairs.
     Dict(Vec<(Value, Value)>),
     /// A reference to a module-level name, never resolved.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// The record of a call or object construction that was not performed.
     Object(Box<Object>),
     /// A persistent id (`BINPERSID`) that was not one of torch's storage records.

@@ -34,12 +34,20 @@ pub fn load_pt(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
         .min()
         .map(str::to_string)
         .ok_or_else(|| {
-            fail("zip archive has no <name>/data.pkl record, so it is not a torch checkpoint".into())
+            fail(
+                "zip archive has no <name>/data.pkl record, so it is not a torch checkpoint".into(),
+            )
         })?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let mut store = Storages::new(zip, prefix);
-    let pkl = store.read_entry(&pkl_name, MAX_PICKLE_BYTES).map_err(fail)?;
-    let root = unpickle(&pkl).map_err(|e| fail(format!("{pkl_name}: {e}")))?;
+    let pkl = store
+        .read_entry(&pkl_name, MAX_PICKLE_BYTES)
+        .map_err(fail)?;
+    let root = unpickle(&pkl).map_err(|e| {
+        fail(format!(
+            "{pkl_name}: {e}; only checkpoints written by torch.save are read (nothing in the file is run)"
+        ))
+    })?;
     let found = find_model(&root).ok_or_else(|| {
         fail("no model found: expected an Ultralytics checkpoint (dict with a model under 'ema'/'model') or a state dict of tensors".into())
     })?;
@@ -50,12 +58,19 @@ fn to_checkpoint(path: &Path, found: Found<'_>, store: &mut Storages<'_>) -> Res
     let fail = |msg: String| Error::model(path, msg);
     let mut tensors = BTreeMap::new();
     for (name, t) in &found.tensors {
-        if let Some(a) = store.tensor(t).map_err(|e| fail(format!("tensor {name}: {e}")))? {
+        let damaged = |e| {
+            fail(format!(
+                "tensor {name}: {e}; the checkpoint is damaged: re-download or re-save it"
+            ))
+        };
+        if let Some(a) = store.tensor(t).map_err(damaged)? {
             tensors.insert(name.clone(), a);
         }
     }
     if tensors.is_empty() {
-        return Err(fail("no model found: the checkpoint holds no float tensors".into()));
+        return Err(fail(
+            "no model found: the checkpoint holds no float tensors".into(),
+        ));
     }
     let strides = match found.strides {
         Some(Value::TorchTensor(t)) => store

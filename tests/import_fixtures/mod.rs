@@ -60,7 +60,14 @@ pub enum P {
     Set(Vec<P>),
     /// An object built by `cls.__new__(cls)` then `__dict__` = state (how nn.Modules pickle).
     Obj(&'static str, &'static str, Box<P>),
-    Tensor { key: String, dt: Dt, numel: usize, offset: usize, shape: Vec<usize>, stride: Vec<usize> },
+    Tensor {
+        key: String,
+        dt: Dt,
+        numel: usize,
+        offset: usize,
+        shape: Vec<usize>,
+        stride: Vec<usize>,
+    },
     Param(Box<P>),
     /// Raw opcodes spliced in as-is (for hostile-input tests).
     Raw(Vec<u8>),
@@ -205,7 +212,14 @@ impl Pickler {
                 self.value(state);
                 self.out.push(b'b');
             }
-            P::Tensor { key, dt, numel, offset, shape, stride } => {
+            P::Tensor {
+                key,
+                dt,
+                numel,
+                offset,
+                shape,
+                stride,
+            } => {
                 self.global("torch._utils", "_rebuild_tensor_v2");
                 self.out.push(b'(');
                 let ints = |v: &[usize]| P::Tuple(v.iter().map(|&x| P::Int(x as i64)).collect());
@@ -253,10 +267,27 @@ impl PtBuilder {
     }
 
     /// A new storage holding `values`, viewed with an explicit offset/shape/stride.
-    pub fn view(&mut self, dt: Dt, values: &[f32], shape: &[usize], stride: &[usize], offset: usize) -> P {
+    pub fn view(
+        &mut self,
+        dt: Dt,
+        values: &[f32],
+        shape: &[usize],
+        stride: &[usize],
+        offset: usize,
+    ) -> P {
         let key = self.storages.len().to_string();
-        self.storages.push((key.clone(), values.iter().flat_map(|&v| dt.encode(v)).collect()));
-        P::Tensor { key, dt, numel: values.len(), offset, shape: shape.to_vec(), stride: stride.to_vec() }
+        self.storages.push((
+            key.clone(),
+            values.iter().flat_map(|&v| dt.encode(v)).collect(),
+        ));
+        P::Tensor {
+            key,
+            dt,
+            numel: values.len(),
+            offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+        }
     }
 
     /// The zip bytes with `root` pickled as `<prefix>/data.pkl`.
@@ -282,7 +313,13 @@ impl PtBuilder {
 }
 
 /// An `nn.Module` record: class plus `__dict__` with the usual torch bookkeeping.
-pub fn module(class: (&'static str, &'static str), params: Vec<(&str, P)>, buffers: Vec<(&str, P)>, children: Vec<(&str, P)>, extra: Vec<(&str, P)>) -> P {
+pub fn module(
+    class: (&'static str, &'static str),
+    params: Vec<(&str, P)>,
+    buffers: Vec<(&str, P)>,
+    children: Vec<(&str, P)>,
+    extra: Vec<(&str, P)>,
+) -> P {
     let od = |v: Vec<(&str, P)>| P::OrderedDict(v.into_iter().map(|(k, v)| (s(k), v)).collect());
     let mut state = vec![
         (s("training"), P::Bool(false)),
@@ -307,26 +344,65 @@ pub const DETMODEL: (&str, &str) = ("ultralytics.nn.tasks", "DetectionModel");
 
 /// Deterministic test values `0.25 * ((i * 7) % 13) - 1.5` (exact in f16/bf16).
 pub fn vals(n: usize, salt: usize) -> Vec<f32> {
-    (0..n).map(|i| 0.25 * (((i + salt) * 7) % 13) as f32 - 1.5).collect()
+    (0..n)
+        .map(|i| 0.25 * (((i + salt) * 7) % 13) as f32 - 1.5)
+        .collect()
 }
 
 /// A tiny Ultralytics-like checkpoint: `model.0` = Conv(conv, bn[, act]) or its fused
 /// form, `model.22` = Detect with a DFL; fp16 weights, float32 stride, names dict.
 /// Returns the zip bytes and the builder (for the expected storage contents).
 pub fn tiny_yolo(fused: bool, under_ema: bool) -> (Vec<u8>, PtBuilder) {
+    let (root, b) = tiny_yolo_parts(fused, under_ema);
+    (b.zip("tiny", &root), b)
+}
+
+/// The pickled object tree of [`tiny_yolo`] and the storages it refers to.
+pub fn tiny_yolo_parts(fused: bool, under_ema: bool) -> (P, PtBuilder) {
     let mut b = PtBuilder::default();
-    let w = P::Param(Box::new(b.tensor(Dt::F16, &vals(2 * 3 * 3 * 3, 0), &[2, 3, 3, 3])));
+    let w = P::Param(Box::new(b.tensor(
+        Dt::F16,
+        &vals(2 * 3 * 3 * 3, 0),
+        &[2, 3, 3, 3],
+    )));
     let conv0 = if fused {
         let bias = P::Param(Box::new(b.tensor(Dt::F16, &vals(2, 1), &[2])));
-        let conv = module(CONV2D, vec![("weight", w), ("bias", bias)], vec![], vec![], vec![]);
-        module(CONV, vec![], vec![], vec![("conv", conv), ("act", module(SILU, vec![], vec![], vec![], vec![]))], vec![])
+        let conv = module(
+            CONV2D,
+            vec![("weight", w), ("bias", bias)],
+            vec![],
+            vec![],
+            vec![],
+        );
+        module(
+            CONV,
+            vec![],
+            vec![],
+            vec![
+                ("conv", conv),
+                ("act", module(SILU, vec![], vec![], vec![], vec![])),
+            ],
+            vec![],
+        )
     } else {
-        let conv = module(CONV2D, vec![("weight", w), ("bias", P::None)], vec![], vec![], vec![]);
+        let conv = module(
+            CONV2D,
+            vec![("weight", w), ("bias", P::None)],
+            vec![],
+            vec![],
+            vec![],
+        );
         let bn = module(
             BN2D,
             vec![
-                ("weight", P::Param(Box::new(b.tensor(Dt::F16, &vals(2, 2), &[2])))),
-                ("bias", P::Param(Box::new(b.tensor(Dt::F16, &vals(2, 3), &[2])))),
+                (
+                    "weight",
+                    P::Param(Box::new(b.tensor(Dt::F16, &vals(2, 2), &[2]))),
+                ),
+                (
+                    "bias",
+                    P::Param(Box::new(b.tensor(Dt::F16, &vals(2, 3), &[2]))),
+                ),
             ],
             vec![
                 ("running_mean", b.tensor(Dt::F16, &vals(2, 4), &[2])),
@@ -337,19 +413,79 @@ pub fn tiny_yolo(fused: bool, under_ema: bool) -> (Vec<u8>, PtBuilder) {
             vec![("eps", P::Float(0.001)), ("momentum", P::Float(0.03))],
         );
         let act = module(SILU, vec![], vec![], vec![], vec![]);
-        module(CONV, vec![], vec![], vec![("conv", conv), ("bn", bn), ("act", act)], vec![])
+        module(
+            CONV,
+            vec![],
+            vec![],
+            vec![("conv", conv), ("bn", bn), ("act", act)],
+            vec![],
+        )
     };
-    let dfl_w = P::Param(Box::new(b.tensor(Dt::F16, &(0..16).map(|i| i as f32).collect::<Vec<_>>(), &[1, 16, 1, 1])));
-    let dfl_conv = module(CONV2D, vec![("weight", dfl_w), ("bias", P::None)], vec![], vec![], vec![]);
-    let dfl = module(DFL, vec![], vec![], vec![("conv", dfl_conv)], vec![("c1", P::Int(16))]);
+    let dfl_w = P::Param(Box::new(b.tensor(
+        Dt::F16,
+        &(0..16).map(|i| i as f32).collect::<Vec<_>>(),
+        &[1, 16, 1, 1],
+    )));
+    let dfl_conv = module(
+        CONV2D,
+        vec![("weight", dfl_w), ("bias", P::None)],
+        vec![],
+        vec![],
+        vec![],
+    );
+    let dfl = module(
+        DFL,
+        vec![],
+        vec![],
+        vec![("conv", dfl_conv)],
+        vec![("c1", P::Int(16))],
+    );
     let detect_stride = b.tensor(Dt::F32, &[8.0, 16.0, 32.0], &[3]);
-    let detect = module(DETECT, vec![], vec![], vec![("dfl", dfl)], vec![("nc", P::Int(2)), ("stride", detect_stride)]);
-    let seq = module(SEQ, vec![], vec![], vec![("0", conv0), ("22", detect)], vec![]);
+    let detect = module(
+        DETECT,
+        vec![],
+        vec![],
+        vec![("dfl", dfl)],
+        vec![("nc", P::Int(2)), ("stride", detect_stride)],
+    );
+    let seq = module(
+        SEQ,
+        vec![],
+        vec![],
+        vec![("0", conv0), ("22", detect)],
+        vec![],
+    );
     let stride = b.tensor(Dt::F32, &[8.0, 16.0, 32.0], &[3]);
     let names = P::Dict(vec![(P::Int(0), s("person")), (P::Int(1), s("bicycle"))]);
-    let yaml = P::Dict(vec![(s("nc"), P::Int(2)), (s("backbone"), P::List(vec![P::List(vec![P::Int(-1), P::Int(1), s("Conv"), P::List(vec![P::Int(16), P::Int(3), P::Int(2)])])]))]);
-    let model = module(DETMODEL, vec![], vec![], vec![("model", seq)], vec![("stride", stride), ("names", names), ("yaml", yaml), ("nc", P::Int(2))]);
-    let (ema, model) = if under_ema { (model, P::None) } else { (P::None, model) };
+    let yaml = P::Dict(vec![
+        (s("nc"), P::Int(2)),
+        (
+            s("backbone"),
+            P::List(vec![P::List(vec![
+                P::Int(-1),
+                P::Int(1),
+                s("Conv"),
+                P::List(vec![P::Int(16), P::Int(3), P::Int(2)]),
+            ])]),
+        ),
+    ]);
+    let model = module(
+        DETMODEL,
+        vec![],
+        vec![],
+        vec![("model", seq)],
+        vec![
+            ("stride", stride),
+            ("names", names),
+            ("yaml", yaml),
+            ("nc", P::Int(2)),
+        ],
+    );
+    let (ema, model) = if under_ema {
+        (model, P::None)
+    } else {
+        (P::None, model)
+    };
     let root = P::Dict(vec![
         (s("date"), s("2024-01-01")),
         (s("version"), s("8.2.0")),
@@ -358,7 +494,10 @@ pub fn tiny_yolo(fused: bool, under_ema: bool) -> (Vec<u8>, PtBuilder) {
         (s("ema"), ema),
         (s("model"), model),
         (s("updates"), P::Int(1 << 40)),
-        (s("train_args"), P::Dict(vec![(s("imgsz"), P::Int(640)), (s("lr0"), P::Float(0.01))])),
+        (
+            s("train_args"),
+            P::Dict(vec![(s("imgsz"), P::Int(640)), (s("lr0"), P::Float(0.01))]),
+        ),
     ]);
-    (b.zip("tiny", &root), b)
+    (root, b)
 }

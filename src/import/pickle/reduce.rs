@@ -8,7 +8,12 @@ use super::arena::{Arena, Id, Node};
 use super::{TensorRef, Value};
 
 /// Interpret `func(*args, **kwargs)` (REDUCE, NEWOBJ, NEWOBJ_EX); returns the result id.
-pub(super) fn call(arena: &mut Arena, func: Id, args: Id, kwargs: Option<Id>) -> Result<Id, String> {
+pub(super) fn call(
+    arena: &mut Arena,
+    func: Id,
+    args: Id,
+    kwargs: Option<Id>,
+) -> Result<Id, String> {
     call_nested(arena, func, args, kwargs, 0)
 }
 
@@ -120,7 +125,8 @@ fn tensor(arena: &Arena, a: &[Id]) -> Result<Node, String> {
         _ => return Err(bad("offset is not an integer")),
     };
     let shape = uints(arena, *size).ok_or_else(|| bad("size is not a tuple of integers >= 0"))?;
-    let stride = uints(arena, *stride).ok_or_else(|| bad("stride is not a tuple of integers >= 0"))?;
+    let stride =
+        uints(arena, *stride).ok_or_else(|| bad("stride is not a tuple of integers >= 0"))?;
     if shape.len() != stride.len() {
         return Err(bad("size and stride have different lengths"));
     }
@@ -164,7 +170,9 @@ fn dict_pairs(arena: &Arena, items: Id) -> Option<Vec<(Id, Id)>> {
 /// `_codecs.encode(text, 'latin1')`: how protocol 2 stores Python 3 `bytes`.
 fn latin1(arena: &Arena, a: &[Id]) -> Option<Vec<u8>> {
     let [text, enc] = a else { return None };
-    let (Node::Leaf(Value::Str(t)), Node::Leaf(Value::Str(e))) = (arena.get(*text), arena.get(*enc)) else {
+    let (Node::Leaf(Value::Str(t)), Node::Leaf(Value::Str(e))) =
+        (arena.get(*text), arena.get(*enc))
+    else {
         return None;
     };
     match e.as_str() {

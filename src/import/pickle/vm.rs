@@ -5,6 +5,7 @@
 //! supported set stops decoding with its name and byte offset.
 
 use super::arena::{Arena, Id, Node};
+use super::opcodes::op_name;
 use super::{reduce, Dtype, Value};
 use std::collections::HashMap;
 
@@ -31,7 +32,9 @@ pub(super) fn run(data: &[u8]) -> Result<Value, String> {
     loop {
         let at = vm.pos;
         let Some(&op) = data.get(at) else {
-            return Err(format!("pickle ends at byte {at} without a STOP opcode (truncated)"));
+            return Err(format!(
+                "pickle ends at byte {at} without a STOP opcode (truncated)"
+            ));
         };
         vm.pos += 1;
         match vm.step(op) {
@@ -82,8 +85,15 @@ impl<'a> Vm<'a> {
                 self.memo.insert(i, self.top()?);
             }
             b'h' | b'j' => {
-                let i = if op == b'h' { self.byte()? as u32 } else { self.u32()? };
-                let id = *self.memo.get(&i).ok_or(format!("memo entry {i} is not defined"))?;
+                let i = if op == b'h' {
+                    self.byte()? as u32
+                } else {
+                    self.u32()?
+                };
+                let id = *self
+                    .memo
+                    .get(&i)
+                    .ok_or(format!("memo entry {i} is not defined"))?;
                 self.stack.push(id);
             }
             b'N' => self.push_leaf(Value::None),
@@ -99,16 +109,24 @@ impl<'a> Vm<'a> {
             }
             b'J' => {
                 let b = self.take(4)?;
-                self.push_leaf(Value::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]).into()));
+                self.push_leaf(Value::Int(
+                    i32::from_le_bytes([b[0], b[1], b[2], b[3]]).into(),
+                ));
             }
             0x8a | 0x8b => {
-                let n = if op == 0x8a { self.byte()? as u64 } else { self.u32()? as u64 };
+                let n = if op == 0x8a {
+                    self.byte()? as u64
+                } else {
+                    self.u32()? as u64
+                };
                 let b = self.take(n)?;
                 self.push_leaf(long(b));
             }
             b'G' => {
                 let b = self.take(8)?;
-                self.push_leaf(Value::Float(f64::from_be_bytes(b.try_into().unwrap_or([0; 8]))));
+                self.push_leaf(Value::Float(f64::from_be_bytes(
+                    b.try_into().unwrap_or([0; 8]),
+                )));
             }
             b'X' | 0x8c | 0x8d => {
                 let n = self.len_field(op, 0x8c, b'X')?;
@@ -239,7 +257,9 @@ impl<'a> Vm<'a> {
     fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
         let left = self.data.len() - self.pos;
         if n > left as u64 {
-            return Err(format!("length {n} runs past the end of the pickle ({left} bytes left)"));
+            return Err(format!(
+                "length {n} runs past the end of the pickle ({left} bytes left)"
+            ));
         }
         let data: &'a [u8] = self.data;
         let s = &data[self.pos..self.pos + n as usize];
@@ -250,7 +270,10 @@ impl<'a> Vm<'a> {
     /// A newline-terminated UTF-8 line (GLOBAL operands).
     fn line(&mut self) -> Result<String, String> {
         let rest = &self.data[self.pos..];
-        let n = rest.iter().position(|&b| b == b'\n').ok_or("unterminated line")?;
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("unterminated line")?;
         let s = std::str::from_utf8(&rest[..n]).map_err(|_| "GLOBAL name is not UTF-8")?;
         self.pos += n + 1;
         Ok(s.to_string())
@@ -270,7 +293,10 @@ impl<'a> Vm<'a> {
     }
 
     fn top(&self) -> Result<Id, String> {
-        self.stack.last().copied().ok_or_else(|| "stack underflow".into())
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| "stack underflow".into())
     }
 
     fn pop_str(&mut self) -> Result<String, String> {
@@ -323,7 +349,12 @@ impl<'a> Vm<'a> {
                     _ => None,
                 };
                 if let (true, Some(dtype), Some(key), Some(numel)) = (tag, dtype, key, numel) {
-                    return Node::Storage { pid, key, dtype, numel };
+                    return Node::Storage {
+                        pid,
+                        key,
+                        dtype,
+                        numel,
+                    };
                 }
             }
         }
@@ -352,33 +383,5 @@ fn long(b: &[u8]) -> Value {
         Value::Int(i64::from_le_bytes(buf))
     } else {
         Value::BigInt(b.to_vec())
-    }
-}
-
-/// Name of a pickle opcode byte, for error messages.
-fn op_name(op: u8) -> String {
-    let name = match op {
-        b'(' => "MARK", b'.' => "STOP", b'0' => "POP", b'1' => "POP_MARK", b'2' => "DUP",
-        b'F' => "FLOAT", b'I' => "INT", b'J' => "BININT", b'K' => "BININT1", b'L' => "LONG",
-        b'M' => "BININT2", b'N' => "NONE", b'P' => "PERSID", b'Q' => "BINPERSID",
-        b'R' => "REDUCE", b'S' => "STRING", b'T' => "BINSTRING", b'U' => "SHORT_BINSTRING",
-        b'V' => "UNICODE", b'X' => "BINUNICODE", b'a' => "APPEND", b'b' => "BUILD",
-        b'c' => "GLOBAL", b'd' => "DICT", b'}' => "EMPTY_DICT", b'e' => "APPENDS",
-        b'g' => "GET", b'h' => "BINGET", b'i' => "INST", b'j' => "LONG_BINGET", b'l' => "LIST",
-        b']' => "EMPTY_LIST", b'o' => "OBJ", b'p' => "PUT", b'q' => "BINPUT",
-        b'r' => "LONG_BINPUT", b's' => "SETITEM", b't' => "TUPLE", b')' => "EMPTY_TUPLE",
-        b'u' => "SETITEMS", b'G' => "BINFLOAT", b'B' => "BINBYTES", b'C' => "SHORT_BINBYTES",
-        0x80 => "PROTO", 0x81 => "NEWOBJ", 0x82 => "EXT1", 0x83 => "EXT2", 0x84 => "EXT4",
-        0x85 => "TUPLE1", 0x86 => "TUPLE2", 0x87 => "TUPLE3", 0x88 => "NEWTRUE",
-        0x89 => "NEWFALSE", 0x8a => "LONG1", 0x8b => "LONG4", 0x8c => "SHORT_BINUNICODE",
-        0x8d => "BINUNICODE8", 0x8e => "BINBYTES8", 0x8f => "EMPTY_SET", 0x90 => "ADDITEMS",
-        0x91 => "FROZENSET", 0x92 => "NEWOBJ_EX", 0x93 => "STACK_GLOBAL", 0x94 => "MEMOIZE",
-        0x95 => "FRAME", 0x96 => "BYTEARRAY8", 0x97 => "NEXT_BUFFER",
-        0x98 => "READONLY_BUFFER", _ => "unknown",
-    };
-    if op.is_ascii_graphic() {
-        format!("{name} ('{}', 0x{op:02x})", op as char)
-    } else {
-        format!("{name} (0x{op:02x})")
     }
 }

@@ -75,7 +75,9 @@ fn walk<'v>(m: &'v Object, prefix: &str, found: &mut Found<'v>) {
             }
         }
     }
-    if m.class_name().is_some_and(|(_, n)| n.starts_with("BatchNorm")) {
+    if m.class_name()
+        .is_some_and(|(_, n)| n.starts_with("BatchNorm"))
+    {
         if let Some(eps) = m.attr("eps").and_then(Value::as_f64) {
             found.bn_eps.insert(prefix.to_string(), eps as f32);
         }

@@ -37,9 +37,9 @@ impl<'b> Storages<'b> {
             e => format!("cannot open record {name} ({e}); the zip is corrupt: re-download it"),
         })?;
         let mut buf = Vec::with_capacity(file.size().min(limit).min(1 << 26) as usize);
-        file.take(limit)
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("cannot read record {name} ({e}); the zip is corrupt: re-download it"))?;
+        file.take(limit).read_to_end(&mut buf).map_err(|e| {
+            format!("cannot read record {name} ({e}); the zip is corrupt: re-download it")
+        })?;
         Ok(buf)
     }
 
@@ -72,9 +72,10 @@ fn view_len(t: &TensorRef, have: u64) -> Result<usize, String> {
     let mut count: u64 = 1;
     let mut last = t.offset;
     for (&d, &s) in t.shape.iter().zip(&t.stride) {
-        count = count.checked_mul(d).filter(|&c| c <= MAX_ELEMENTS).ok_or_else(|| {
-            format!("shape {:?} has more than {MAX_ELEMENTS} elements", t.shape)
-        })?;
+        count = count
+            .checked_mul(d)
+            .filter(|&c| c <= MAX_ELEMENTS)
+            .ok_or_else(|| format!("shape {:?} has more than {MAX_ELEMENTS} elements", t.shape))?;
         if d > 0 {
             last = s
                 .checked_mul(d - 1)
