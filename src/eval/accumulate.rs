@@ -33,14 +33,14 @@ pub(crate) fn accumulate(
         .iter()
         .map(|e| e.gt_ig.iter().filter(|&&g| !g).count())
         .sum::<usize>();
+    if npig == 0 {
+        return None;
+    }
     // concatenated (image, column) pairs in the order numpy concatenates them
     let mut cols: Vec<(usize, usize)> = Vec::new();
     for (i, e) in evals.iter().enumerate() {
         let n = e.scores.len().min(max_det);
         cols.extend((0..n).map(|d| (i, d)));
-    }
-    if npig == 0 {
-        return None;
     }
     cols.sort_by(|a, b| score_order(evals[a.0].scores[a.1], evals[b.0].scores[b.1]));
     let npig = npig as f64;

@@ -12,6 +12,7 @@ mod accumulate;
 pub mod coco80;
 pub mod coco_json;
 pub mod cocoeval;
+mod data_yaml;
 pub mod dataset;
 mod matching;
 pub mod plot;

@@ -63,7 +63,10 @@ where
 /// Precision–recall curves: left panel IoU 0.5, right panel mean over IoU 0.5:0.95; one line
 /// per `(name, result)` (area all, 100 detections, mean over classes). Writes a 1200×500 PNG.
 pub fn plot_pr_curves(path: &Path, series: &[(&str, &EvalResult)]) -> Result<()> {
-    let text = font_available();
+    pr_png(path, series, font_available())
+}
+
+fn pr_png(path: &Path, series: &[(&str, &EvalResult)], text: bool) -> Result<()> {
     render(path, (1200, 500), |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (l, r) = root.split_horizontally(600);
@@ -138,7 +141,10 @@ fn pr_panel(
 /// Bars of AP@[.5:.95] (dark) and AP50 (light) per named stage, from COCO `stats` rows.
 /// Writes a PNG 200 px wide per stage (at least 600) and 450 px high.
 pub fn plot_ap_bars(path: &Path, rows: &[(String, [f64; 12])]) -> Result<()> {
-    let text = font_available();
+    bars_png(path, rows, font_available())
+}
+
+fn bars_png(path: &Path, rows: &[(String, [f64; 12])], text: bool) -> Result<()> {
     let width = (200 * rows.len() as u32).max(600);
     render(path, (width, 450), |root| {
         let s = |e: &dyn std::fmt::Display| e.to_string();
@@ -146,9 +152,12 @@ pub fn plot_ap_bars(path: &Path, rows: &[(String, [f64; 12])]) -> Result<()> {
         let mut b = ChartBuilder::on(root);
         b.margin(15);
         if text {
-            b.caption("COCO AP per stage", ("sans-serif", 22))
-                .x_label_area_size(40)
-                .y_label_area_size(50);
+            b.caption(
+                "AP@[.5:.95] (dark) and AP50 (light) per stage",
+                ("sans-serif", 22),
+            )
+            .x_label_area_size(40)
+            .y_label_area_size(50);
         }
         let n = rows.len().max(1) as f64;
         let mut chart = b
@@ -197,4 +206,25 @@ pub fn plot_ap_bars(path: &Path, rows: &[(String, [f64; 12])]) -> Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a font nothing textual is drawn, and the plots are still written.
+    #[test]
+    fn plots_without_text() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pr, bars) = (tmp.path().join("pr.png"), tmp.path().join("bars.png"));
+        let gt = super::super::coco_json::CocoGt::default();
+        let res = super::super::cocoeval::evaluate(&gt, &[]);
+        pr_png(&pr, &[("x", &res)], false).unwrap();
+        bars_png(&bars, &[("x".into(), [0.5; 12])], false).unwrap();
+        let img = image::open(&pr).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (1200, 500));
+        let img = image::open(&bars).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (600, 450));
+        assert!(img.pixels().filter(|p| p.0 == [31, 119, 180]).count() > 5000);
+    }
 }
