@@ -20,10 +20,9 @@ pub struct PipelineArgs {
 }
 
 pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
-    let model = a
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("yolov8n.pt"));
+    let url = yoloq_gen::import::download::model_url();
+    let model =
+        yoloq_gen::import::download::resolve_model(a.model.as_deref(), &super::cache_dir(), &url)?;
     println!("[1/2] import + fuse: {}", model.display());
     println!("{}", super::import::import_to(&model, &a.out, 640)?);
     println!("stages not built yet: validation, quantization, RTL emission, simulation, synthesis (bits {}, board {})", a.bits, a.board);

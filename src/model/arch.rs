@@ -219,6 +219,7 @@ impl<'a> Builder<'a> {
 }
 
 /// Build the float graph of a YOLOv8 detect model from checkpoint tensors.
+#[allow(clippy::vec_init_then_push)]
 pub fn build_graph(ck: &Checkpoint) -> Result<Graph> {
     let mut b = Builder {
         ck,
