@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use yoloq_gen::import::safetensors_io::{read_tensors, write_f32};
 
+type Tensors = BTreeMap<String, ndarray::ArrayD<f32>>;
+
 fn yoloq(args: &[&str]) -> (bool, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
         .args(args)
@@ -125,7 +127,7 @@ fn bad_inputs_fail_cleanly() {
         );
     }
     let base = read_tensors(&real).unwrap();
-    let variant = |name: &str, f: &dyn Fn(&mut BTreeMap<String, ndarray::ArrayD<f32>>)| {
+    let variant = |name: &str, f: &dyn Fn(&mut Tensors)| {
         let mut t = base.clone();
         f(&mut t);
         let p = d.join(name);
