@@ -52,7 +52,7 @@ pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
             }
         }
     };
-    postprocess::scale_boxes(&mut dets, &lb);
+    postprocess::scale_boxes(&mut dets, lb.input_hw(), lb.orig_hw);
     dets
 }
 

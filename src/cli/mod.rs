@@ -3,7 +3,7 @@
 mod bench;
 mod import;
 mod pipeline;
-// mod quantize;
+mod quantize;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub enum Cmd {
     /// Import a checkpoint: write original.safetensors, fused.safetensors and architecture.yaml.
     Import(import::ImportArgs),
     /// Calibrate and quantize to N bits; write integer weights, scales, ROM images, golden activations.
-    // Quantize(quantize::QuantizeCmd),
+    Quantize(quantize::QuantizeCmd),
     /// Time the float forward pass (median ms per image).
     Bench(bench::BenchArgs),
 }
@@ -44,7 +44,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.cmd {
         Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a),
-        // Some(Cmd::Quantize(a)) => quantize::run(a),
+        Some(Cmd::Quantize(a)) => quantize::run(a),
         None => pipeline::run(cli.main),
     }
 }

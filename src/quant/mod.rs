@@ -12,7 +12,7 @@ pub mod int_model;
 pub mod kernels;
 pub mod qhead;
 pub mod quantize;
-// pub mod run; (needs image_io/preprocess)
+pub mod run;
 pub mod spec;
 pub mod store;
 
