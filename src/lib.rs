@@ -3,6 +3,7 @@
 //! Stages (each a function returning the next type):
 //! [`import::Checkpoint`] → [`model::FloatGraph`] → [`fuse::FusedGraph`] → quantized → hardware.
 
+pub mod draw;
 pub mod error;
 pub mod eval;
 pub mod fuse;
