@@ -4,6 +4,7 @@
 //! [`import::Checkpoint`] → [`model::FloatGraph`] → [`fuse::FusedGraph`] → quantized → hardware.
 
 pub mod architecture;
+pub mod draw;
 pub mod error;
 pub mod eval;
 pub mod fuse;
@@ -16,5 +17,6 @@ pub mod preprocess;
 pub mod progress;
 pub mod quant;
 pub mod util;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -42,12 +42,12 @@ pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
     let mut dets = match stage {
         Stage::Float(g) => {
             let out = model::run(g, &lb.tensor, false).output;
-            postprocess::non_max_suppression(out.view(), p.conf, p.iou, p.max_det, false, false)
+            postprocess::non_max_suppression(out.view(), p.conf, p.iou as f64, p.max_det, false, false)
         }
         Stage::Quant(q) => {
             let nms = NmsParams { conf: p.conf, iou: p.iou, max_det: p.max_det, multi_label: false };
             match int_model::forward(q, &lb.tensor, false, nms).head {
-                HeadOut::Decoded(out) => postprocess::non_max_suppression(out.view(), p.conf, p.iou, p.max_det, false, false),
+                HeadOut::Decoded(out) => postprocess::non_max_suppression(out.view(), p.conf, p.iou as f64, p.max_det, false, false),
                 HeadOut::Detections(d) => d.iter().map(|d| Det { xyxy: d.xyxy_f32(), conf: d.conf(), cls: d.cls }).collect(),
             }
         }

@@ -4,6 +4,7 @@ mod bench;
 mod import;
 mod pipeline;
 mod quantize;
+mod val;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +28,10 @@ pub enum Cmd {
     Import(import::ImportArgs),
     /// Calibrate and quantize to N bits; write integer weights, scales, ROM images, golden activations.
     Quantize(quantize::QuantizeCmd),
+    /// Validate stages (original, fused, quantized directories) on a COCO or YOLO dataset.
+    Val(val::ValArgs),
+    /// Score a COCO results file against a COCO ground truth (pycocotools-exact).
+    CocoEval(val::CocoEvalArgs),
     /// Time the float forward pass (median ms per image).
     Bench(bench::BenchArgs),
 }
@@ -45,6 +50,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a),
         Some(Cmd::Quantize(a)) => quantize::run(a),
+        Some(Cmd::Val(a)) => val::run(a),
+        Some(Cmd::CocoEval(a)) => val::coco_eval(a),
         None => pipeline::run(cli.main),
     }
 }

@@ -17,6 +17,7 @@ use image::RgbImage;
 
 /// Weight scale of OpenCV's fixed-point resize (`INTER_RESIZE_COEF_SCALE`).
 pub const COEF_SCALE: i32 = 2048;
+
 /// One output coordinate: the two source taps and their fixed-point weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tap {
