@@ -42,13 +42,39 @@ pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
     let mut dets = match stage {
         Stage::Float(g) => {
             let out = model::run(g, &lb.tensor, false).output;
-            postprocess::non_max_suppression(out.view(), p.conf, p.iou as f64, p.max_det, false, false)
+            postprocess::non_max_suppression(
+                out.view(),
+                p.conf,
+                p.iou as f64,
+                p.max_det,
+                false,
+                false,
+            )
         }
         Stage::Quant(q) => {
-            let nms = NmsParams { conf: p.conf, iou: p.iou, max_det: p.max_det, multi_label: false };
+            let nms = NmsParams {
+                conf: p.conf,
+                iou: p.iou,
+                max_det: p.max_det,
+                multi_label: false,
+            };
             match int_model::forward(q, &lb.tensor, false, nms).head {
-                HeadOut::Decoded(out) => postprocess::non_max_suppression(out.view(), p.conf, p.iou as f64, p.max_det, false, false),
-                HeadOut::Detections(d) => d.iter().map(|d| Det { xyxy: d.xyxy_f32(), conf: d.conf(), cls: d.cls }).collect(),
+                HeadOut::Decoded(out) => postprocess::non_max_suppression(
+                    out.view(),
+                    p.conf,
+                    p.iou as f64,
+                    p.max_det,
+                    false,
+                    false,
+                ),
+                HeadOut::Detections(d) => d
+                    .iter()
+                    .map(|d| Det {
+                        xyxy: d.xyxy_f32(),
+                        conf: d.conf(),
+                        cls: d.cls,
+                    })
+                    .collect(),
             }
         }
     };
@@ -57,9 +83,17 @@ pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
 }
 
 /// Run a stage over every image of the dataset (in parallel), with a progress bar.
-pub fn run_stage(stage: &Stage, ds: &Dataset, p: &ValParams, label: &str, strict: bool) -> Result<StageRun> {
+pub fn run_stage(
+    stage: &Stage,
+    ds: &Dataset,
+    p: &ValParams,
+    label: &str,
+    strict: bool,
+) -> Result<StageRun> {
     if ds.images.is_empty() {
-        return Err(Error::Other("the dataset has no images; check the --data path".into()));
+        return Err(Error::Other(
+            "the dataset has no images; check the --data path".into(),
+        ));
     }
     let pb = crate::progress::bar(ds.images.len() as u64, label);
     let results: Vec<std::result::Result<Vec<Detection>, (PathBuf, String)>> = ds
@@ -72,7 +106,12 @@ pub fn run_stage(stage: &Stage, ds: &Dataset, p: &ValParams, label: &str, strict
                     .filter_map(|d| {
                         let cat = ds.category_id(d.cls)?;
                         let [x1, y1, x2, y2] = d.xyxy.map(|v| v as f64);
-                        Some(Detection { image_id: im.id, category_id: cat, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.conf as f64 })
+                        Some(Detection {
+                            image_id: im.id,
+                            category_id: cat,
+                            bbox: [x1, y1, x2 - x1, y2 - y1],
+                            score: d.conf as f64,
+                        })
                     })
                     .collect()),
                 Err(e) => Err((im.path.clone(), e.to_string())),
@@ -82,7 +121,10 @@ pub fn run_stage(stage: &Stage, ds: &Dataset, p: &ValParams, label: &str, strict
         })
         .collect();
     pb.finish_and_clear();
-    let mut run = StageRun { dets: Vec::new(), bad_images: Vec::new() };
+    let mut run = StageRun {
+        dets: Vec::new(),
+        bad_images: Vec::new(),
+    };
     for r in results {
         match r {
             Ok(d) => run.dets.extend(d),
@@ -91,7 +133,13 @@ pub fn run_stage(stage: &Stage, ds: &Dataset, p: &ValParams, label: &str, strict
     }
     if strict && !run.bad_images.is_empty() {
         let (p, e) = &run.bad_images[0];
-        return Err(Error::data(p, format!("unreadable image ({e}); {} bad image(s) in total, --strict stops here", run.bad_images.len())));
+        return Err(Error::data(
+            p,
+            format!(
+                "unreadable image ({e}); {} bad image(s) in total, --strict stops here",
+                run.bad_images.len()
+            ),
+        ));
     }
     Ok(run)
 }

@@ -33,6 +33,9 @@ pub struct QuantArgs {
     /// Index width of the SiLU tables (default: the activation width).
     #[arg(long)]
     pub lut_bits: Option<u32>,
+    /// Width of the head's output logits (default: the activation width).
+    #[arg(long)]
+    pub head_bits: Option<u32>,
     /// Calibration images folder (e.g. coco128/images); never the validation images.
     #[arg(long)]
     pub calib: PathBuf,
@@ -65,6 +68,7 @@ impl QuantArgs {
             wbits: self.wbits.unwrap_or(self.bits),
             abits,
             lut_bits: self.lut_bits.unwrap_or(abits),
+            head_bits: self.head_bits.unwrap_or(abits),
             method: self.calib_method,
             granularity: match self.granularity {
                 GranArg::Channel => Granularity::Channel,
@@ -89,7 +93,9 @@ pub fn parse_method(s: &str) -> Result<CalibMethod, String> {
         "mse" => Ok(CalibMethod::Mse),
         _ => match s.strip_prefix("percentile:").map(|p| p.parse::<f64>()) {
             Some(Ok(p)) if p > 50.0 && p <= 100.0 => Ok(CalibMethod::Percentile(p)),
-            _ => Err("use max, mse or percentile:P with 50 < P <= 100 (e.g. percentile:99.99)".into()),
+            _ => Err(
+                "use max, mse or percentile:P with 50 < P <= 100 (e.g. percentile:99.99)".into(),
+            ),
         },
     }
 }
@@ -118,7 +124,11 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.q.imgsz, a.q.imgsz)?;
     model::check_imgsz("--sample-imgsz", a.sample_imgsz, a.sample_imgsz)?;
     if cfg.qnms && cfg.head == HeadMode::Float {
-        return Err(Error::arg("--qnms", "the quantized NMS needs the integer head; use --head int or drop --qnms").into());
+        return Err(Error::arg(
+            "--qnms",
+            "the quantized NMS needs the integer head; use --head int or drop --qnms",
+        )
+        .into());
     }
     let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
     let q = run::quantize_model(&fg, &a.q.calib, a.q.calib_images, a.q.imgsz, &cfg)?;
@@ -126,7 +136,15 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
         Some(s) => s.clone(),
         None => run::list_images(&a.q.calib)?.remove(0),
     };
-    run::write_outputs(&run::Outputs { q: &q, fused: &fg, sample: &sample, sample_imgsz: a.sample_imgsz }, &a.out)?;
+    run::write_outputs(
+        &run::Outputs {
+            q: &q,
+            fused: &fg,
+            sample: &sample,
+            sample_imgsz: a.sample_imgsz,
+        },
+        &a.out,
+    )?;
     print_summary(&q);
     println!("wrote {}", a.out.display());
     Ok(())
@@ -135,7 +153,10 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
 /// Per-layer accumulator proof and formats, as a table.
 pub fn print_summary(q: &yoloq_gen::quant::QuantGraph) {
     use yoloq_gen::quant::QOp;
-    println!("{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}", "layer", "k", "c_out", "frac", "zero", "worst |acc|", "acc bits");
+    println!(
+        "{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}",
+        "layer", "k", "c_out", "frac", "zero", "worst |acc|", "acc bits"
+    );
     for n in &q.nodes {
         if let QOp::Conv(c) = &n.op {
             let f = n.fmt.unwrap();

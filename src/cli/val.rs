@@ -56,13 +56,22 @@ pub fn run(a: ValArgs) -> anyhow::Result<()> {
 pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
     if a.model.is_none() && a.quant.is_empty() {
-        return Err(Error::arg("--model/--quant", "nothing to validate; pass --model M and/or --quant DIR").into());
+        return Err(Error::arg(
+            "--model/--quant",
+            "nothing to validate; pass --model M and/or --quant DIR",
+        )
+        .into());
     }
     let ds = dataset::open_dataset(&a.data)?;
     if ds.images.is_empty() {
         return Err(Error::data(&a.data, "the dataset has no images").into());
     }
-    let p = ValParams { imgsz: a.imgsz, conf: a.conf, iou: a.iou, max_det: a.max_det };
+    let p = ValParams {
+        imgsz: a.imgsz,
+        conf: a.conf,
+        iou: a.iou,
+        max_det: a.max_det,
+    };
     let mut rows = Vec::new();
     let mut eval = |name: String, stage: Stage| -> anyhow::Result<()> {
         let run = run_stage(&stage, &ds, &p, &name, a.strict)?;
@@ -70,10 +79,22 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
             eprintln!("warning: skipped unreadable image {}: {e}", path.display());
         }
         if let Some(f) = &a.save_dets {
-            coco_json::save_dets(&stage_file(f, &name, a.model.is_some() as usize * a.stages.len() + a.quant.len()), &run.dets)?;
+            coco_json::save_dets(
+                &stage_file(
+                    f,
+                    &name,
+                    a.model.is_some() as usize * a.stages.len() + a.quant.len(),
+                ),
+                &run.dets,
+            )?;
         }
         let r = cocoeval::evaluate(&ds.gt, &run.dets);
-        eprintln!("{name}: AP {:.4} AP50 {:.4} ({} detections)", r.stats[0], r.stats[1], run.dets.len());
+        eprintln!(
+            "{name}: AP {:.4} AP50 {:.4} ({} detections)",
+            r.stats[0],
+            r.stats[1],
+            run.dets.len()
+        );
         rows.push((name, r));
         Ok(())
     };
@@ -86,13 +107,23 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
                     let f = fuse::fuse(&fg);
                     eval("fused".into(), Stage::Float(f.graph()))?
                 }
-                other => return Err(Error::arg("--stages", format!("unknown stage `{other}`; use original and/or fused")).into()),
+                other => {
+                    return Err(Error::arg(
+                        "--stages",
+                        format!("unknown stage `{other}`; use original and/or fused"),
+                    )
+                    .into())
+                }
             }
         }
     }
     for d in &a.quant {
         let q = quant::store::load(d)?;
-        let name = d.file_name().and_then(|n| n.to_str()).unwrap_or("quant").to_string();
+        let name = d
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("quant")
+            .to_string();
         eval(name, Stage::Quant(&q))?;
     }
     write_report(&rows, &ds, a)?;
@@ -107,18 +138,29 @@ fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
     }
 }
 
-fn write_report(rows: &[(String, cocoeval::EvalResult)], ds: &dataset::Dataset, a: &ValArgs) -> anyhow::Result<()> {
+fn write_report(
+    rows: &[(String, cocoeval::EvalResult)],
+    ds: &dataset::Dataset,
+    a: &ValArgs,
+) -> anyhow::Result<()> {
     let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
     let table = report::format_stats_table(&stats);
     println!("{table}");
     let (last_name, last) = rows.last().expect("at least one stage");
-    println!("per-class AP ({last_name}):\n{}", report::format_class_table(&last.per_category));
+    println!(
+        "per-class AP ({last_name}):\n{}",
+        report::format_class_table(&last.per_category)
+    );
     if let Some(j) = &a.json {
-        let m: BTreeMap<&str, report::StatsJson> = stats.iter().map(|(n, s)| (n.as_str(), report::StatsJson::from(*s))).collect();
+        let m: BTreeMap<&str, report::StatsJson> = stats
+            .iter()
+            .map(|(n, s)| (n.as_str(), report::StatsJson::from(*s)))
+            .collect();
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&m)?)?;
     }
     let dir = &a.report;
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the report folder", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the report folder", dir.display()))?;
     let md = format!(
         "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
         a.data.display(),
@@ -130,10 +172,14 @@ fn write_report(rows: &[(String, cocoeval::EvalResult)], ds: &dataset::Dataset, 
         report::format_class_table(&last.per_category)
     );
     yoloq_gen::util::write_atomic_str(&dir.join("report.md"), &md)?;
-    let series: Vec<(&str, &cocoeval::EvalResult)> = rows.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    let series: Vec<(&str, &cocoeval::EvalResult)> =
+        rows.iter().map(|(n, r)| (n.as_str(), r)).collect();
     plot::plot_pr_curves(&dir.join("pr_curves.png"), &series)?;
     plot::plot_ap_bars(&dir.join("ap_per_stage.png"), &stats)?;
-    eprintln!("report: {}/report.md, pr_curves.png, ap_per_stage.png", dir.display());
+    eprintln!(
+        "report: {}/report.md, pr_curves.png, ap_per_stage.png",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -155,10 +201,16 @@ pub fn coco_eval(a: CocoEvalArgs) -> anyhow::Result<()> {
     let dt = coco_json::load_dets(&a.dt)?;
     coco_json::check_dets(&gt, &dt, &a.dt)?;
     let r = cocoeval::evaluate(&gt, &dt);
-    println!("{}", report::format_stats_table(&[("detections".to_string(), r.stats)]));
+    println!(
+        "{}",
+        report::format_stats_table(&[("detections".to_string(), r.stats)])
+    );
     println!("{}", report::format_class_table(&r.per_category));
     if let Some(j) = &a.json {
-        yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&report::StatsJson::from(r.stats))?)?;
+        yoloq_gen::util::write_atomic_str(
+            j,
+            &serde_json::to_string_pretty(&report::StatsJson::from(r.stats))?,
+        )?;
     }
     Ok(())
 }

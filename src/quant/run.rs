@@ -27,7 +27,10 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         Ok(())
     }
     if !dir.is_dir() {
-        return Err(Error::data(dir, "calibration set not found; pass a folder of images (e.g. coco128/images) with --calib"));
+        return Err(Error::data(
+            dir,
+            "calibration set not found; pass a folder of images (e.g. coco128/images) with --calib",
+        ));
     }
     let mut v = Vec::new();
     walk(dir, &mut v)?;
@@ -42,14 +45,27 @@ pub fn load_input(path: &Path, imgsz: usize) -> Result<Array3<f32>> {
 }
 
 /// Calibrate on the first `k` images of `dir` at `imgsz`, with a progress bar.
-pub fn calibrate_dir(fg: &FusedGraph, dir: &Path, k: usize, imgsz: usize) -> Result<calibrate::CalibStats> {
+pub fn calibrate_dir(
+    fg: &FusedGraph,
+    dir: &Path,
+    k: usize,
+    imgsz: usize,
+) -> Result<calibrate::CalibStats> {
     let images = list_images(dir)?;
     if images.is_empty() {
-        return Err(Error::data(dir, "no .jpg/.png images in the calibration set; point --calib at a folder of images"));
+        return Err(Error::data(
+            dir,
+            "no .jpg/.png images in the calibration set; point --calib at a folder of images",
+        ));
     }
     let images: Vec<PathBuf> = images.into_iter().take(k.max(1)).collect();
     let pb = crate::progress::bar(2 * images.len() as u64, "calibrating");
-    let stats = calibrate::calibrate(fg, images.len(), &|i| load_input(&images[i], imgsz), &|_| pb.inc(1));
+    let stats = calibrate::calibrate(
+        fg,
+        images.len(),
+        &|i| load_input(&images[i], imgsz),
+        &|_| pb.inc(1),
+    );
     pb.finish_and_clear();
     stats
 }
@@ -70,12 +86,16 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp = tempfile::Builder::new().prefix(".yoloq-tmp").tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".yoloq-tmp")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
     let t = tmp.path();
     store::save(o.q, t)?;
     // Compressed architecture with the quantization fields.
     let mut arch = architecture::describe(o.fused.graph(), o.sample_imgsz, o.sample_imgsz);
-    let rec: store::ScalesFile = serde_norway::from_str(&store::encode(o.q)?.0).map_err(|e| Error::Other(e.to_string()))?;
+    let rec: store::ScalesFile =
+        serde_norway::from_str(&store::encode(o.q)?.0).map_err(|e| Error::Other(e.to_string()))?;
     for (l, n) in arch.layers.iter_mut().zip(&rec.nodes) {
         let mut v = serde_json::to_value(n).map_err(|e| Error::Other(e.to_string()))?;
         if let Some(m) = v.as_object_mut() {
@@ -93,14 +113,23 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
     architecture::write_yaml(&arch, &t.join("architecture.yaml"))?;
     artifacts::write_mem(o.q, &t.join("mem"))?;
     let x = load_input(o.sample, o.sample_imgsz)?;
-    let nms = NmsParams { conf: 0.25, iou: 0.7, max_det: 300, multi_label: false };
+    let nms = NmsParams {
+        conf: 0.25,
+        iou: 0.7,
+        max_det: 300,
+        multi_label: false,
+    };
     let run = int_model::forward(o.q, &x, true, nms);
     artifacts::write_activations_hex(o.q, &run.values, &t.join("activations"))?;
     artifacts::write_activations_safetensors(o.q, &run.values, &t.join("activations.safetensors"))?;
     artifacts::write_first_pixel(o.q, &run.values, &t.join("first_pixel.yaml"))?;
     crate::util::write_atomic_str(
         &t.join("sample.yaml"),
-        &format!("image: {}\nimgsz: {}\n", o.sample.file_name().and_then(|s| s.to_str()).unwrap_or("?"), o.sample_imgsz),
+        &format!(
+            "image: {}\nimgsz: {}\n",
+            o.sample.file_name().and_then(|s| s.to_str()).unwrap_or("?"),
+            o.sample_imgsz
+        ),
     )?;
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -111,7 +140,13 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
 }
 
 /// Calibrate + quantize in one call.
-pub fn quantize_model(fg: &FusedGraph, calib: &Path, k: usize, imgsz: usize, cfg: &QuantConfig) -> Result<QuantGraph> {
+pub fn quantize_model(
+    fg: &FusedGraph,
+    calib: &Path,
+    k: usize,
+    imgsz: usize,
+    cfg: &QuantConfig,
+) -> Result<QuantGraph> {
     quantize::check_bits(cfg)?;
     let stats = calibrate_dir(fg, calib, k, imgsz)?;
     quantize::quantize(fg, &stats, cfg)
