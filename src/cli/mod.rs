@@ -3,6 +3,7 @@
 mod bench;
 mod import;
 mod pipeline;
+mod predict;
 mod quantize;
 mod val;
 
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Import a checkpoint: write original.safetensors, fused.safetensors and architecture.yaml.
     Import(import::ImportArgs),
+    /// Detect objects in images (text, JSON or annotated PNGs).
+    Predict(predict::PredictArgs),
     /// Calibrate and quantize to N bits; write integer weights, scales, ROM images, golden activations.
     Quantize(quantize::QuantizeCmd),
     /// Validate stages (original, fused, quantized directories) on a COCO or YOLO dataset.
@@ -50,6 +53,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a),
         Some(Cmd::Quantize(a)) => quantize::run(a),
+        Some(Cmd::Predict(a)) => predict::run(a),
         Some(Cmd::Val(a)) => val::run(a),
         Some(Cmd::CocoEval(a)) => val::coco_eval(a),
         None => pipeline::run(cli.main),
