@@ -45,6 +45,7 @@ pub struct ValArgs {
 }
 
 /// The result of `val`: per stage, its name and evaluation.
+#[allow(dead_code)] // rows are for callers that post-process results
 pub struct ValOutcome {
     pub rows: Vec<(String, cocoeval::EvalResult)>,
 }
