@@ -80,7 +80,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         if let Some(dir) = &a.save {
             let labelled: Vec<_> = dets
                 .iter()
-                .map(|d| (d.clone(), format!("{} {:.2}", names[d.cls], d.conf)))
+                .map(|d| (*d, format!("{} {:.2}", names[d.cls], d.conf)))
                 .collect();
             draw::annotate(&mut img, &labelled);
             let out = dir.join(format!(
