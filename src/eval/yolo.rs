@@ -189,7 +189,9 @@ pub(crate) fn build_gt(
     let read: Vec<((u32, u32), Vec<Label>)> = images
         .par_iter()
         .map(|img| {
-            let size = image_size(img)?;
+            // An unreadable image stays in the set (size 0x0): the stage runner lists it as
+            // bad and skips it (or stops with --strict); its labels still count as ground truth.
+            let size = image_size(img).unwrap_or((0, 0));
             let lp = label_path(img);
             let labels = match std::fs::read_to_string(&lp) {
                 Ok(t) => parse_labels(&t, &lp, names.len())?,
