@@ -51,7 +51,8 @@ impl Conv {
     }
 }
 
-/// One operation of the network.
+/// One operation of the network. (Conv is large, but a graph holds only ~230 nodes.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Op {
     /// The image tensor, `[3, H, W]`, RGB in [0, 1].

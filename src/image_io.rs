@@ -1,1 +1,76 @@
-//! Image decoding (JPEG/PNG) to 8-bit RGB.
+//! Image decoding (JPEG/PNG) to 8-bit RGB, and PNG writing.
+//!
+//! Guarantees:
+//! - [`load_rgb`] returns the image as Ultralytics sees it after `cv2.imread` + BGR→RGB: 8-bit RGB,
+//!   alpha dropped, grey replicated, JPEG EXIF orientation applied (OpenCV applies it too).
+//!   JPEG pixels can differ from libjpeg-turbo's by a few levels (different IDCT/upsampling code).
+//! - Every failure (missing, unreadable, truncated, corrupt, unsupported format) is a single-line
+//!   [`Error`] naming the file and what to do.
+//! - [`save_png`] writes through [`write_atomic`], so no half-written file is ever left behind.
+
+use crate::error::{Error, Result};
+use crate::util::write_atomic;
+use image::codecs::jpeg::JpegDecoder;
+use image::codecs::png::{PngDecoder, PngEncoder};
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, RgbImage};
+use std::io::Cursor;
+use std::path::Path;
+
+/// Decode a JPEG or PNG file into an 8-bit RGB image.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_rgb(&bytes).map_err(|msg| Error::data(path, msg))
+}
+
+/// Decode in-memory JPEG or PNG bytes; the error is a one-line message without the file name.
+pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    let bad = |e: image::ImageError| {
+        let msg = e.to_string().replace(['\n', '\r'], " ");
+        format!("cannot decode image ({msg}); the file is corrupt or truncated, re-export it as JPEG or PNG")
+    };
+    let img = match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => {
+            let mut dec = JpegDecoder::new(Cursor::new(bytes)).map_err(bad)?;
+            let orientation = dec.orientation().map_err(bad)?;
+            let mut img = DynamicImage::from_decoder(dec).map_err(bad)?;
+            img.apply_orientation(orientation);
+            img
+        }
+        Ok(ImageFormat::Png) => {
+            let dec = PngDecoder::new(Cursor::new(bytes)).map_err(bad)?;
+            DynamicImage::from_decoder(dec).map_err(bad)?
+        }
+        Ok(other) => {
+            return Err(format!(
+                "unsupported image format {other:?}; convert it to JPEG or PNG"
+            ))
+        }
+        Err(_) if bytes.is_empty() => {
+            return Err("empty file; expected a JPEG or PNG image".to_string())
+        }
+        Err(_) => {
+            return Err(
+                "not a JPEG or PNG image (unrecognised header); convert it to JPEG or PNG"
+                    .to_string(),
+            )
+        }
+    };
+    if img.width() == 0 || img.height() == 0 {
+        return Err("image has zero width or height".to_string());
+    }
+    Ok(img.to_rgb8())
+}
+
+/// Encode `img` as an 8-bit RGB PNG and write it atomically to `path`.
+pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    let mut bytes = Vec::new();
+    PngEncoder::new(&mut bytes)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| Error::data(path, format!("cannot encode PNG: {e}")))?;
+    write_atomic(path, &bytes)
+}

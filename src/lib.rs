@@ -4,6 +4,7 @@
 //! [`import::Checkpoint`] → [`model::FloatGraph`] → [`fuse::FusedGraph`] → quantized → hardware.
 
 pub mod architecture;
+pub mod draw;
 pub mod error;
 pub mod eval;
 pub mod fuse;
@@ -13,9 +14,11 @@ pub mod import;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;
+pub mod progress;
 pub mod quant;
 pub mod rtl;
 pub mod synthetic;
 pub mod util;
+pub mod validate;
 
 pub use error::{Error, Result};

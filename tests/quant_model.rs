@@ -87,6 +87,7 @@ fn int16_tracks_float_per_layer() {
         wbits: 16,
         abits: 16,
         lut_bits: 16,
+        head_bits: 16,
         qnms: false,
         ..Default::default()
     };

@@ -39,8 +39,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         })
         .collect();
     if a.profile {
-        for (k, v) in profile(g.graph(), &x) {
-            println!("  {k:<12} {v:8.1} ms");
+        // Median over the timed runs of each op kind's total.
+        let runs: Vec<Vec<(String, f64)>> =
+            (0..a.runs.max(1)).map(|_| profile(g.graph(), &x)).collect();
+        for (i, (k, _)) in runs[0].iter().enumerate() {
+            let mut v: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            println!("  {k:<12} {:8.1} ms (median)", v[v.len() / 2]);
         }
     }
     ms.sort_by(|a, b| a.total_cmp(b));

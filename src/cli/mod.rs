@@ -3,6 +3,9 @@
 mod bench;
 mod import;
 mod pipeline;
+mod predict;
+mod quantize;
+mod val;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +27,14 @@ pub struct Cli {
 pub enum Cmd {
     /// Import a checkpoint: write original.safetensors, fused.safetensors and architecture.yaml.
     Import(import::ImportArgs),
+    /// Detect objects in images (text, JSON or annotated PNGs).
+    Predict(predict::PredictArgs),
+    /// Calibrate and quantize to N bits; write integer weights, scales, ROM images, golden activations.
+    Quantize(quantize::QuantizeCmd),
+    /// Validate stages (original, fused, quantized directories) on a COCO or YOLO dataset.
+    Val(val::ValArgs),
+    /// Score a COCO results file against a COCO ground truth (pycocotools-exact).
+    CocoEval(val::CocoEvalArgs),
     /// Time the float forward pass (median ms per image).
     Bench(bench::BenchArgs),
 }
@@ -41,6 +52,10 @@ pub fn run() -> anyhow::Result<()> {
     match cli.cmd {
         Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a),
+        Some(Cmd::Quantize(a)) => quantize::run(a),
+        Some(Cmd::Predict(a)) => predict::run(a),
+        Some(Cmd::Val(a)) => val::run(a),
+        Some(Cmd::CocoEval(a)) => val::coco_eval(a),
         None => pipeline::run(cli.main),
     }
 }

@@ -1,7 +1,11 @@
-//! The main job: every stage that exists, in order, for one bit width and board.
+//! The main job: every stage in order for one bit width and board — import, fuse, validate,
+//! calibrate + quantize, validate the integer model next to the float one, then the hardware
+//! stages. Stages whose inputs are missing (no dataset, no simulator) say so and are skipped.
 
 use clap::Args;
 use std::path::PathBuf;
+use yoloq_gen::quant::run as qrun;
+use yoloq_gen::{fuse, model, quant};
 
 #[derive(Args, Debug)]
 pub struct PipelineArgs {
@@ -14,18 +18,101 @@ pub struct PipelineArgs {
     /// Target board: generic, ice40, ecp5 or xc7.
     #[arg(long, default_value = "ice40")]
     pub board: String,
+    /// Calibration images (default: $YOLOQ_DATA_DIR/data/coco128/images).
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// Validation dataset (default: $YOLOQ_DATA_DIR/data/val2017-79).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Calibration and validation input size.
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: usize,
+    /// Calibration images to use.
+    #[arg(long, default_value_t = 64)]
+    pub calib_images: usize,
     /// Output directory for every artifact.
     #[arg(long, default_value = "runs/yoloq")]
     pub out: PathBuf,
 }
 
+fn shared(rel: &str) -> Option<PathBuf> {
+    yoloq_gen::util::data_dir()
+        .map(|d| d.join(rel))
+        .filter(|p| p.exists())
+}
+
 pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
-    let model = a
-        .model
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("yolov8n.pt"));
-    println!("[1/2] import + fuse: {}", model.display());
-    println!("{}", super::import::import_to(&model, &a.out, 640)?);
-    println!("stages not built yet: validation, quantization, RTL emission, simulation, synthesis (bits {}, board {})", a.bits, a.board);
+    let cfg = quant::QuantConfig {
+        wbits: a.bits,
+        abits: a.bits,
+        lut_bits: a.bits,
+        head_bits: a.bits,
+        qnms: true,
+        ..Default::default()
+    };
+    quant::quantize::check_bits(&cfg)?;
+    model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    let url = yoloq_gen::import::download::model_url();
+    let model_path =
+        yoloq_gen::import::download::resolve_model(a.model.as_deref(), &super::cache_dir(), &url)?;
+    let total = 5;
+    println!(
+        "[1/{total}] import + BatchNorm fusion: {}",
+        model_path.display()
+    );
+    println!(
+        "{}",
+        super::import::import_to(&model_path, &a.out.join("import"), a.imgsz)?
+    );
+
+    let calib = a.calib.clone().or_else(|| shared("data/coco128/images"));
+    let data = a.data.clone().or_else(|| shared("data/val2017-79"));
+    let qdir = a.out.join(format!("quant_w{0}a{0}", a.bits));
+    println!("[2/{total}] calibrate + quantize W{0}A{0} (pow2, per-channel, integer head, quantized NMS)", a.bits);
+    let Some(calib) = calib else {
+        println!("  skipped: no calibration images (pass --calib DIR or set YOLOQ_DATA_DIR); later stages need them too");
+        return Ok(());
+    };
+    let fg = fuse::fuse(&model::FloatGraph::load(&model_path)?);
+    let q = qrun::quantize_model(&fg, &calib, a.calib_images, a.imgsz, &cfg)?;
+    let sample = shared("data/samples/bus.jpg").unwrap_or_else(|| {
+        qrun::list_images(&calib)
+            .map(|mut v| v.remove(0))
+            .unwrap_or_default()
+    });
+    qrun::write_outputs(
+        &qrun::Outputs {
+            q: &q,
+            fused: &fg,
+            sample: &sample,
+            sample_imgsz: 160,
+        },
+        &qdir,
+    )?;
+    println!("  wrote {}", qdir.display());
+
+    println!("[3/{total}] validate original, fused and quantized on COCO");
+    match data {
+        Some(d) => {
+            let args = super::val::ValArgs {
+                model: Some(model_path.clone()),
+                quant: vec![qdir.clone()],
+                stages: vec!["original".into(), "fused".into()],
+                data: d,
+                imgsz: a.imgsz,
+                conf: 0.001,
+                iou: 0.7,
+                max_det: 300,
+                json: Some(a.out.join("val.json")),
+                save_dets: None,
+                report: a.out.join("val"),
+                strict: false,
+            };
+            super::val::validate(&args)?;
+        }
+        None => println!("  skipped: no validation dataset (pass --data or set YOLOQ_DATA_DIR)"),
+    }
+    println!("[4/{total}] emit RTL for board {}: not built yet", a.board);
+    println!("[5/{total}] simulate + synthesize: not built yet");
     Ok(())
 }

@@ -176,6 +176,11 @@ impl<'a> Builder<'a> {
             ys.push(cur);
             i += 1;
         }
+        // A bottleneck with some tensors but no `cv1` is a damaged checkpoint, not a shallower model.
+        let partial = format!("{prefix}.m.{i}.");
+        if self.ck.tensors.keys().any(|k| k.starts_with(&partial)) {
+            self.tensor(&format!("{prefix}.m.{i}.cv1.conv.weight"))?;
+        }
         let total = ys.iter().map(|&y| self.channels[y]).sum();
         let cat = self.push(format!("{prefix}.cat"), Op::Concat, ys, total);
         self.conv_block(&format!("{prefix}.cv2"), cat, 1)
@@ -214,6 +219,7 @@ impl<'a> Builder<'a> {
 }
 
 /// Build the float graph of a YOLOv8 detect model from checkpoint tensors.
+#[allow(clippy::vec_init_then_push)]
 pub fn build_graph(ck: &Checkpoint) -> Result<Graph> {
     let mut b = Builder {
         ck,

@@ -40,6 +40,26 @@ impl Histogram {
     fn center(&self, b: usize) -> f64 {
         self.lo + (b as f64 + 0.5) * (self.hi - self.lo) / BINS as f64
     }
+    /// The same distribution with every value below `floor` moved to `floor` (the range then
+    /// starts at `floor`; used where values below a threshold all mean the same thing).
+    pub fn floored(&self, floor: f64) -> Histogram {
+        if floor <= self.lo {
+            return self.clone();
+        }
+        let mut h = Histogram {
+            lo: floor,
+            hi: self.hi.max(floor + 1e-6),
+            counts: vec![0; BINS],
+        };
+        let k = BINS as f64 / (h.hi - h.lo);
+        for (b, &c) in self.counts.iter().enumerate() {
+            let v = self.center(b).max(floor);
+            let nb = (((v - h.lo) * k) as isize).clamp(0, BINS as isize - 1) as usize;
+            h.counts[nb] += c;
+        }
+        h
+    }
+
     /// Value below which `p` percent of the mass lies.
     fn percentile(&self, p: f64) -> f64 {
         let total: u64 = self.counts.iter().sum();

@@ -5,12 +5,14 @@
 //! per-channel requantization (multiplier, shift) and, for SiLU, a lookup table. The
 //! integer reference model ([`int_model`]) is the golden model the RTL must match.
 
+pub mod artifacts;
 pub mod calibrate;
 pub mod groups;
 pub mod int_model;
 pub mod kernels;
 pub mod qhead;
 pub mod quantize;
+pub mod run;
 pub mod spec;
 pub mod store;
 
@@ -55,6 +57,10 @@ pub struct QuantConfig {
     pub abits: u32,
     /// Index width of the SiLU tables (pre-activation bits).
     pub lut_bits: u32,
+    /// Width of the head's output logits (box distribution and class), which feed only the
+    /// post-processing, never another multiplier.
+    #[serde(default = "default_head_bits")]
+    pub head_bits: u32,
     pub method: CalibMethod,
     pub granularity: Granularity,
     pub scale: ScaleMode,
@@ -68,6 +74,7 @@ impl Default for QuantConfig {
             wbits: 8,
             abits: 8,
             lut_bits: 8,
+            head_bits: 8,
             method: CalibMethod::Mse,
             granularity: Granularity::Channel,
             scale: ScaleMode::Pow2,
@@ -75,6 +82,10 @@ impl Default for QuantConfig {
             qnms: true,
         }
     }
+}
+
+fn default_head_bits() -> u32 {
+    8
 }
 
 /// Activation after an integer convolution.

@@ -170,7 +170,7 @@ pub fn postprocess(
         }
     }
     // Highest score first; ties keep anchor/class order (stable sort).
-    cands.sort_by(|a, b| b.score.cmp(&a.score));
+    cands.sort_by_key(|c| std::cmp::Reverse(c.score));
     cands.truncate(30_000);
     nms(cands, (iou as f64 * IOU_DEN as f64).round() as i64, max_det)
 }

@@ -15,6 +15,9 @@ use ndarray::{Array4, Axis};
 /// Widest accumulator the tool accepts (the RTL and the reference model use at most this).
 pub const MAX_ACC_BITS: u32 = 48;
 
+/// `logit(1e-4)`: class logits below it are clipped (scores below 1e-4 are never reported).
+pub const CLS_LOGIT_FLOOR: f64 = -9.2102;
+
 /// Check bit widths.
 pub fn check_bits(cfg: &QuantConfig) -> Result<()> {
     for (arg, b) in [
@@ -165,8 +168,25 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
     };
     let mut nodes: Vec<QNode> = Vec::with_capacity(g.nodes.len());
     for (i, n) in g.nodes.iter().enumerate() {
+        let is_head_out = g.head.box_nodes.contains(&i) || g.head.cls_nodes.contains(&i);
         let fmt = if matches!(n.op, Op::Input) {
             in_fmt
+        } else if is_head_out {
+            let h = &stats.group_hist[stats.groups[i]];
+            // Class logits below logit(1e-4) all mean "no object": spend no codes on them.
+            let h = if g.head.cls_nodes.contains(&i) {
+                h.floored(CLS_LOGIT_FLOOR)
+            } else {
+                h.clone()
+            };
+            // Box-distribution logits feed a softmax over all bins: clipping their low end
+            // biases every flat distribution towards the middle bin, so they keep the full range.
+            let m = if g.head.box_nodes.contains(&i) {
+                super::CalibMethod::Max
+            } else {
+                cfg.method
+            };
+            choose_format(&h, cfg.head_bits, m, cfg.scale)
         } else {
             group_fmt[stats.groups[i]]
         };

@@ -1,0 +1,118 @@
+//! `yoloq-gen predict`: detections on images, as text, JSON or annotated PNGs.
+
+use clap::Args;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use yoloq_gen::validate::{detect, Stage, ValParams};
+use yoloq_gen::{draw, image_io, model, quant, Error};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Float checkpoint (.pt or .safetensors).
+    #[arg(long, required_unless_present = "quant")]
+    pub model: Option<PathBuf>,
+    /// Use a quantized model directory instead of the float model.
+    #[arg(long, conflicts_with = "model")]
+    pub quant: Option<PathBuf>,
+    /// Inference size (long side), a multiple of 32.
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: usize,
+    #[arg(long, default_value_t = 0.25)]
+    pub conf: f32,
+    #[arg(long, default_value_t = 0.7)]
+    pub iou: f32,
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write annotated PNGs into this folder.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Images (JPEG or PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct JsonDet {
+    cls: String,
+    conf: f32,
+    xyxy: [f32; 4],
+}
+
+pub fn run(a: PredictArgs) -> anyhow::Result<()> {
+    model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    let p = ValParams {
+        imgsz: a.imgsz,
+        conf: a.conf,
+        iou: a.iou,
+        max_det: a.max_det,
+    };
+    let (fg, qg);
+    let (stage, names) = match (&a.model, &a.quant) {
+        (_, Some(d)) => {
+            qg = quant::store::load(d)?;
+            (Stage::Quant(&qg), qg.class_names.clone())
+        }
+        (Some(m), None) => {
+            fg = yoloq_gen::fuse::fuse(&model::FloatGraph::load(m)?);
+            (Stage::Float(fg.graph()), fg.graph().class_names.clone())
+        }
+        (None, None) => {
+            return Err(Error::arg(
+                "--model",
+                "pass a checkpoint with --model or a quantized directory with --quant",
+            )
+            .into())
+        }
+    };
+    let mut all: BTreeMap<String, Vec<JsonDet>> = BTreeMap::new();
+    for path in &a.images {
+        let mut img = image_io::load_rgb(path)?;
+        let dets = detect(&stage, &img, &p);
+        let key = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("image")
+            .to_string();
+        if let Some(dir) = &a.save {
+            let labelled: Vec<_> = dets
+                .iter()
+                .map(|d| (*d, format!("{} {:.2}", names[d.cls], d.conf)))
+                .collect();
+            draw::annotate(&mut img, &labelled);
+            let out = dir.join(format!(
+                "{}.png",
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("image")
+            ));
+            image_io::save_png(&out, &img)?;
+        }
+        let jd: Vec<JsonDet> = dets
+            .iter()
+            .map(|d| JsonDet {
+                cls: names[d.cls].clone(),
+                conf: (d.conf * 1e4).round() / 1e4,
+                xyxy: d.xyxy.map(|v| (v * 10.0).round() / 10.0),
+            })
+            .collect();
+        if !a.json {
+            println!("{key}: {} detections", jd.len());
+            for d in &jd {
+                println!(
+                    "  {:<14} {:.3}  [{:.1}, {:.1}, {:.1}, {:.1}]",
+                    d.cls, d.conf, d.xyxy[0], d.xyxy[1], d.xyxy[2], d.xyxy[3]
+                );
+            }
+        }
+        all.insert(key, jd);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    if let Some(dir) = &a.save {
+        eprintln!("annotated images in {}", dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `yoloq-gen quantize`: calibrate, quantize to N bits and write the hardware artifacts.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use yoloq_gen::{fuse, model, Error};
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum GranArg {
+    Channel,
+    Tensor,
+}
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum ScaleArg {
+    Pow2,
+    Mult,
+}
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum HeadArg {
+    Float,
+    Int,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QuantArgs {
+    /// Bit width of weights and activations (2..=16); --wbits / --abits override.
+    #[arg(long, default_value_t = 8)]
+    pub bits: u32,
+    #[arg(long)]
+    pub wbits: Option<u32>,
+    #[arg(long)]
+    pub abits: Option<u32>,
+    /// Index width of the SiLU tables (default: the activation width).
+    #[arg(long)]
+    pub lut_bits: Option<u32>,
+    /// Width of the head's output logits (default: the activation width).
+    #[arg(long)]
+    pub head_bits: Option<u32>,
+    /// Calibration images folder (e.g. coco128/images); never the validation images.
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// How many calibration images (first K by name).
+    #[arg(long, default_value_t = 64)]
+    pub calib_images: usize,
+    /// Clipping-range choice: max, percentile:P (e.g. percentile:99.99) or mse.
+    #[arg(long, default_value = "mse", value_parser = parse_method)]
+    pub calib_method: CalibMethod,
+    #[arg(long, value_enum, default_value_t = GranArg::Channel)]
+    pub granularity: GranArg,
+    /// pow2: requantize by shift; mult: integer multiplier + shift.
+    #[arg(long, value_enum, default_value_t = ScaleArg::Pow2)]
+    pub scale: ScaleArg,
+    /// Keep the head's last convolutions and decode in float, or quantize them.
+    #[arg(long, value_enum, default_value_t = HeadArg::Int)]
+    pub head: HeadArg,
+    /// Integer DFL, box decode, score threshold and NMS (needs --head int).
+    #[arg(long)]
+    pub qnms: bool,
+    /// Calibration input size.
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: usize,
+}
+
+impl QuantArgs {
+    pub fn config(&self) -> QuantConfig {
+        let abits = self.abits.unwrap_or(self.bits);
+        QuantConfig {
+            wbits: self.wbits.unwrap_or(self.bits),
+            abits,
+            lut_bits: self.lut_bits.unwrap_or(abits),
+            head_bits: self.head_bits.unwrap_or(abits),
+            method: self.calib_method,
+            granularity: match self.granularity {
+                GranArg::Channel => Granularity::Channel,
+                GranArg::Tensor => Granularity::Tensor,
+            },
+            scale: match self.scale {
+                ScaleArg::Pow2 => ScaleMode::Pow2,
+                ScaleArg::Mult => ScaleMode::Mult,
+            },
+            head: match self.head {
+                HeadArg::Float => HeadMode::Float,
+                HeadArg::Int => HeadMode::Int,
+            },
+            qnms: self.qnms,
+        }
+    }
+}
+
+pub fn parse_method(s: &str) -> Result<CalibMethod, String> {
+    match s {
+        "max" => Ok(CalibMethod::Max),
+        "mse" => Ok(CalibMethod::Mse),
+        _ => match s.strip_prefix("percentile:").map(|p| p.parse::<f64>()) {
+            Some(Ok(p)) if p > 50.0 && p <= 100.0 => Ok(CalibMethod::Percentile(p)),
+            _ => Err(
+                "use max, mse or percentile:P with 50 < P <= 100 (e.g. percentile:99.99)".into(),
+            ),
+        },
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct QuantizeCmd {
+    /// Checkpoint (.pt or .safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub q: QuantArgs,
+    /// Image whose integer activations are written as golden vectors (default: first calibration image).
+    #[arg(long)]
+    pub sample: Option<PathBuf>,
+    /// Input size of the golden activations and first-pixel trace.
+    #[arg(long, default_value_t = 160)]
+    pub sample_imgsz: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
+    let cfg = a.q.config();
+    yoloq_gen::quant::quantize::check_bits(&cfg)?;
+    model::check_imgsz("--imgsz", a.q.imgsz, a.q.imgsz)?;
+    model::check_imgsz("--sample-imgsz", a.sample_imgsz, a.sample_imgsz)?;
+    if cfg.qnms && cfg.head == HeadMode::Float {
+        return Err(Error::arg(
+            "--qnms",
+            "the quantized NMS needs the integer head; use --head int or drop --qnms",
+        )
+        .into());
+    }
+    let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
+    let q = run::quantize_model(&fg, &a.q.calib, a.q.calib_images, a.q.imgsz, &cfg)?;
+    let sample = match &a.sample {
+        Some(s) => s.clone(),
+        None => run::list_images(&a.q.calib)?.remove(0),
+    };
+    run::write_outputs(
+        &run::Outputs {
+            q: &q,
+            fused: &fg,
+            sample: &sample,
+            sample_imgsz: a.sample_imgsz,
+        },
+        &a.out,
+    )?;
+    print_summary(&q);
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Per-layer accumulator proof and formats, as a table.
+pub fn print_summary(q: &yoloq_gen::quant::QuantGraph) {
+    use yoloq_gen::quant::QOp;
+    println!(
+        "{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}",
+        "layer", "k", "c_out", "frac", "zero", "worst |acc|", "acc bits"
+    );
+    for n in &q.nodes {
+        if let QOp::Conv(c) = &n.op {
+            let f = n.fmt.unwrap();
+            println!(
+                "{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}",
+                n.name,
+                c.weight.shape()[2],
+                c.weight.shape()[0],
+                f.frac,
+                f.zero,
+                c.acc_bound,
+                c.acc_bits
+            );
+        }
+    }
+}

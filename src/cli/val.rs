@@ -1,0 +1,217 @@
+//! `yoloq-gen val` (stages side by side on a dataset) and `yoloq-gen coco-eval` (the evaluator alone).
+
+use anyhow::Context;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use yoloq_gen::eval::{coco_json, cocoeval, dataset, plot, report};
+use yoloq_gen::validate::{run_stage, Stage, ValParams};
+use yoloq_gen::{fuse, model, quant, Error};
+
+#[derive(Args, Debug)]
+pub struct ValArgs {
+    /// Float checkpoint: adds the stages `original` (as loaded) and `fused` (BN folded).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Quantized model directory from `yoloq-gen quantize` (repeatable); adds one stage each.
+    #[arg(long)]
+    pub quant: Vec<PathBuf>,
+    /// Which float stages to run.
+    #[arg(long, value_delimiter = ',', default_value = "original,fused")]
+    pub stages: Vec<String>,
+    /// Dataset: COCO json, YOLO .yaml, or a folder (annotations/*.json or images/ + labels/).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: usize,
+    #[arg(long, default_value_t = 0.001)]
+    pub conf: f32,
+    #[arg(long, default_value_t = 0.7)]
+    pub iou: f32,
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Write the 12 numbers per stage as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write each stage's detections in COCO results format (`FILE` for one stage, `FILE.<stage>.json` for several).
+    #[arg(long)]
+    pub save_dets: Option<PathBuf>,
+    /// Folder for the report (table, per-class AP, PR curves and AP bars as PNG).
+    #[arg(long, default_value = "runs/val")]
+    pub report: PathBuf,
+    /// Fail on the first unreadable image instead of listing and skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// The result of `val`: per stage, its name and evaluation.
+#[allow(dead_code)] // rows are for callers that post-process results
+pub struct ValOutcome {
+    pub rows: Vec<(String, cocoeval::EvalResult)>,
+}
+
+pub fn run(a: ValArgs) -> anyhow::Result<()> {
+    validate(&a).map(|_| ())
+}
+
+pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
+    model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    if a.model.is_none() && a.quant.is_empty() {
+        return Err(Error::arg(
+            "--model/--quant",
+            "nothing to validate; pass --model M and/or --quant DIR",
+        )
+        .into());
+    }
+    let ds = dataset::open_dataset(&a.data)?;
+    if ds.images.is_empty() {
+        return Err(Error::data(&a.data, "the dataset has no images").into());
+    }
+    let p = ValParams {
+        imgsz: a.imgsz,
+        conf: a.conf,
+        iou: a.iou,
+        max_det: a.max_det,
+    };
+    let mut rows = Vec::new();
+    let mut eval = |name: String, stage: Stage| -> anyhow::Result<()> {
+        let run = run_stage(&stage, &ds, &p, &name, a.strict)?;
+        for (path, e) in &run.bad_images {
+            eprintln!("warning: skipped unreadable image {}: {e}", path.display());
+        }
+        if let Some(f) = &a.save_dets {
+            coco_json::save_dets(
+                &stage_file(
+                    f,
+                    &name,
+                    a.model.is_some() as usize * a.stages.len() + a.quant.len(),
+                ),
+                &run.dets,
+            )?;
+        }
+        let r = cocoeval::evaluate(&ds.gt, &run.dets);
+        eprintln!(
+            "{name}: AP {:.4} AP50 {:.4} ({} detections)",
+            r.stats[0],
+            r.stats[1],
+            run.dets.len()
+        );
+        rows.push((name, r));
+        Ok(())
+    };
+    if let Some(m) = &a.model {
+        let fg = model::FloatGraph::load(m)?;
+        for s in &a.stages {
+            match s.as_str() {
+                "original" => eval("original".into(), Stage::Float(fg.graph()))?,
+                "fused" => {
+                    let f = fuse::fuse(&fg);
+                    eval("fused".into(), Stage::Float(f.graph()))?
+                }
+                other => {
+                    return Err(Error::arg(
+                        "--stages",
+                        format!("unknown stage `{other}`; use original and/or fused"),
+                    )
+                    .into())
+                }
+            }
+        }
+    }
+    for d in &a.quant {
+        let q = quant::store::load(d)?;
+        let name = d
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("quant")
+            .to_string();
+        eval(name, Stage::Quant(&q))?;
+    }
+    write_report(&rows, &ds, a)?;
+    Ok(ValOutcome { rows })
+}
+
+fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
+    if n_stages <= 1 {
+        f.to_path_buf()
+    } else {
+        f.with_extension(format!("{stage}.json"))
+    }
+}
+
+fn write_report(
+    rows: &[(String, cocoeval::EvalResult)],
+    ds: &dataset::Dataset,
+    a: &ValArgs,
+) -> anyhow::Result<()> {
+    let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
+    let table = report::format_stats_table(&stats);
+    println!("{table}");
+    let (last_name, last) = rows.last().expect("at least one stage");
+    println!(
+        "per-class AP ({last_name}):\n{}",
+        report::format_class_table(&last.per_category)
+    );
+    if let Some(j) = &a.json {
+        let m: BTreeMap<&str, report::StatsJson> = stats
+            .iter()
+            .map(|(n, s)| (n.as_str(), report::StatsJson::from(*s)))
+            .collect();
+        yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&m)?)?;
+    }
+    let dir = &a.report;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the report folder", dir.display()))?;
+    let md = format!(
+        "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
+        a.data.display(),
+        ds.images.len(),
+        a.imgsz,
+        a.conf,
+        a.iou,
+        a.max_det,
+        report::format_class_table(&last.per_category)
+    );
+    yoloq_gen::util::write_atomic_str(&dir.join("report.md"), &md)?;
+    let series: Vec<(&str, &cocoeval::EvalResult)> =
+        rows.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    plot::plot_pr_curves(&dir.join("pr_curves.png"), &series)?;
+    plot::plot_ap_bars(&dir.join("ap_per_stage.png"), &stats)?;
+    eprintln!(
+        "report: {}/report.md, pr_curves.png, ap_per_stage.png",
+        dir.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CocoEvalArgs {
+    /// Ground truth (COCO instances json).
+    #[arg(long)]
+    pub gt: PathBuf,
+    /// Detections (COCO results json).
+    #[arg(long)]
+    pub dt: PathBuf,
+    /// Write the 12 numbers as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn coco_eval(a: CocoEvalArgs) -> anyhow::Result<()> {
+    let gt = coco_json::load_gt(&a.gt)?;
+    let dt = coco_json::load_dets(&a.dt)?;
+    coco_json::check_dets(&gt, &dt, &a.dt)?;
+    let r = cocoeval::evaluate(&gt, &dt);
+    println!(
+        "{}",
+        report::format_stats_table(&[("detections".to_string(), r.stats)])
+    );
+    println!("{}", report::format_class_table(&r.per_category));
+    if let Some(j) = &a.json {
+        yoloq_gen::util::write_atomic_str(
+            j,
+            &serde_json::to_string_pretty(&report::StatsJson::from(r.stats))?,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The quantize job end to end: list and letterbox calibration images, calibrate, quantize,
+//! and write the whole output directory atomically (built in a temporary sibling, then renamed).
+
+use super::int_model::{self, NmsParams};
+use super::{artifacts, calibrate, quantize, store, QuantConfig, QuantGraph};
+use crate::error::{Error, Result};
+use crate::fuse::FusedGraph;
+use crate::{architecture, image_io, preprocess};
+use ndarray::Array3;
+use std::path::{Path, PathBuf};
+
+/// Image files under `dir` (recursively), sorted by path. JPEG and PNG.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+            let p = e.map_err(|e| Error::io(d, e))?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+            {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    if !dir.is_dir() {
+        return Err(Error::data(
+            dir,
+            "calibration set not found; pass a folder of images (e.g. coco128/images) with --calib",
+        ));
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v)?;
+    v.sort();
+    Ok(v)
+}
+
+/// Letterboxed `[3,H,W]` tensor of an image file (as validation preprocesses it).
+pub fn load_input(path: &Path, imgsz: usize) -> Result<Array3<f32>> {
+    let img = image_io::load_rgb(path)?;
+    Ok(preprocess::letterbox(&img, (imgsz, imgsz), false, 32).tensor)
+}
+
+/// Calibrate on the first `k` images of `dir` at `imgsz`, with a progress bar.
+pub fn calibrate_dir(
+    fg: &FusedGraph,
+    dir: &Path,
+    k: usize,
+    imgsz: usize,
+) -> Result<calibrate::CalibStats> {
+    let images = list_images(dir)?;
+    if images.is_empty() {
+        return Err(Error::data(
+            dir,
+            "no .jpg/.png images in the calibration set; point --calib at a folder of images",
+        ));
+    }
+    let images: Vec<PathBuf> = images.into_iter().take(k.max(1)).collect();
+    let pb = crate::progress::bar(2 * images.len() as u64, "calibrating");
+    let stats = calibrate::calibrate(
+        fg,
+        images.len(),
+        &|i| load_input(&images[i], imgsz),
+        &|_| pb.inc(1),
+    );
+    pb.finish_and_clear();
+    stats
+}
+
+/// Everything `quantize` writes, given a quantized graph.
+pub struct Outputs<'a> {
+    pub q: &'a QuantGraph,
+    pub fused: &'a FusedGraph,
+    /// Image whose integer activations become the golden vectors.
+    pub sample: &'a Path,
+    pub sample_imgsz: usize,
+}
+
+/// Write the output directory: files go to a temporary sibling first, which replaces `out` at the end.
+pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".yoloq-tmp")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+    let t = tmp.path();
+    store::save(o.q, t)?;
+    // Compressed architecture with the quantization fields.
+    let mut arch = architecture::describe(o.fused.graph(), o.sample_imgsz, o.sample_imgsz);
+    let rec: store::ScalesFile =
+        serde_norway::from_str(&store::encode(o.q)?.0).map_err(|e| Error::Other(e.to_string()))?;
+    for (l, n) in arch.layers.iter_mut().zip(&rec.nodes) {
+        let mut v = serde_json::to_value(n).map_err(|e| Error::Other(e.to_string()))?;
+        if let Some(m) = v.as_object_mut() {
+            for k in ["index", "name", "inputs"] {
+                m.remove(k);
+            }
+            if let Some(op) = m.get_mut("op").and_then(|x| x.as_object_mut()) {
+                for k in ["mult", "shift", "wscale"] {
+                    op.remove(k);
+                }
+            }
+        }
+        l.quant = Some(v);
+    }
+    architecture::write_yaml(&arch, &t.join("architecture.yaml"))?;
+    artifacts::write_mem(o.q, &t.join("mem"))?;
+    let x = load_input(o.sample, o.sample_imgsz)?;
+    let nms = NmsParams {
+        conf: 0.25,
+        iou: 0.7,
+        max_det: 300,
+        multi_label: false,
+    };
+    let run = int_model::forward(o.q, &x, true, nms);
+    artifacts::write_activations_hex(o.q, &run.values, &t.join("activations"))?;
+    artifacts::write_activations_safetensors(o.q, &run.values, &t.join("activations.safetensors"))?;
+    artifacts::write_first_pixel(o.q, &run.values, &t.join("first_pixel.yaml"))?;
+    crate::util::write_atomic_str(
+        &t.join("sample.yaml"),
+        &format!(
+            "image: {}\nimgsz: {}\n",
+            o.sample.file_name().and_then(|s| s.to_str()).unwrap_or("?"),
+            o.sample_imgsz
+        ),
+    )?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
+    Ok(())
+}
+
+/// Calibrate + quantize in one call.
+pub fn quantize_model(
+    fg: &FusedGraph,
+    calib: &Path,
+    k: usize,
+    imgsz: usize,
+    cfg: &QuantConfig,
+) -> Result<QuantGraph> {
+    quantize::check_bits(cfg)?;
+    let stats = calibrate_dir(fg, calib, k, imgsz)?;
+    quantize::quantize(fg, &stats, cfg)
+}

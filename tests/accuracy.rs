@@ -1,0 +1,92 @@
+//! End-to-end accuracy on val2017-79 at 640 against the Ultralytics + pycocotools figures
+//! (AP 0.4206, AP50 0.5804), for the float stages and the W8A8 integer models (calibrated on
+//! coco128, never on the validation images).
+mod common;
+
+use yoloq_gen::eval::{cocoeval, dataset};
+use yoloq_gen::fuse::fuse;
+use yoloq_gen::model::FloatGraph;
+use yoloq_gen::quant::{quantize::quantize, run::calibrate_dir, HeadMode, QuantConfig};
+use yoloq_gen::validate::{run_stage, Stage, ValParams};
+
+const FLOAT_AP: f64 = 0.4206;
+const FLOAT_AP50: f64 = 0.5804;
+const P: ValParams = ValParams {
+    imgsz: 640,
+    conf: 0.001,
+    iou: 0.7,
+    max_det: 300,
+};
+
+fn ap(stage: &Stage, ds: &dataset::Dataset) -> [f64; 12] {
+    let run = run_stage(stage, ds, &P, "val", true).unwrap();
+    cocoeval::evaluate(&ds.gt, &run.dets).stats
+}
+
+#[test]
+fn float_stages_match_ultralytics_map() {
+    let (Some(pt), Some(st), Some(data)) = (
+        common::shared("models/yolov8n-coco-synthbn.pt"),
+        common::shared("models/yolov8n-coco-fused.safetensors"),
+        common::shared("data/val2017-79"),
+    ) else {
+        return;
+    };
+    let ds = dataset::open_dataset(&data).unwrap();
+    let fg = FloatGraph::load(&pt).unwrap();
+    let original = ap(&Stage::Float(fg.graph()), &ds);
+    let fused = ap(&Stage::Float(fuse(&fg).graph()), &ds);
+    let real = ap(&Stage::Float(FloatGraph::load(&st).unwrap().graph()), &ds);
+    for (name, s) in [
+        ("original", original),
+        ("fused", fused),
+        ("real fused safetensors", real),
+    ] {
+        eprintln!("{name}: AP {:.4} AP50 {:.4}", s[0], s[1]);
+        assert!((s[0] - FLOAT_AP).abs() <= 0.005, "{name} AP {}", s[0]);
+        assert!((s[1] - FLOAT_AP50).abs() <= 0.005, "{name} AP50 {}", s[1]);
+    }
+    assert!(
+        (original[0] - fused[0]).abs() <= 0.001,
+        "original vs fused AP differ"
+    );
+}
+
+#[test]
+fn w8a8_integer_models_keep_accuracy() {
+    let (Some(pt), Some(calib), Some(data)) = (
+        common::shared("models/yolov8n-coco-synthbn.pt"),
+        common::shared("data/coco128/images"),
+        common::shared("data/val2017-79"),
+    ) else {
+        return;
+    };
+    let ds = dataset::open_dataset(&data).unwrap();
+    let fg = fuse(&FloatGraph::load(&pt).unwrap());
+    let stats = calibrate_dir(&fg, &calib, 64, 640).unwrap();
+    // Integer head with the quantized NMS.
+    let cfg = QuantConfig {
+        qnms: true,
+        ..Default::default()
+    };
+    let q = quantize(&fg, &stats, &cfg).unwrap();
+    let s = ap(&Stage::Quant(&q), &ds);
+    eprintln!(
+        "W8A8 pow2 per-channel, int head, qnms: AP {:.4} AP50 {:.4}",
+        s[0], s[1]
+    );
+    assert!(s[0] >= FLOAT_AP - 0.010, "W8A8 int head + qnms AP {}", s[0]);
+    // Head kept in float, ordinary NMS.
+    let cfg = QuantConfig {
+        head: HeadMode::Float,
+        qnms: false,
+        ..Default::default()
+    };
+    let q = quantize(&fg, &stats, &cfg).unwrap();
+    let s = ap(&Stage::Quant(&q), &ds);
+    eprintln!(
+        "W8A8 pow2 per-channel, float head: AP {:.4} AP50 {:.4}",
+        s[0], s[1]
+    );
+    assert!(s[0] >= FLOAT_AP - 0.008, "W8A8 float head AP {}", s[0]);
+}
