@@ -20,6 +20,10 @@ use std::path::PathBuf;
 pub const SEED: u64 = 0x5EED_2024;
 /// Number of classes of the synthetic model.
 pub const NC: usize = 2;
+/// Calibration images used for the synthetic model.
+pub const CALIB_IMAGES: usize = 4;
+/// Seed of the image the golden vectors are computed on.
+pub const GOLDEN_IMAGE_SEED: u64 = 1000;
 /// DFL bins of the synthetic model (box channels per level = 4 * REG_MAX).
 pub const REG_MAX: usize = 4;
 
@@ -130,7 +134,7 @@ pub fn checkpoint(seed: u64) -> Checkpoint {
 /// gradients and blobs plus noise, so activations resemble natural images more than noise.
 pub fn image(seed: u64, size: usize) -> Array3<f32> {
     let mut r = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
-    let (fx, fy, ph) = (r.unit() * 6.0 + 1.0, r.unit() * 6.0 + 1.0, r.unit() * 6.28);
+    let (fx, fy, ph) = (r.unit() * 6.0 + 1.0, r.unit() * 6.0 + 1.0, r.unit() * std::f32::consts::TAU);
     let noise: Vec<f32> = (0..3 * size * size).map(|_| r.sym(0.15)).collect();
     Array3::from_shape_fn((3, size, size), |(c, y, x)| {
         let (u, v) = (x as f32 / size as f32, y as f32 / size as f32);

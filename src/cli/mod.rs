@@ -1,10 +1,13 @@
 //! Command-line interface: clap definitions and dispatch.
 
 mod bench;
+mod emit;
 mod import;
 mod pipeline;
 mod predict;
 mod quantize;
+mod sim;
+mod synth;
 mod val;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +40,12 @@ pub enum Cmd {
     CocoEval(val::CocoEvalArgs),
     /// Time the float forward pass (median ms per image).
     Bench(bench::BenchArgs),
+    /// Write per-layer Verilog, ROM images, testbenches and golden vectors for a quantized model.
+    Emit(emit::EmitArgs),
+    /// Simulate an emitted design (Icarus or Verilator) and compare every element.
+    Sim(sim::SimArgs),
+    /// Synthesize an emitted design with Yosys (and nextpnr for ice40); report resources.
+    Synth(synth::SynthArgs),
 }
 
 /// Where the default model is cached when downloaded.
@@ -52,6 +61,9 @@ pub fn run() -> anyhow::Result<()> {
     match cli.cmd {
         Some(Cmd::Import(a)) => import::run(a),
         Some(Cmd::Bench(a)) => bench::run(a),
+        Some(Cmd::Emit(a)) => emit::run(a),
+        Some(Cmd::Sim(a)) => sim::run(a),
+        Some(Cmd::Synth(a)) => synth::run(a),
         Some(Cmd::Quantize(a)) => quantize::run(a),
         Some(Cmd::Predict(a)) => predict::run(a),
         Some(Cmd::Val(a)) => val::run(a),

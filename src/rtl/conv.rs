@@ -25,6 +25,8 @@ pub struct ConvP {
     pub stride: usize,
     pub pad: usize,
     /// MAC lanes, output-channel groups, taps per pixel, cycles per pixel.
+    /// Counter width of this layer's engine.
+    pub cw: u32,
     pub p: usize,
     pub g: usize,
     pub t: usize,
@@ -166,6 +168,7 @@ pub fn build(
         k,
         stride: c.stride,
         pad: c.pad,
+        cw: ubits((t.max(p) + ishape[1].max(ishape[2]) + 2 * c.pad + g * p + p) as u64),
         p,
         g,
         t,

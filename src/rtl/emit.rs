@@ -268,3 +268,25 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         )
     })
 }
+
+/// Lower, compute golden vectors on `image` and write everything to `out`.
+pub fn generate(
+    q: &crate::quant::QuantGraph,
+    size: usize,
+    parallel: usize,
+    image: &ndarray::Array3<f32>,
+    out: &Path,
+) -> Result<Manifest> {
+    let d = super::lower(q, size, size, parallel)?;
+    if image.dim() != (3, size, size) {
+        return Err(Error::arg(
+            "--image",
+            format!(
+                "golden image is {:?}, expected [3, {size}, {size}]",
+                image.shape()
+            ),
+        ));
+    }
+    let g = super::golden::golden(q, &d, image);
+    emit(&d, &g, out)
+}

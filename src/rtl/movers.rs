@@ -38,6 +38,7 @@ impl InputP {
 /// Max-pool of `c` channels.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolP {
+    pub cw: u32,
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -63,6 +64,7 @@ pub fn pool(
 ) -> PoolP {
     let origin = in_base as i64 - (pad * i[2] + pad) as i64;
     PoolP {
+        cw: ubits((i[0] + i[1].max(i[2]) + 2 * pad + k) as u64),
         c: i[0],
         h: i[1],
         w: i[2],
@@ -86,6 +88,7 @@ impl PoolP {
 /// Nearest upsample by `f`.
 #[derive(Clone, Debug, Serialize)]
 pub struct UpsampleP {
+    pub cw: u32,
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -96,6 +99,7 @@ pub struct UpsampleP {
 
 pub fn upsample(i: &[usize; 3], f: usize, in_base: usize, out_base: usize) -> UpsampleP {
     UpsampleP {
+        cw: ubits((i[0] + i[1].max(i[2]) + f) as u64),
         c: i[0],
         h: i[1],
         w: i[2],

@@ -59,6 +59,13 @@ impl Simulator {
             Simulator::Verilator => {
                 let v = tool("verilator", "verilator")?;
                 let mdir = work.join("obj");
+                // C++ compile time dominates for short runs; optimise only long simulations.
+                let opt = if m.frame_cycles > 2_000_000 {
+                    "-O1"
+                } else {
+                    "-O0"
+                };
+                let mk = format!("OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}");
                 let mut c = Command::new(v);
                 c.current_dir(dir)
                     .args([
@@ -69,7 +76,15 @@ impl Simulator {
                         "-Wno-lint",
                         "-Wno-style",
                     ])
-                    .args(["-j", "2", "--top-module", "tb_top", "--Mdir"])
+                    .args([
+                        "-MAKEFLAGS",
+                        &mk,
+                        "-j",
+                        "2",
+                        "--top-module",
+                        "tb_top",
+                        "--Mdir",
+                    ])
                     .arg(&mdir)
                     .args(&srcs);
                 run_checked(c, "verilator")?;

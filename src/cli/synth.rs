@@ -1,0 +1,71 @@
+//! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40) of an emitted design.
+
+use clap::Args;
+use std::path::PathBuf;
+use yoloq_gen::rtl::synth::{board, synthesize};
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Emitted design directory (from `yoloq-gen emit`).
+    pub dir: PathBuf,
+    /// generic, ice40, ecp5, xc7, or a board .yaml file.
+    #[arg(long, default_value = "generic")]
+    pub board: String,
+    /// Skip place-and-route even where the board has it.
+    #[arg(long)]
+    pub no_pnr: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(a: SynthArgs) -> anyhow::Result<()> {
+    let b = board(&a.board)?;
+    let r = synthesize(&a.dir, &b, !a.no_pnr)?;
+    if let Some(j) = &a.json {
+        yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&r)?)?;
+    }
+    println!(
+        "{:<34} {:>8} {:>8} {:>8} {:>5} {:>5}",
+        "module", "cells", "LUT", "FF", "DSP", "BRAM"
+    );
+    for (m, u) in &r.modules {
+        println!(
+            "{m:<34} {:>8} {:>8} {:>8} {:>5} {:>5}",
+            u.cells, u.lut, u.ff, u.dsp, u.bram
+        );
+    }
+    let cap = &b.resources;
+    let of = |v: u64, c: Option<u64>| {
+        c.map_or(String::new(), |c| {
+            format!(" of {c} ({:.0}%)", 100.0 * v as f64 / c as f64)
+        })
+    };
+    println!(
+        "{}: {} LUT{}, {} FF{}, {} DSP{}, {} BRAM{} (yosys {:.0}s)",
+        b.name,
+        r.total.lut,
+        of(r.total.lut, cap.lut),
+        r.total.ff,
+        of(r.total.ff, cap.ff),
+        r.total.dsp,
+        of(r.total.dsp, cap.dsp),
+        r.total.bram,
+        of(r.total.bram, cap.bram),
+        r.secs
+    );
+    match &r.pnr {
+        Some(Ok(p)) => {
+            for (k, used, avail) in &p.utilisation {
+                println!("  {k:<16} {used:>6} / {avail}");
+            }
+            println!(
+                "  Fmax: {}",
+                p.fmax_mhz.map_or("n/a".into(), |f| format!("{f:.1} MHz"))
+            );
+        }
+        Some(Err(e)) => println!("  place-and-route failed: {e}"),
+        None => {}
+    }
+    Ok(())
+}
