@@ -134,7 +134,11 @@ pub fn checkpoint(seed: u64) -> Checkpoint {
 /// gradients and blobs plus noise, so activations resemble natural images more than noise.
 pub fn image(seed: u64, size: usize) -> Array3<f32> {
     let mut r = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
-    let (fx, fy, ph) = (r.unit() * 6.0 + 1.0, r.unit() * 6.0 + 1.0, r.unit() * std::f32::consts::TAU);
+    let (fx, fy, ph) = (
+        r.unit() * 6.0 + 1.0,
+        r.unit() * 6.0 + 1.0,
+        r.unit() * std::f32::consts::TAU,
+    );
     let noise: Vec<f32> = (0..3 * size * size).map(|_| r.sym(0.15)).collect();
     Array3::from_shape_fn((3, size, size), |(c, y, x)| {
         let (u, v) = (x as f32 / size as f32, y as f32 / size as f32);

@@ -76,6 +76,7 @@ pub fn build(
     in_base: usize,
     out_base: usize,
     aw: u32,
+    dw: u32,
     parallel: usize,
 ) -> Result<ConvP> {
     let (co, ci, k, _) = c.weight.dim();
@@ -95,8 +96,8 @@ pub fn build(
         mac_bound = mac_bound.max(qmax * pos).max(-qmax * neg);
         bias_bound = bias_bound.max(c.bias[o].abs());
     }
-    let abits = fi.bits;
-    let prod_w = c.wbits + abits + 1;
+    // The engine multiplies memory words (dw bits, zero-extended codes) by weights.
+    let prod_w = c.wbits + dw + 1;
     let mac_w = signed_bits(mac_bound).max(prod_w + 1);
     let bias_w = signed_bits(bias_bound).max(2);
     let sum_w = mac_w.max(bias_w) + 1;

@@ -73,6 +73,7 @@ pub struct HwDesign {
     pub top: String,
     pub imgsz: [usize; 2],
     pub parallel: usize,
+    /// Word width of the activation memory: the widest tensor format.
     pub abits: u32,
     pub wbits: u32,
     /// Activation memory depth (words of `abits`) and address width.
@@ -103,7 +104,13 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
     }
     let shapes = layout::shapes(q, h, w)?;
     let lay = layout::place(q, &shapes)?;
-    let abits = q.config.abits;
+    // Memory word: the widest tensor format (head logits may be wider than activations).
+    let abits = q
+        .nodes
+        .iter()
+        .filter_map(|n| n.fmt.map(|f| f.bits))
+        .max()
+        .unwrap_or(q.config.abits);
     let aw = ubits(lay.depth.saturating_sub(1) as u64);
     let mut layers = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
@@ -117,14 +124,14 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
             }
             QOp::Input { shift } => (
                 "input",
-                LayerParams::Input(movers::input(&shapes[i], *shift, lay.base[i], abits)),
+                LayerParams::Input(movers::input(&shapes[i], *shift, lay.base[i], q.config.abits)),
                 0,
             ),
             QOp::Conv(c) => {
                 let src = n.inputs[0];
                 let fi = q.nodes[src].fmt.expect("conv input is integer");
                 let fo = n.fmt.expect("conv output is integer");
-                let p = conv::build(c, &fi, &fo, &shapes[src], &shapes[i], lay.base[src], lay.base[i], aw, parallel)?;
+                let p = conv::build(c, &fi, &fo, &shapes[src], &shapes[i], lay.base[src], lay.base[i], aw, abits, parallel)?;
                 let macs = p.macs();
                 ("conv", LayerParams::Conv(Box::new(p)), macs)
             }

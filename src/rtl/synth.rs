@@ -52,19 +52,20 @@ pub struct Board {
 
 /// A built-in board by name, or a board YAML file by path.
 pub fn board(name: &str) -> Result<Board> {
-    let text =
-        match BOARDS.iter().find(|b| b.0 == name) {
-            Some(b) => b.1.to_string(),
-            None if Path::new(name).is_file() => {
-                std::fs::read_to_string(name).map_err(|e| Error::io(name, e))?
-            }
-            None => return Err(Error::arg(
+    let text = match BOARDS.iter().find(|b| b.0 == name) {
+        Some(b) => b.1.to_string(),
+        None if Path::new(name).is_file() => {
+            std::fs::read_to_string(name).map_err(|e| Error::io(name, e))?
+        }
+        None => {
+            return Err(Error::arg(
                 "--board",
                 format!(
                     "unknown board `{name}`; use generic, ice40, ecp5, xc7 or a board .yaml file"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     serde_norway::from_str(&text)
         .map_err(|e| Error::data(name, format!("bad board description: {e}")))
 }

@@ -238,8 +238,11 @@ module yq_conv_engine #(
         if (HAS_LUT != 0) begin : g_lut
             assign wr_data = e3 ? lut_data : {DW{1'b0}};
             wire unused_y3 = ^y3;
-        end else begin : g_nolut
-            assign wr_data = e3 ? y3[DW-1:0] : {DW{1'b0}};
+        end else if (REQ_W == DW) begin : g_nolut
+            assign wr_data = e3 ? y3 : {DW{1'b0}};
+            wire unused_lut = ^lut_data;
+        end else begin : g_nolut_ext
+            assign wr_data = e3 ? {{(DW-REQ_W){1'b0}}, y3} : {DW{1'b0}};
             wire unused_lut = ^lut_data;
         end
     endgenerate

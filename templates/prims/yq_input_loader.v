@@ -25,14 +25,16 @@ module yq_input_loader #(
     wire take = running && in_valid;
     wire [DW-1:0] code;
     assign in_ready = running;
+    wire [7:0] shifted = in_data >> SHIFT;
     generate
         if (DW > 8) begin : g_wide
-            assign code = {{(DW-8){1'b0}}, in_data};
-        end else if (SHIFT == 0) begin : g_same
-            assign code = in_data;
-        end else begin : g_shift
-            assign code = in_data[7:SHIFT];
-            wire unused_lo = ^in_data[SHIFT-1:0];
+            assign code = {{(DW-8){1'b0}}, shifted};
+        end else if (DW == 8) begin : g_same
+            assign code = shifted;
+        end else begin : g_narrow
+            // SHIFT = 8 - (input bits) <= 8 - DW, so the dropped bits are zero.
+            assign code = shifted[DW-1:0];
+            wire unused_hi = ^shifted[7:DW];
         end
     endgenerate
     // The write is registered so that the memory never sees the stream's combinational path.
