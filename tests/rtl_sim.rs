@@ -108,3 +108,38 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every layer kind alone in Icarus, inputs preloaded from the reference (`sim --layer N`).
+#[test]
+fn one_layer_of_each_kind_in_icarus() {
+    if common::tool("iverilog").is_none() {
+        return;
+    }
+    let m = read_manifest(&design()).unwrap();
+    let d: serde_json::Value = m.design.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    for (l, p) in m.layers.iter().zip(d.as_array().unwrap()) {
+        let params = &p["params"];
+        // Distinguish convs by kernel, stride and whether the last lane group is partial.
+        let key = match l.kind.as_str() {
+            "input" => continue,
+            "conv" => format!(
+                "conv k{} s{} partial{}",
+                params["k"],
+                params["stride"],
+                params["co"].as_u64().unwrap() % params["p"].as_u64().unwrap() != 0
+            ),
+            k => k.to_string(),
+        };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let r = yoloq_gen::rtl::sim::simulate_layer(&design(), Simulator::Icarus, l.index).unwrap();
+        assert!(r.pass, "{key} ({}): {:?}", l.name, r.first_mismatch);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].writes, l.shape.iter().product::<usize>(), "{}", l.name);
+        assert_eq!(r.rows[0].cycles_sim, l.cycles, "{}", l.name);
+    }
+    let kinds: Vec<&String> = seen.iter().collect();
+    assert!(kinds.len() >= 7, "{kinds:?}");
+}

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use std::path::PathBuf;
-use yoloq_gen::rtl::sim::{simulate, Simulator};
+use yoloq_gen::rtl::sim::{simulate, simulate_layer, Simulator};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -11,9 +11,12 @@ pub struct SimArgs {
     /// icarus or verilator.
     #[arg(long, default_value = "verilator")]
     pub simulator: String,
-    /// Show only this layer's row (the whole network is simulated either way).
-    #[arg(long)]
+    /// Simulate only this layer (its inputs preloaded from the integer reference).
+    #[arg(long, conflicts_with = "all")]
     pub layer: Option<usize>,
+    /// Simulate the whole network (the default).
+    #[arg(long)]
+    pub all: bool,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -21,18 +24,12 @@ pub struct SimArgs {
 
 pub fn run(a: SimArgs) -> anyhow::Result<()> {
     let sim = Simulator::parse(&a.simulator)?;
-    let mut r = simulate(&a.dir, sim)?;
+    let r = match a.layer {
+        Some(l) => simulate_layer(&a.dir, sim, l)?,
+        None => simulate(&a.dir, sim)?,
+    };
     if let Some(j) = &a.json {
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&r)?)?;
-    }
-    if let Some(l) = a.layer {
-        if l >= r.rows.len() {
-            anyhow::bail!(
-                "--layer: {l} is out of range; the design has {} layers",
-                r.rows.len()
-            );
-        }
-        r.rows.retain(|x| x.index == l);
     }
     print!("{}", r.table());
     if !r.pass {

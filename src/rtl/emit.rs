@@ -45,7 +45,7 @@ pub const PRIMS: [(&str, &str); 8] = [
 ];
 const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/prims/yq_seq.v"));
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "layer_ports.tera",
         include_str!("../../templates/layer_ports.tera"),
@@ -60,6 +60,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("input.v", include_str!("../../templates/input.v.tera")),
     ("top.v", include_str!("../../templates/top.v.tera")),
     ("tb_top.v", include_str!("../../templates/tb_top.v.tera")),
+    (
+        "tb_layer.v",
+        include_str!("../../templates/tb_layer.v.tera"),
+    ),
     ("Makefile", include_str!("../../templates/Makefile.tera")),
 ];
 const CORE: (&str, &str) = ("core", include_str!("../../templates/core.tera"));
@@ -185,6 +189,12 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
     files.push((top.clone(), render(&t, "top.v", &ctx)?));
     rtl.push(top);
     files.push(("tb/tb_top.v".into(), render(&t, "tb_top.v", &ctx)?));
+    files.push(("tb/tb_layer.v".into(), render(&t, "tb_layer.v", &ctx)?));
+    for (l, img) in d.layers.iter().zip(&g.layer_inputs) {
+        if !img.is_empty() {
+            files.push((format!("tb/layer_{}_in.hex", l.index), img.clone()));
+        }
+    }
     files.push((
         "tb/input.hex".into(),
         hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),

@@ -6,7 +6,7 @@
 //! `quant::int_model::forward` computes them; `pixels` is the 8-bit image the input
 //! loader receives (planar RGB).
 
-use super::HwDesign;
+use super::{hex, HwDesign};
 use crate::quant::int_model::{forward, NmsParams};
 use crate::quant::QuantGraph;
 use ndarray::Array3;
@@ -23,6 +23,10 @@ pub struct Golden {
     pub codes: Vec<i32>,
     /// Offset of each layer's codes in `codes`.
     pub offsets: Vec<usize>,
+    /// Per layer: its input tensors as a `$readmemh` image with `@address` lines (empty for
+    /// the input loader), for the single-layer testbench.
+    #[serde(skip)]
+    pub layer_inputs: Vec<String>,
 }
 
 /// Run the integer model on `image` (`[3,H,W]` in [0,1]) and collect every layer's codes.
@@ -40,7 +44,17 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
         .collect();
     let mut codes = Vec::new();
     let mut offsets = Vec::with_capacity(d.layers.len());
+    let mut layer_inputs = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
+        let mut img = String::new();
+        for &j in &q.nodes[l.node].inputs {
+            let v = out.values[j].as_ref().expect("keep_all keeps every value");
+            img.push_str(&format!("@{:x}\n", d.nodes[j].base));
+            img.push_str(&hex::image(
+                v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
+            ));
+        }
+        layer_inputs.push(img);
         offsets.push(codes.len());
         let v = out.values[l.node]
             .as_ref()
@@ -51,5 +65,6 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
         pixels,
         codes,
         offsets,
+        layer_inputs,
     }
 }

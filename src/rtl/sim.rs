@@ -37,10 +37,20 @@ impl Simulator {
             Simulator::Verilator => "verilator",
         }
     }
-    /// Compile the testbench into `work`; returns the command that runs it.
-    fn build(self, dir: &Path, m: &Manifest, work: &Path) -> Result<Command> {
+    /// Compile the testbench into `work` (the whole network, or one layer with `tb_layer`);
+    /// returns the command that runs it.
+    fn build(self, dir: &Path, m: &Manifest, work: &Path, layer: Option<usize>) -> Result<Command> {
         let mut srcs: Vec<&str> = m.rtl.iter().map(|s| s.as_str()).collect();
-        srcs.push(&m.testbench);
+        let top = if layer.is_some() {
+            "tb_layer"
+        } else {
+            "tb_top"
+        };
+        srcs.push(if layer.is_some() {
+            "tb/tb_layer.v"
+        } else {
+            &m.testbench
+        });
         match self {
             Simulator::Icarus => {
                 let iverilog = tool("iverilog", "iverilog")?;
@@ -48,9 +58,12 @@ impl Simulator {
                 let out = work.join("tb.vvp");
                 let mut c = Command::new(iverilog);
                 c.current_dir(dir)
-                    .args(["-g2005", "-s", "tb_top", "-o"])
+                    .args(["-g2005", "-s", top, "-o"])
                     .arg(&out)
                     .args(&srcs);
+                if let Some(l) = layer {
+                    c.arg(format!("-Ptb_layer.LAYER={l}"));
+                }
                 run_checked(c, "iverilog")?;
                 let mut r = Command::new(vvp);
                 r.current_dir(dir).arg("-n").arg(out);
@@ -76,19 +89,14 @@ impl Simulator {
                         "-Wno-lint",
                         "-Wno-style",
                     ])
-                    .args([
-                        "-MAKEFLAGS",
-                        &mk,
-                        "-j",
-                        "2",
-                        "--top-module",
-                        "tb_top",
-                        "--Mdir",
-                    ])
+                    .args(["-MAKEFLAGS", &mk, "-j", "2", "--top-module", top, "--Mdir"])
                     .arg(&mdir)
                     .args(&srcs);
+                if let Some(l) = layer {
+                    c.arg(format!("-GLAYER={l}"));
+                }
                 run_checked(c, "verilator")?;
-                let mut r = Command::new(mdir.join("Vtb_top"));
+                let mut r = Command::new(mdir.join(format!("V{top}")));
                 r.current_dir(dir);
                 Ok(r)
             }
@@ -157,10 +165,42 @@ pub struct SimReport {
 
 /// Build and run the whole-network testbench of the design in `dir`.
 pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimReport> {
+    run(dir, sim, None)
+}
+
+/// Build and run the single-layer testbench for layer `layer` (inputs preloaded from the
+/// integer reference); the report holds that layer's row only.
+pub fn simulate_layer(dir: &Path, sim: Simulator, layer: usize) -> Result<SimReport> {
+    let m = read_manifest(dir)?;
+    match m.layers.get(layer) {
+        None => Err(Error::arg(
+            "--layer",
+            format!(
+                "{layer} is out of range; the design has {} layers",
+                m.layers.len()
+            ),
+        )),
+        Some(l) if l.kind == "input" => Err(Error::arg(
+            "--layer",
+            format!(
+                "layer {layer} is the input loader; it is checked by the whole-network run (--all)"
+            ),
+        )),
+        Some(_) => {
+            let mut r = run(dir, sim, Some(layer))?;
+            r.rows.retain(|x| x.index == layer);
+            r.frame_pred = r.rows[0].cycles_pred;
+            r.frame_sim = r.rows[0].cycles_sim;
+            Ok(r)
+        }
+    }
+}
+
+fn run(dir: &Path, sim: Simulator, layer: Option<usize>) -> Result<SimReport> {
     let m = read_manifest(dir)?;
     let work = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let t0 = Instant::now();
-    let cmd = sim.build(dir, &m, work.path())?;
+    let cmd = sim.build(dir, &m, work.path(), layer)?;
     let build_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let out = run_checked(cmd, sim.name())?;
