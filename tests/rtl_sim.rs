@@ -137,7 +137,12 @@ fn one_layer_of_each_kind_in_icarus() {
         let r = yoloq_gen::rtl::sim::simulate_layer(&design(), Simulator::Icarus, l.index).unwrap();
         assert!(r.pass, "{key} ({}): {:?}", l.name, r.first_mismatch);
         assert_eq!(r.rows.len(), 1);
-        assert_eq!(r.rows[0].writes, l.shape.iter().product::<usize>(), "{}", l.name);
+        assert_eq!(
+            r.rows[0].writes,
+            l.shape.iter().product::<usize>(),
+            "{}",
+            l.name
+        );
         assert_eq!(r.rows[0].cycles_sim, l.cycles, "{}", l.name);
     }
     let kinds: Vec<&String> = seen.iter().collect();

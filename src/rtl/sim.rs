@@ -120,12 +120,23 @@ pub fn run_checked(mut c: Command, what: &str) -> Result<String> {
     let so = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
         let se = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = se
+        // The error lines if the tool marks them, else the last lines it printed.
+        let lines: Vec<&str> = se
             .lines()
             .chain(so.lines())
             .filter(|l| !l.trim().is_empty())
-            .take(6)
             .collect();
+        let errors: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.to_lowercase().contains("error"))
+            .take(4)
+            .collect();
+        let tail: Vec<&str> = if errors.is_empty() {
+            lines[lines.len().saturating_sub(4)..].to_vec()
+        } else {
+            errors
+        };
         return Err(Error::Tool {
             tool: what.into(),
             msg: format!("failed ({}): {}", out.status, tail.join(" | ")),
