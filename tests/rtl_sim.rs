@@ -148,3 +148,28 @@ fn one_layer_of_each_kind_in_icarus() {
     let kinds: Vec<&String> = seen.iter().collect();
     assert!(kinds.len() >= 7, "{kinds:?}");
 }
+
+/// The generated RTL is Verilator `-Wall` clean and Icarus `-g2005 -Wall` clean.
+#[test]
+fn generated_rtl_is_lint_clean() {
+    let (Some(v), Some(iv)) = (common::tool("verilator"), common::tool("iverilog")) else {
+        return;
+    };
+    let m = read_manifest(&design()).unwrap();
+    let out = std::process::Command::new(v)
+        .current_dir(design())
+        .args(["--lint-only", "-Wall", "--top-module", &m.top])
+        .args(&m.rtl)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("%Warning"), "{err}");
+    let out = std::process::Command::new(iv)
+        .current_dir(design())
+        .args(["-g2005", "-Wall", "-o", "/dev/null", "-s", &m.top])
+        .args(&m.rtl)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+}
