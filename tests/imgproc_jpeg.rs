@@ -1,15 +1,15 @@
 //! JPEG decoding is bit-identical to `cv2.imread(path, IMREAD_COLOR)` (BGR→RGB): on every dataset
 //! JPEG, and on generated files covering grey, CMYK, YCCK, progressive, every chroma subsampling,
 //! odd sizes, EXIF rotation and truncation. OpenCV runs through `python3` with `cv2` (Debian:
-//! `apt-get install python3-opencv`). Also: corrupt files never panic, and bus.jpg decoded by us
-//! letterboxes to exactly the Ultralytics reference input tensor.
+//! `apt-get install python3-opencv`). Also: bus.jpg decoded by us letterboxes to exactly the
+//! Ultralytics reference input tensor.
 mod common;
 
 use mozjpeg::{ColorSpace, Compress, Marker};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use yoloq_gen::image_io::{decode_rgb, load_rgb};
+use yoloq_gen::image_io::load_rgb;
 use yoloq_gen::preprocess::letterbox;
 
 /// For each path on stdin: `<u32 h><u32 w>` (0, 0 when cv2 fails) then h*w*3 RGB bytes.
@@ -164,7 +164,8 @@ struct Variant {
     name: &'static str,
     input: ColorSpace,
     stored: Option<ColorSpace>,
-    chroma: Option<((u8, u8), (u8, u8))>,
+    /// Chroma "pixel" size in luma pixels (2, 2 = 4:2:0), for YCbCr files.
+    chroma: (u8, u8),
     progressive: bool,
     size: (usize, usize),
     orientation: Option<u16>,
@@ -184,8 +185,8 @@ fn encode(v: &Variant) -> Vec<u8> {
     if let Some(space) = v.stored {
         c.set_color_space(space);
     }
-    if let Some((cb, cr)) = v.chroma {
-        c.set_chroma_sampling_pixel_sizes(cb, cr);
+    if v.input == ColorSpace::JCS_RGB && v.stored.is_none() {
+        c.set_chroma_sampling_pixel_sizes(v.chroma, v.chroma);
     }
     if v.progressive {
         c.set_progressive_mode();
@@ -219,69 +220,21 @@ fn generated_variants_decode_exactly_like_opencv() {
         orientation,
     };
     let variants = [
-        v(
-            "420",
-            RGB,
-            None,
-            Some(((2, 2), (2, 2))),
-            false,
-            (97, 61),
-            None,
-        ),
-        v(
-            "422",
-            RGB,
-            None,
-            Some(((2, 1), (2, 1))),
-            false,
-            (64, 33),
-            None,
-        ),
-        v(
-            "440",
-            RGB,
-            None,
-            Some(((1, 2), (1, 2))),
-            false,
-            (45, 70),
-            None,
-        ),
-        v(
-            "444",
-            RGB,
-            None,
-            Some(((1, 1), (1, 1))),
-            false,
-            (31, 17),
-            None,
-        ),
-        v(
-            "411",
-            RGB,
-            None,
-            Some(((4, 1), (4, 1))),
-            false,
-            (50, 20),
-            None,
-        ),
-        v(
-            "prog420",
-            RGB,
-            None,
-            Some(((2, 2), (2, 2))),
-            true,
-            (123, 77),
-            None,
-        ),
-        v("tiny", RGB, None, None, false, (1, 1), None),
-        v("grey", GREY, None, None, false, (40, 30), None),
-        v("greyprog", GREY, None, None, true, (33, 9), None),
-        v("cmyk", CMYK, None, None, false, (36, 28), None),
-        v("ycck", CMYK, Some(YCCK), None, false, (29, 41), None),
-        v("rgbstored", RGB, Some(RGB), None, false, (24, 24), None),
-        v("rot6", RGB, None, None, false, (48, 20), Some(6)),
-        v("rot3", RGB, None, None, false, (21, 30), Some(3)),
-        v("rot8prog", RGB, None, None, true, (40, 22), Some(8)),
+        v("420", RGB, None, (2, 2), false, (97, 61), None),
+        v("422", RGB, None, (2, 1), false, (64, 33), None),
+        v("440", RGB, None, (1, 2), false, (45, 70), None),
+        v("444", RGB, None, (1, 1), false, (31, 17), None),
+        v("411", RGB, None, (4, 1), false, (50, 20), None),
+        v("prog420", RGB, None, (2, 2), true, (123, 77), None),
+        v("tiny", RGB, None, (2, 2), false, (1, 1), None),
+        v("grey", GREY, None, (1, 1), false, (40, 30), None),
+        v("greyprog", GREY, None, (1, 1), true, (33, 9), None),
+        v("cmyk", CMYK, None, (1, 1), false, (36, 28), None),
+        v("ycck", CMYK, Some(YCCK), (1, 1), false, (29, 41), None),
+        v("rgbstored", RGB, Some(RGB), (1, 1), false, (24, 24), None),
+        v("rot6", RGB, None, (2, 1), false, (48, 20), Some(6)),
+        v("rot3", RGB, None, (2, 2), false, (21, 30), Some(3)),
+        v("rot8prog", RGB, None, (2, 2), true, (40, 22), Some(8)),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
@@ -320,35 +273,6 @@ fn generated_variants_decode_exactly_like_opencv() {
             file.display()
         );
         eprintln!("{}: {d:?}", file.file_name().unwrap().to_string_lossy());
-    }
-}
-
-#[test]
-fn corrupt_jpegs_never_panic() {
-    let Some(bus) = common::shared("data/samples/bus.jpg") else {
-        return;
-    };
-    let bytes = std::fs::read(bus).unwrap();
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    for i in 0..300usize {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        let mut bad = bytes[..(s as usize % bytes.len()).max(2)].to_vec();
-        // Flip a few bytes, in the headers for a third of the cases.
-        for k in 0..(i % 5) {
-            let span = if i % 3 == 0 {
-                700.min(bad.len())
-            } else {
-                bad.len()
-            };
-            let at = (s >> (8 * k)) as usize % span;
-            bad[at] ^= (s >> 40) as u8 | 1;
-        }
-        match decode_rgb(&bad) {
-            Ok(img) => assert!(img.width() > 0 && img.height() > 0),
-            Err(msg) => assert!(!msg.contains('\n') && !msg.is_empty(), "{msg}"),
-        }
     }
 }
 

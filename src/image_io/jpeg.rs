@@ -1,9 +1,13 @@
 //! JPEG decoding that reproduces `cv2.imread(path, cv2.IMREAD_COLOR)` bit for bit.
 //!
 //! Guarantees:
-//! - Pixels come from libjpeg-turbo's decoder (as vendored by mozjpeg, compiled from C) with the
-//!   settings OpenCV uses: accurate integer IDCT (`JDCT_ISLOW`), fancy chroma upsampling, block
-//!   smoothing on, libjpeg's own YCbCr→RGB and grey→RGB conversion.
+//! - Pixels come from libjpeg-turbo's decoder (as vendored by mozjpeg, built from source; with the
+//!   default `jpeg-simd` feature also its SIMD kernels, which libjpeg-turbo keeps bit-identical to
+//!   its C code) with the settings OpenCV uses: accurate integer IDCT (`JDCT_ISLOW`), fancy chroma
+//!   upsampling, block smoothing on, libjpeg's own YCbCr→RGB and grey→RGB conversion.
+//! - Complete files decode bit-identically to OpenCV's; for a progressive file cut short, the
+//!   block smoothing that estimates the missing coefficients may differ by one level in a few
+//!   pixels, as it does between libjpeg-turbo releases.
 //! - 4-component (CMYK/YCCK) files are decoded to CMYK by libjpeg and converted to RGB with
 //!   OpenCV's integer formula `k - ((255 - c) * k >> 8)`.
 //! - Warnings (e.g. a file cut mid-scan) are ignored, as OpenCV ignores them: libjpeg fills the
