@@ -2,7 +2,7 @@
 //!
 //! Guarantees:
 //! - Pixels come from libjpeg-turbo's decoder (as vendored by mozjpeg, built from source; with the
-//!   default `jpeg-simd` feature also its SIMD kernels, which libjpeg-turbo keeps bit-identical to
+//!   optional `jpeg-simd` feature also its SIMD kernels, which libjpeg-turbo keeps bit-identical to
 //!   its C code) with the settings OpenCV uses: accurate integer IDCT (`JDCT_ISLOW`), fancy chroma
 //!   upsampling, block smoothing on, libjpeg's own YCbCr→RGB and grey→RGB conversion.
 //! - Complete files decode bit-identically to OpenCV's; for a progressive file cut short, the
