@@ -1,0 +1,269 @@
+//! Exact integer convolution on 16-bit operands with AVX2 (`vpmaddwd`: pairs of i16 × i16
+//! products summed into i32 lanes), used when codes and weights fit i16 and the worst-case
+//! sum `max|code| * max_o sum|w_o|` fits i31, so no i32 lane can overflow. The accumulator
+//! is then exact; the bias is added in i64 afterwards.
+//!
+//! Layout: each task gathers the receptive fields of 16 output positions (im2col with the
+//! pad code) into a small panel of `k2` pairs of reduction rows × 16 positions × 2 i16, then
+//! runs every output channel over it (weights as `[c_out][k2]` words of two i16), 4 channels
+//! × 16 positions per micro-kernel call. Tasks own disjoint output positions.
+
+use super::QConv;
+use crate::model::conv::out_size;
+use ndarray::{Array3, ArrayView3, Axis};
+use rayon::prelude::*;
+
+/// Output positions per panel (two AVX2 vectors of i32).
+const NB: usize = 16;
+/// Output channels per micro-kernel call.
+const MR: usize = 4;
+
+/// True when the exact i16 path applies to this layer and input on this CPU.
+pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
+    if !avx2() {
+        return false;
+    }
+    let fits = |v: i64| (-(1 << 15)..(1 << 15)).contains(&v);
+    let xmax = x.iter().fold(q.pad_value.unsigned_abs() as i64, |m, &v| {
+        m.max(v.abs() as i64)
+    });
+    if !fits(xmax) || !q.weight.iter().all(|&w| fits(w as i64)) {
+        return false;
+    }
+    let wsum = q
+        .weight
+        .axis_iter(Axis(0))
+        .map(|wc| wc.iter().map(|&v| v.unsigned_abs() as i64).sum::<i64>())
+        .max()
+        .unwrap_or(0);
+    xmax * wsum < 1 << 31
+}
+
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn pair(lo: i32, hi: i32) -> i32 {
+    ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
+}
+
+/// Output buffer shared by the panel tasks; each task writes only its own columns.
+struct SharedOut(*mut i64);
+// SAFETY: tasks write disjoint elements (distinct output positions) and the buffer outlives them.
+unsafe impl Sync for SharedOut {}
+impl SharedOut {
+    fn ptr(&self) -> *mut i64 {
+        self.0
+    }
+}
+
+/// Accumulators `bias + sum(w * code)`; call only when [`applicable`] holds.
+pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
+    let (ci, h, w) = x.dim();
+    let (co, _, k, _) = q.weight.dim();
+    let (ho, wo) = (
+        out_size(h, k, q.stride, q.pad),
+        out_size(w, k, q.stride, q.pad),
+    );
+    let (kk, n) = (ci * k * k, ho * wo);
+    let k2 = kk.div_ceil(2);
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    // Weight words, rows padded to a multiple of MR with zeros.
+    let rows = co.next_multiple_of(MR);
+    let ws = q.weight.as_standard_layout();
+    let ws = ws.as_slice().expect("standard layout");
+    let mut wp = vec![0i32; rows * k2];
+    for o in 0..co {
+        for r2 in 0..k2 {
+            let at = |r: usize| if r < kk { ws[o * kk + r] } else { 0 };
+            wp[o * k2 + r2] = pair(at(2 * r2), at(2 * r2 + 1));
+        }
+    }
+    let mut out = vec![0i64; co * n];
+    let dst = SharedOut(out.as_mut_ptr());
+    let dst = &dst;
+    (0..n.div_ceil(NB)).into_par_iter().for_each_init(
+        || vec![0i16; 2 * k2 * NB],
+        |panel, p| {
+            pack_panel(xs, (ci, h, w), wo, q, p * NB, n, panel);
+            let (c0, c1) = (p * NB, ((p + 1) * NB).min(n));
+            let mut acc = [[0i32; NB]; MR];
+            for ob in (0..rows).step_by(MR) {
+                micro(&wp[ob * k2..(ob + MR) * k2], panel, k2, &mut acc);
+                for (r, row) in acc.iter().enumerate().take(co.saturating_sub(ob)) {
+                    let (o, b) = (ob + r, q.bias[ob + r]);
+                    for (t, &v) in row.iter().enumerate().take(c1 - c0) {
+                        // SAFETY: (o, c0 + t) is inside the co×n buffer and belongs to
+                        // panel p only.
+                        unsafe { *dst.ptr().add(o * n + c0 + t) = v as i64 + b };
+                    }
+                }
+            }
+        },
+    );
+    Array3::from_shape_vec((co, ho, wo), out).expect("shape")
+}
+
+/// Gather positions `p0..p0+NB` (clipped to `n`) into `panel` as `[k2][NB][2]` i16: reduction
+/// row `r = (c, ky, kx)` of position `p0 + t` at `((r / 2) * NB + t) * 2 + r % 2`. Positions
+/// are taken in runs along one output row, so reads are contiguous (stride 1) or strided.
+fn pack_panel(
+    xs: &[i32],
+    (ci, h, w): (usize, usize, usize),
+    wo: usize,
+    q: &QConv,
+    p0: usize,
+    n: usize,
+    panel: &mut [i16],
+) {
+    let k = q.weight.dim().2;
+    let (s, pad) = (q.stride, q.pad as isize);
+    let end = (p0 + NB).min(n);
+    let mut pos = p0;
+    while pos < end {
+        let (oy, ox0) = (pos / wo, pos % wo);
+        let len = (wo - ox0).min(end - pos);
+        let t0 = pos - p0;
+        let mut r = 0;
+        for c in 0..ci {
+            for ky in 0..k {
+                let iy = (oy * s + ky) as isize - pad;
+                let row = (iy >= 0 && iy < h as isize).then(|| {
+                    let o = (c * h + iy as usize) * w;
+                    &xs[o..o + w]
+                });
+                for kx in 0..k {
+                    let base = ((r / 2) * NB + t0) * 2 + r % 2;
+                    let dst = &mut panel[base..base + 2 * len - 1];
+                    match row {
+                        None => dst
+                            .iter_mut()
+                            .step_by(2)
+                            .for_each(|d| *d = q.pad_value as i16),
+                        Some(row) => {
+                            for (i, d) in dst.iter_mut().step_by(2).enumerate() {
+                                let ix = ((ox0 + i) * s + kx) as isize - pad;
+                                *d = if ix >= 0 && ix < w as isize {
+                                    row[ix as usize]
+                                } else {
+                                    q.pad_value
+                                } as i16;
+                            }
+                        }
+                    }
+                    r += 1;
+                }
+            }
+        }
+        pos += len;
+    }
+}
+
+/// `acc[r][t] = sum_j a[r*k2 + j] · b[j*NB + t]` over i16 pairs.
+fn micro(a: &[i32], b: &[i16], k2: usize, acc: &mut [[i32; NB]; MR]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: only reached when `applicable` saw AVX2; the slices hold MR*k2 words and
+    // k2*NB pairs (checked inside).
+    unsafe {
+        micro_avx2(a, b, k2, acc)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, b, k2, acc);
+        unreachable!("the i16 path needs AVX2")
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn micro_avx2(a: &[i32], b: &[i16], k2: usize, acc: &mut [[i32; NB]; MR]) {
+    use std::arch::x86_64::*;
+    assert!(a.len() >= MR * k2 && b.len() >= 2 * k2 * NB);
+    let mut s = [[_mm256_setzero_si256(); 2]; MR];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    for j in 0..k2 {
+        let b0 = _mm256_loadu_si256(bp.add(2 * j * NB) as *const __m256i);
+        let b1 = _mm256_loadu_si256(bp.add(2 * j * NB + 16) as *const __m256i);
+        for (r, sr) in s.iter_mut().enumerate() {
+            let w = _mm256_set1_epi32(*ap.add(r * k2 + j));
+            sr[0] = _mm256_add_epi32(sr[0], _mm256_madd_epi16(w, b0));
+            sr[1] = _mm256_add_epi32(sr[1], _mm256_madd_epi16(w, b1));
+        }
+    }
+    for (r, sr) in s.iter().enumerate() {
+        _mm256_storeu_si256(acc[r].as_mut_ptr() as *mut __m256i, sr[0]);
+        _mm256_storeu_si256(acc[r].as_mut_ptr().add(8) as *mut __m256i, sr[1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{conv_acc_naive, QAct, QConv};
+    use ndarray::{Array3, Array4};
+
+    fn layer(co: usize, ci: usize, k: usize, stride: usize, wmax: i64, seed: u64) -> QConv {
+        let mut s = seed | 1;
+        let mut rnd = move |m: i64| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % (2 * m as u64 + 1)) as i64 - m
+        };
+        QConv {
+            weight: Array4::from_shape_simple_fn((co, ci, k, k), || rnd(wmax) as i32),
+            wbits: 8,
+            bias: (0..co).map(|_| rnd(1 << 20)).collect(),
+            stride,
+            pad: k / 2,
+            pad_value: 37,
+            mult: vec![1; co],
+            shift: vec![0; co],
+            wscale: vec![1.0; co],
+            act: QAct::None,
+            acc_bound: 0,
+            acc_bits: 0,
+        }
+    }
+
+    /// Shapes with several channel blocks, partial blocks, several panels and a panel that
+    /// spans output rows, at full 8-bit and near-limit 15-bit ranges: equal to the definition.
+    #[test]
+    fn equals_naive_on_block_and_panel_tails() {
+        for (i, &(co, ci, k, stride, h, w, wmax, xmax)) in [
+            (9, 7, 3, 1, 23, 19, 127, 255),
+            (6, 5, 3, 2, 17, 30, 127, 255),
+            (13, 33, 1, 1, 5, 7, 127, 255),
+            (5, 2, 1, 2, 40, 40, 1 << 14, 30000),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let q = layer(co, ci, k, stride, wmax, 7 + i as u64);
+            let x = Array3::from_shape_fn((ci, h, w), |(c, y, xx)| {
+                ((c * 7919 + y * 104729 + xx * 31) % (xmax + 1)) as i32
+            });
+            if !super::avx2() {
+                eprintln!("SKIPPED: no AVX2 on this CPU, the i16 path is never used");
+                return;
+            }
+            assert!(super::applicable(x.view(), &q), "case {i}");
+            assert_eq!(super::conv_acc(x.view(), &q), conv_acc_naive(x.view(), &q));
+        }
+    }
+
+    /// Ranges whose worst-case sum could leave i32 take the other path.
+    #[test]
+    fn refuses_sums_beyond_i31() {
+        let q = layer(2, 64, 3, 1, 1 << 14, 3);
+        let x = Array3::from_elem((64, 4, 4), 30000);
+        assert!(!super::applicable(x.view(), &q));
+    }
+}
