@@ -74,8 +74,7 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     );
     let (kk, n) = (ci * k * k, ho * wo);
     let k2 = kk.div_ceil(2);
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
+    let src = Padded::new(x, q);
     // Weight words, rows padded to a multiple of MR with zeros.
     let rows = co.next_multiple_of(MR);
     let ws = q.weight.as_standard_layout();
@@ -93,7 +92,7 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     (0..n.div_ceil(NB)).into_par_iter().for_each_init(
         || vec![0i16; 2 * k2 * NB],
         |panel, p| {
-            pack_panel(xs, (ci, h, w), wo, q, p * NB, n, panel);
+            src.pack_panel(wo, q.stride, p * NB, n, k2, panel);
             let (c0, c1) = (p * NB, ((p + 1) * NB).min(n));
             let mut acc = [[0i32; NB]; MR];
             for ob in (0..rows).step_by(MR) {
@@ -112,58 +111,74 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     Array3::from_shape_vec((co, ho, wo), out).expect("shape")
 }
 
-/// Gather positions `p0..p0+NB` (clipped to `n`) into `panel` as `[k2][NB][2]` i16: reduction
-/// row `r = (c, ky, kx)` of position `p0 + t` at `((r / 2) * NB + t) * 2 + r % 2`. Positions
-/// are taken in runs along one output row, so reads are contiguous (stride 1) or strided.
-fn pack_panel(
-    xs: &[i32],
-    (ci, h, w): (usize, usize, usize),
-    wo: usize,
-    q: &QConv,
-    p0: usize,
-    n: usize,
-    panel: &mut [i16],
-) {
-    let k = q.weight.dim().2;
-    let (s, pad) = (q.stride, q.pad as isize);
-    let end = (p0 + NB).min(n);
-    let mut pos = p0;
-    while pos < end {
-        let (oy, ox0) = (pos / wo, pos % wo);
-        let len = (wo - ox0).min(end - pos);
-        let t0 = pos - p0;
-        let mut r = 0;
+/// The input as i16 with a border of `pad` pad codes, and the offset of every reduction row
+/// `r = (c, ky, kx)` relative to an output position's window origin.
+struct Padded {
+    xp: Vec<i16>,
+    wp: usize,
+    rows: Vec<usize>,
+}
+
+impl Padded {
+    fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
+        let (ci, h, w) = x.dim();
+        let (k, pad) = (q.weight.dim().2, q.pad);
+        let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+        let mut xp = vec![q.pad_value as i16; ci * hp * wp];
+        xp.par_chunks_mut(hp * wp)
+            .enumerate()
+            .for_each(|(c, plane)| {
+                for y in 0..h {
+                    let dst = &mut plane[(y + pad) * wp + pad..(y + pad) * wp + pad + w];
+                    for (d, &v) in dst.iter_mut().zip(x.slice(ndarray::s![c, y, ..])) {
+                        *d = v as i16;
+                    }
+                }
+            });
+        let mut rows = Vec::with_capacity(ci * k * k);
         for c in 0..ci {
             for ky in 0..k {
-                let iy = (oy * s + ky) as isize - pad;
-                let row = (iy >= 0 && iy < h as isize).then(|| {
-                    let o = (c * h + iy as usize) * w;
-                    &xs[o..o + w]
-                });
                 for kx in 0..k {
-                    let base = ((r / 2) * NB + t0) * 2 + r % 2;
-                    let dst = &mut panel[base..base + 2 * len - 1];
-                    match row {
-                        None => dst
-                            .iter_mut()
-                            .step_by(2)
-                            .for_each(|d| *d = q.pad_value as i16),
-                        Some(row) => {
-                            for (i, d) in dst.iter_mut().step_by(2).enumerate() {
-                                let ix = ((ox0 + i) * s + kx) as isize - pad;
-                                *d = if ix >= 0 && ix < w as isize {
-                                    row[ix as usize]
-                                } else {
-                                    q.pad_value
-                                } as i16;
-                            }
-                        }
-                    }
-                    r += 1;
+                    rows.push((c * hp + ky) * wp + kx);
                 }
             }
         }
-        pos += len;
+        Padded { xp, wp, rows }
+    }
+
+    /// Gather positions `p0..p0+NB` (clipped to `n`) into `panel` as `[k2][NB][2]` i16: row
+    /// `r` of position `p0 + t` at `((r / 2) * NB + t) * 2 + r % 2` (a missing last odd row
+    /// is left as is: its weights are 0). Positions are taken in runs along one output row.
+    fn pack_panel(&self, wo: usize, s: usize, p0: usize, n: usize, k2: usize, panel: &mut [i16]) {
+        let kk = self.rows.len();
+        let end = (p0 + NB).min(n);
+        let mut pos = p0;
+        while pos < end {
+            let (oy, ox0) = (pos / wo, pos % wo);
+            let len = (wo - ox0).min(end - pos);
+            let (t0, origin) = (pos - p0, oy * s * self.wp + ox0 * s);
+            for r2 in 0..k2 {
+                let dst = &mut panel[(r2 * NB + t0) * 2..(r2 * NB + t0 + len) * 2];
+                for half in 0..2 {
+                    let r = 2 * r2 + half;
+                    if r >= kk {
+                        continue;
+                    }
+                    let src = &self.xp[origin + self.rows[r]..];
+                    if s == 1 && len == NB {
+                        let src: &[i16; NB] = src[..NB].try_into().expect("NB codes");
+                        for (t, &v) in src.iter().enumerate() {
+                            dst[2 * t + half] = v;
+                        }
+                    } else {
+                        for (t, v) in src.iter().step_by(s).take(len).enumerate() {
+                            dst[2 * t + half] = *v;
+                        }
+                    }
+                }
+            }
+            pos += len;
+        }
     }
 }
 
