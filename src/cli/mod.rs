@@ -5,6 +5,7 @@ mod import;
 mod pipeline;
 mod predict;
 mod quantize;
+mod sweep;
 mod val;
 
 use clap::{Parser, Subcommand};
@@ -35,8 +36,10 @@ pub enum Cmd {
     Val(val::ValArgs),
     /// Score a COCO results file against a COCO ground truth (pycocotools-exact).
     CocoEval(val::CocoEvalArgs),
-    /// Time the float forward pass (median ms per image).
+    /// Time the float forward pass, and the integer model with --quant (median ms per image).
     Bench(bench::BenchArgs),
+    /// Calibrate once, then quantize and validate 8/6/4-bit variants; table + plot of AP vs bits.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Where the default model is cached when downloaded.
@@ -56,6 +59,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::Predict(a)) => predict::run(a),
         Some(Cmd::Val(a)) => val::run(a),
         Some(Cmd::CocoEval(a)) => val::coco_eval(a),
+        Some(Cmd::Sweep(a)) => sweep::run(a),
         None => pipeline::run(cli.main),
     }
 }
