@@ -3,18 +3,20 @@
 //! Guarantees:
 //! - [`load_rgb`] returns the image as Ultralytics sees it after `cv2.imread` + BGR→RGB: 8-bit RGB,
 //!   alpha dropped, grey replicated, JPEG EXIF orientation applied (OpenCV applies it too).
-//!   JPEG pixels can differ from libjpeg-turbo's by a few levels (different IDCT/upsampling code).
+//!   JPEG pixels are bit-identical to OpenCV's (same libjpeg-turbo decoder and settings, see
+//!   [`jpeg`]); PNG goes through the `image` crate.
 //! - Every failure (missing, unreadable, truncated, corrupt, unsupported format) is a single-line
 //!   [`Error`] naming the file and what to do.
 //! - [`save_png`] writes through [`write_atomic`], so no half-written file is ever left behind.
 
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
-use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::{PngDecoder, PngEncoder};
-use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageEncoder, ImageFormat, RgbImage};
 use std::io::Cursor;
 use std::path::Path;
+
+mod jpeg;
 
 /// Decode a JPEG or PNG file into an 8-bit RGB image.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
@@ -30,10 +32,9 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     };
     let img = match image::guess_format(bytes) {
         Ok(ImageFormat::Jpeg) => {
-            let mut dec = JpegDecoder::new(Cursor::new(bytes)).map_err(bad)?;
-            let orientation = dec.orientation().map_err(bad)?;
-            let mut img = DynamicImage::from_decoder(dec).map_err(bad)?;
-            img.apply_orientation(orientation);
+            let decoded = jpeg::decode(bytes)?;
+            let mut img = DynamicImage::ImageRgb8(decoded.image);
+            img.apply_orientation(decoded.orientation);
             img
         }
         Ok(ImageFormat::Png) => {

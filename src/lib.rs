@@ -4,6 +4,7 @@
 //! [`import::Checkpoint`] → [`model::FloatGraph`] → [`fuse::FusedGraph`] → quantized → hardware.
 
 pub mod architecture;
+pub mod compact_yaml;
 pub mod draw;
 pub mod error;
 pub mod eval;

@@ -2,7 +2,7 @@
 mod common;
 
 use image::{Rgb, RgbImage};
-use yoloq_gen::image_io::{load_rgb, save_png};
+use yoloq_gen::image_io::{decode_rgb, load_rgb, save_png};
 
 fn gradient(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
@@ -142,4 +142,33 @@ fn jpeg_exif_orientation_is_applied_like_opencv() {
     let bottom = got.get_pixel(8, 28);
     assert!(top[0] > 200 && top[2] < 50, "top {top:?}");
     assert!(bottom[2] > 200 && bottom[0] < 50, "bottom {bottom:?}");
+}
+
+#[test]
+fn corrupt_jpegs_never_panic() {
+    let Some(bus) = common::shared("data/samples/bus.jpg") else {
+        return;
+    };
+    let bytes = std::fs::read(bus).unwrap();
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..300usize {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let mut bad = bytes[..(s as usize % bytes.len()).max(2)].to_vec();
+        // Flip a few bytes, in the headers for a third of the cases.
+        for k in 0..(i % 5) {
+            let span = if i % 3 == 0 {
+                700.min(bad.len())
+            } else {
+                bad.len()
+            };
+            let at = (s >> (8 * k)) as usize % span;
+            bad[at] ^= (s >> 40) as u8 | 1;
+        }
+        match decode_rgb(&bad) {
+            Ok(img) => assert!(img.width() > 0 && img.height() > 0),
+            Err(msg) => assert!(!msg.contains('\n') && !msg.is_empty(), "{msg}"),
+        }
+    }
 }

@@ -1,10 +1,12 @@
-//! `yoloq-gen bench`: median wall time of the float forward pass.
+//! `yoloq-gen bench`: median wall time of the float forward pass and, with `--quant DIR`,
+//! of the integer reference model on the same input.
 
 use clap::Args;
 use ndarray::Array3;
 use std::path::PathBuf;
 use std::time::Instant;
-use yoloq_gen::{fuse, model};
+use yoloq_gen::quant::int_model::NmsParams;
+use yoloq_gen::{fuse, model, quant};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -20,6 +22,24 @@ pub struct BenchArgs {
     /// Timed runs (after two warm-up runs).
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
+    /// Also time the integer reference model of this quantized directory (`yoloq-gen quantize`).
+    #[arg(long)]
+    pub quant: Option<PathBuf>,
+}
+
+/// Median, min and max of `runs` timed calls of `f` (milliseconds), after two warm-up calls.
+fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
+    f();
+    f();
+    let mut ms: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    (ms[ms.len() / 2], ms[0], ms[ms.len() - 1])
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -28,16 +48,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let x = Array3::from_shape_fn((3, a.imgsz, a.imgsz), |(c, y, x)| {
         ((c * 31 + y * 7 + x * 3) % 255) as f32 / 255.0
     });
-    for _ in 0..2 {
+    let q = a
+        .quant
+        .as_ref()
+        .map(|d| quant::store::load(d))
+        .transpose()?;
+    let (med, min, max) = time_ms(a.runs, || {
         model::run(g.graph(), &x, false);
-    }
-    let mut ms: Vec<f64> = (0..a.runs.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            model::run(g.graph(), &x, false);
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    });
     if a.profile {
         // Median over the timed runs of each op kind's total.
         let runs: Vec<Vec<(String, f64)>> =
@@ -48,17 +66,27 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             println!("  {k:<12} {:8.1} ms (median)", v[v.len() / 2]);
         }
     }
-    ms.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "float forward {}x{} ({} threads): median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
-        a.imgsz,
-        a.imgsz,
-        rayon::current_num_threads(),
-        ms[ms.len() / 2],
-        ms[0],
-        ms[ms.len() - 1],
-        ms.len()
-    );
+    let threads = rayon::current_num_threads();
+    let report = |what: &str, (med, min, max): (f64, f64, f64)| {
+        println!(
+            "{what} forward {}x{} ({threads} threads): median {med:.1} ms, min {min:.1} ms, max {max:.1} ms over {} runs",
+            a.imgsz, a.imgsz, a.runs.max(1)
+        )
+    };
+    report("float", (med, min, max));
+    if let Some(q) = &q {
+        let nms = NmsParams {
+            conf: 0.25,
+            iou: 0.7,
+            max_det: 300,
+            multi_label: false,
+        };
+        let t = time_ms(a.runs, || {
+            quant::int_model::forward(q, &x, false, nms);
+        });
+        report("integer", t);
+        println!("integer / float median: {:.2}", t.0 / med);
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod pipeline;
 mod predict;
 mod quantize;
 mod sim;
+mod sweep;
 mod synth;
 mod val;
 
@@ -38,7 +39,7 @@ pub enum Cmd {
     Val(val::ValArgs),
     /// Score a COCO results file against a COCO ground truth (pycocotools-exact).
     CocoEval(val::CocoEvalArgs),
-    /// Time the float forward pass (median ms per image).
+    /// Time the float forward pass, and the integer model with --quant (median ms per image).
     Bench(bench::BenchArgs),
     /// Write per-layer Verilog, ROM images, testbenches and golden vectors for a quantized model.
     Emit(emit::EmitArgs),
@@ -46,6 +47,8 @@ pub enum Cmd {
     Sim(sim::SimArgs),
     /// Synthesize an emitted design with Yosys (and nextpnr for ice40); report resources.
     Synth(synth::SynthArgs),
+    /// Calibrate once, then quantize and validate 8/6/4-bit variants; table + plot of AP vs bits.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Where the default model is cached when downloaded.
@@ -68,6 +71,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::Predict(a)) => predict::run(a),
         Some(Cmd::Val(a)) => val::run(a),
         Some(Cmd::CocoEval(a)) => val::coco_eval(a),
+        Some(Cmd::Sweep(a)) => sweep::run(a),
         None => pipeline::run(cli.main),
     }
 }

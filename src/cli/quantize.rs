@@ -119,6 +119,16 @@ pub struct QuantizeCmd {
 }
 
 pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
+    if !(2..=16).contains(&a.q.bits) {
+        return Err(Error::arg(
+            "--bits",
+            format!(
+                "{} bits is not supported; use a width from 2 to 16",
+                a.q.bits
+            ),
+        )
+        .into());
+    }
     let cfg = a.q.config();
     yoloq_gen::quant::quantize::check_bits(&cfg)?;
     model::check_imgsz("--imgsz", a.q.imgsz, a.q.imgsz)?;

@@ -30,10 +30,18 @@ pub fn im2col(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Vec<f3
                     continue; // already zero
                 }
                 let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                for (ox, o) in out_row.iter_mut().enumerate() {
-                    let ix = (ox * stride + kx) as isize - pad as isize;
-                    if ix >= 0 && ix < w as isize {
-                        *o = src[ix as usize];
+                // Output columns whose input column `ox*stride + kx - pad` lies inside the row.
+                let lo = pad.saturating_sub(kx).div_ceil(stride);
+                let hi = ((w + pad).saturating_sub(kx)).div_ceil(stride).min(wo);
+                if lo >= hi {
+                    continue;
+                }
+                let first = lo * stride + kx - pad;
+                if stride == 1 {
+                    out_row[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                } else {
+                    for (j, o) in out_row[lo..hi].iter_mut().enumerate() {
+                        *o = src[first + j * stride];
                     }
                 }
             }

@@ -44,7 +44,7 @@ pub fn dfl_expectation(logits: &[f32]) -> f32 {
     let mut s = 0f32;
     let mut e = 0f32;
     for (i, &l) in logits.iter().enumerate() {
-        let p = (l - m).exp();
+        let p = crate::model::ops::exp_approx(l - m);
         s += p;
         e += p * i as f32;
     }
@@ -52,5 +52,5 @@ pub fn dfl_expectation(logits: &[f32]) -> f32 {
 }
 
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + crate::model::ops::exp_approx(-x))
 }

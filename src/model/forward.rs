@@ -13,22 +13,38 @@ pub struct Forward {
     pub output: Array2<f32>,
 }
 
-/// Run one convolution node (with BN if unfused, bias, activation).
+/// Run one convolution node (with BN if unfused, bias, activation), the per-channel epilogue
+/// in one parallel pass over the GEMM output.
 pub fn run_conv(c: &Conv, x: &Array3<f32>) -> Array3<f32> {
+    use rayon::prelude::*;
     let mut y = conv::conv2d(x.view(), c.weight.view(), c.stride, c.pad);
-    if let Some(bn) = &c.bn {
-        for (ch, mut plane) in y.outer_iter_mut().enumerate() {
-            let inv = 1.0 / (bn.var[ch] + bn.eps).sqrt();
-            let (g, b, m) = (bn.gamma[ch], bn.beta[ch], bn.mean[ch]);
-            plane.mapv_inplace(|v| (v - m) * inv * g + b);
-        }
-    }
-    if let Some(b) = &c.bias {
-        ops::add_bias(&mut y, b.as_slice().expect("contiguous bias"));
-    }
-    if c.act == Act::Silu {
-        ops::silu_inplace(&mut y);
-    }
+    let plane = y.shape()[1] * y.shape()[2];
+    let silu = c.act == Act::Silu;
+    y.as_slice_mut()
+        .expect("fresh standard layout")
+        .par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(ch, p)| {
+            // y = v * scale + shift, where BN (if any) and the bias are folded on the fly.
+            let (mut scale, mut shift) = (1.0f32, 0.0f32);
+            if let Some(bn) = &c.bn {
+                let inv = 1.0 / (bn.var[ch] + bn.eps).sqrt();
+                scale = inv * bn.gamma[ch];
+                shift = bn.beta[ch] - bn.mean[ch] * scale;
+            }
+            if let Some(b) = &c.bias {
+                shift += b[ch];
+            }
+            if silu {
+                for v in p.iter_mut() {
+                    *v = ops::silu(*v * scale + shift);
+                }
+            } else {
+                for v in p.iter_mut() {
+                    *v = *v * scale + shift;
+                }
+            }
+        });
     y
 }
 

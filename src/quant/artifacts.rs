@@ -97,10 +97,11 @@ pub fn write_activations_hex(q: &QuantGraph, values: &[Option<Value>], dir: &Pat
 
 #[derive(Serialize)]
 struct ConvTrace {
-    /// Codes of the receptive field of output (0,0), `[c_in][ky][kx]` (padding shows the pad code).
-    window: Vec<Vec<Vec<i32>>>,
-    /// Output channel 0's weights, `[c_in][ky][kx]`.
-    weights_ch0: Vec<Vec<Vec<i32>>>,
+    /// Codes of the receptive field of output (0,0): one row per input channel holding its
+    /// `k x k` window row-major (padding shows the pad code); for 1x1 convolutions one row of all channels.
+    window: Vec<Vec<i32>>,
+    /// Output channel 0's weights, laid out like `window`.
+    weights_ch0: Vec<Vec<i32>>,
     bias_ch0: i64,
     /// Channel 0: accumulator after adding each input channel's `k x k` products (bias first).
     partial_sums_ch0: Vec<i64>,
@@ -133,6 +134,20 @@ fn at00(v: &Value) -> Vec<i32> {
     match v {
         Value::Int(a) => a.outer_iter().map(|p| p[[0, 0]]).collect(),
         Value::Float(_) => vec![],
+    }
+}
+
+/// One row per channel of its `k x k` values; for `k == 1`, a single row of all channels.
+fn rows(ci: usize, k: usize, f: &dyn Fn(usize, usize, usize) -> i32) -> Vec<Vec<i32>> {
+    let per = |ch: usize| {
+        (0..k)
+            .flat_map(move |ky| (0..k).map(move |kx| (ky, kx)))
+            .map(move |(ky, kx)| f(ch, ky, kx))
+    };
+    if k == 1 {
+        vec![(0..ci).map(|ch| f(ch, 0, 0)).collect()]
+    } else {
+        (0..ci).map(|ch| per(ch).collect()).collect()
     }
 }
 
@@ -175,20 +190,8 @@ fn conv_trace(c: &QConv, x: &ndarray::Array3<i32>, out_fmt: &super::QFormat) -> 
     let saturated = plus_zero.clamp(0, target.qmax() as i64) as i32;
     let accs: Vec<i64> = (0..co).map(|o| acc_of(o).0).collect();
     ConvTrace {
-        window: (0..ci)
-            .map(|ch| {
-                (0..k)
-                    .map(|ky| (0..k).map(|kx| win(ch, ky, kx)).collect())
-                    .collect()
-            })
-            .collect(),
-        weights_ch0: (0..ci)
-            .map(|ch| {
-                (0..k)
-                    .map(|ky| (0..k).map(|kx| c.weight[[0, ch, ky, kx]]).collect())
-                    .collect()
-            })
-            .collect(),
+        window: rows(ci, k, &|ch, ky, kx| win(ch, ky, kx)),
+        weights_ch0: rows(ci, k, &|ch, ky, kx| c.weight[[0, ch, ky, kx]]),
         bias_ch0: c.bias[0],
         partial_sums_ch0: partial,
         acc_ch0: acc0,
@@ -261,7 +264,7 @@ pub fn write_first_pixel(q: &QuantGraph, values: &[Option<Value>], path: &Path) 
         s,
         "# Output pixel (0,0) of every layer, step by step (see docs/quantization.md)."
     );
-    s.push_str(&serde_norway::to_string(&layers).map_err(|e| crate::Error::Other(e.to_string()))?);
+    s.push_str(&crate::compact_yaml::to_string(&layers)?);
     write_atomic_str(path, &s)
 }
 

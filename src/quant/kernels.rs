@@ -1,8 +1,11 @@
 //! Integer kernels of the reference model, each with a naive version beside it.
 //!
-//! The fast convolution runs on a float GEMM but is exact: operands are small integers and
-//! every partial sum is bounded (from the actual weights) below 2^24 for f32, else f64 is
-//! used (exact below 2^53). Property tests compare it with the naive i64 loop.
+//! The fast convolution is exact: when codes and weights fit i16 and the worst-case sum fits
+//! i31 it runs an AVX2 integer kernel ([`conv_i16`]); otherwise a float GEMM on small
+//! integers whose partial sums are bounded (from the actual weights) below 2^24 for f32,
+//! else f64 (exact below 2^53). Property tests compare it with the naive i64 loop.
+
+mod conv_i16;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};
@@ -12,6 +15,9 @@ use rayon::prelude::*;
 
 /// Accumulators `sum(w * q) + bias` of an integer convolution, padding with `pad_value`.
 pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
+    if conv_i16::applicable(x, q) {
+        return conv_i16::conv_acc(x, q);
+    }
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
     let (ho, wo) = (

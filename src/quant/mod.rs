@@ -15,6 +15,7 @@ pub mod quantize;
 pub mod run;
 pub mod spec;
 pub mod store;
+pub mod sweep;
 
 use crate::graph::{Conv, DetectHead};
 use ndarray::Array4;

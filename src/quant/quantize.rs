@@ -64,6 +64,11 @@ fn quantize_conv(
         })
         .collect();
     let tensor_max = ch_max.iter().cloned().fold(0f64, f64::max);
+    let all: Vec<f32> = match cfg.granularity {
+        Granularity::Tensor => w.iter().copied().collect(),
+        Granularity::Channel => vec![],
+    };
+    let tensor_scale = weight_scale(&all, tensor_max, wm, cfg);
     let mut wq = Array4::<i32>::zeros(w.raw_dim());
     let (mut bias, mut mult, mut shift, mut wscale) = (
         vec![0i64; co],
@@ -74,16 +79,12 @@ fn quantize_conv(
     let (mut acc_bound, qmax_in) = (0i64, fi.qmax() as i64);
     let b = c.bias.as_ref();
     for o in 0..co {
-        let m = match cfg.granularity {
-            Granularity::Channel => ch_max[o],
-            Granularity::Tensor => tensor_max,
-        };
-        let (sw, fw) = match cfg.scale {
-            ScaleMode::Pow2 => {
-                let fw = (wm / m).log2().floor() as i32;
-                ((-fw as f64).exp2(), fw)
+        let (sw, fw) = match cfg.granularity {
+            Granularity::Channel => {
+                let wc: Vec<f32> = w.index_axis(Axis(0), o).iter().copied().collect();
+                weight_scale(&wc, ch_max[o], wm, cfg)
             }
-            ScaleMode::Mult => (m / wm, 0),
+            Granularity::Tensor => tensor_scale,
         };
         wscale[o] = sw;
         let mut wsum = 0i64;
@@ -134,6 +135,42 @@ fn quantize_conv(
         acc_bound,
         acc_bits,
     })
+}
+
+/// Weight scale `(s, f)` for weights `ws` whose largest magnitude is `m` (`s = 2^-f` with
+/// pow2 scales; `f = 0` with mult). The widest scale covers `m`; with `--calib-method mse`,
+/// narrower scales that clip the largest weights are also tried (pow2: up to two exponents
+/// finer; mult: 95% down to 50% of `m`) and the one with the least squared rounding plus
+/// clipping error wins (ties keep the wider scale).
+fn weight_scale(ws: &[f32], m: f64, wm: f64, cfg: &QuantConfig) -> (f64, i32) {
+    let cands: Vec<(f64, i32)> = match cfg.scale {
+        ScaleMode::Pow2 => {
+            let f0 = (wm / m).log2().floor() as i32;
+            (f0..=f0 + 2).map(|f| ((-f as f64).exp2(), f)).collect()
+        }
+        ScaleMode::Mult => (0..=10)
+            .map(|k| (m * (1.0 - 0.05 * k as f64) / wm, 0))
+            .collect(),
+    };
+    if cfg.method != super::CalibMethod::Mse || ws.is_empty() {
+        return cands[0];
+    }
+    let err = |s: f64| -> f64 {
+        ws.iter()
+            .map(|&v| {
+                let d = (v as f64 / s).round().clamp(-wm, wm) * s - v as f64;
+                d * d
+            })
+            .sum()
+    };
+    let mut best = (err(cands[0].0), cands[0]);
+    for &c in &cands[1..] {
+        let e = err(c.0);
+        if e < best.0 {
+            best = (e, c);
+        }
+    }
+    best.1
 }
 
 /// SiLU table: `table[i] = out.quantize(silu(pre.dequant(i)))`.

@@ -1,0 +1,297 @@
+//! Accuracy sweep over quantization variants: one calibration, many configurations.
+//!
+//! Calibration statistics do not depend on bit widths, scale mode, granularity or head mode,
+//! so a sweep calibrates once and builds every [`QuantGraph`](super::QuantGraph) in memory
+//! from the same statistics. Guarantees: the variant list holds no two identical
+//! configurations; rows come out in variant order; the table, JSON and plot are pure
+//! functions of the rows (byte-identical files for identical results).
+
+mod plot;
+
+pub use plot::plot_ap_vs_bits;
+
+use super::calibrate::CalibStats;
+use super::{quantize, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use crate::error::Result;
+use crate::eval::{cocoeval, dataset::Dataset};
+use crate::fuse::FusedGraph;
+use crate::validate::{run_stage, Stage, ValParams};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One configuration of the sweep and its display name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    pub config: QuantConfig,
+}
+
+/// A configuration with 8-bit activations (tables and head logits at 8 bits too).
+pub fn variant(
+    wbits: u32,
+    scale: ScaleMode,
+    granularity: Granularity,
+    head: HeadMode,
+    qnms: bool,
+    method: CalibMethod,
+) -> Variant {
+    let config = QuantConfig {
+        wbits,
+        abits: 8,
+        lut_bits: 8,
+        head_bits: 8,
+        method,
+        granularity,
+        scale,
+        head,
+        qnms,
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
+/// `W8A8 pow2/channel int+qnms`-style name.
+pub fn variant_name(c: &QuantConfig) -> String {
+    format!(
+        "W{}A{} {}/{} {}",
+        c.wbits,
+        c.abits,
+        scale_str(c.scale),
+        gran_str(c.granularity),
+        head_str(c)
+    )
+}
+
+fn scale_str(s: ScaleMode) -> &'static str {
+    match s {
+        ScaleMode::Pow2 => "pow2",
+        ScaleMode::Mult => "mult",
+    }
+}
+
+fn gran_str(g: Granularity) -> &'static str {
+    match g {
+        Granularity::Channel => "channel",
+        Granularity::Tensor => "tensor",
+    }
+}
+
+fn head_str(c: &QuantConfig) -> &'static str {
+    match (c.head, c.qnms) {
+        (HeadMode::Float, _) => "float-head",
+        (HeadMode::Int, true) => "int+qnms",
+        (HeadMode::Int, false) => "int",
+    }
+}
+
+/// Remove later variants whose configuration equals an earlier one (order kept).
+pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
+    let mut out: Vec<Variant> = Vec::with_capacity(vs.len());
+    for v in vs {
+        if !out.iter().any(|o| o.config == v.config) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The standard sweep: weights 8/6/4 bits × {pow2/channel, mult/channel, pow2/tensor} with
+/// the integer head and quantized NMS; plus W8A8 and W6A8 with the head in float, and W8A8
+/// with the integer head but the float NMS. Activations are 8 bits throughout.
+pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
+    use Granularity::*;
+    use HeadMode::*;
+    use ScaleMode::*;
+    let mut v = Vec::new();
+    for (scale, gran) in [(Pow2, Channel), (Mult, Channel), (Pow2, Tensor)] {
+        for wbits in [8, 6, 4] {
+            v.push(variant(wbits, scale, gran, Int, true, method));
+        }
+    }
+    v.push(variant(8, Pow2, Channel, Int, false, method));
+    v.push(variant(8, Pow2, Channel, Float, false, method));
+    v.push(variant(6, Pow2, Channel, Float, false, method));
+    dedup(v)
+}
+
+/// One line of the results table (`wbits`/`abits` are `None` for the float baseline).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepRow {
+    pub name: String,
+    pub wbits: Option<u32>,
+    pub abits: Option<u32>,
+    pub scale: String,
+    pub granularity: String,
+    pub head: String,
+    pub qnms: bool,
+    pub ap: f64,
+    pub ap50: f64,
+    /// AP minus the float baseline's AP.
+    pub delta_ap: f64,
+}
+
+impl SweepRow {
+    /// The float (fused) baseline row.
+    pub fn float(stats: &[f64; 12]) -> Self {
+        SweepRow {
+            name: "float (fused)".into(),
+            wbits: None,
+            abits: None,
+            scale: "-".into(),
+            granularity: "-".into(),
+            head: "float".into(),
+            qnms: false,
+            ap: stats[0],
+            ap50: stats[1],
+            delta_ap: 0.0,
+        }
+    }
+    /// The row of a quantized variant, against the float AP.
+    pub fn quant(v: &Variant, stats: &[f64; 12], float_ap: f64) -> Self {
+        let c = &v.config;
+        SweepRow {
+            name: v.name.clone(),
+            wbits: Some(c.wbits),
+            abits: Some(c.abits),
+            scale: scale_str(c.scale).into(),
+            granularity: gran_str(c.granularity).into(),
+            head: match c.head {
+                HeadMode::Float => "float".into(),
+                HeadMode::Int => "int".into(),
+            },
+            qnms: c.qnms,
+            ap: stats[0],
+            ap50: stats[1],
+            delta_ap: stats[0] - float_ap,
+        }
+    }
+    /// Series key for the plot: everything except the weight width.
+    pub fn family(&self) -> String {
+        let head = match (self.head.as_str(), self.qnms) {
+            ("float", _) => "float head",
+            (_, true) => "int head + qnms",
+            _ => "int head",
+        };
+        format!("{}/{}, {head}", self.scale, self.granularity)
+    }
+}
+
+/// Validate one stage on `ds`; `label` names its progress bar.
+pub fn evaluate_stage(
+    stage: &Stage,
+    ds: &Dataset,
+    p: &ValParams,
+    label: &str,
+) -> Result<[f64; 12]> {
+    let run = run_stage(stage, ds, p, label, true)?;
+    Ok(cocoeval::evaluate(&ds.gt, &run.dets).stats)
+}
+
+/// Quantize and validate every variant from one set of calibration statistics; `done` is
+/// called after each variant with its row. Returns the rows in variant order.
+pub fn run_variants(
+    fg: &FusedGraph,
+    stats: &CalibStats,
+    ds: &Dataset,
+    p: &ValParams,
+    variants: &[Variant],
+    float_ap: f64,
+    mut done: impl FnMut(&SweepRow),
+) -> Result<Vec<SweepRow>> {
+    let mut rows = Vec::with_capacity(variants.len());
+    for v in variants {
+        let q = quantize::quantize(fg, stats, &v.config)?;
+        let s = evaluate_stage(&Stage::Quant(&q), ds, p, &v.name)?;
+        let row = SweepRow::quant(v, &s, float_ap);
+        done(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Markdown table of the rows (AP to 4 decimals).
+pub fn markdown_table(rows: &[SweepRow]) -> String {
+    let mut s = String::from(
+        "| variant | W bits | A bits | scale | weight scales | head | qnms | AP | AP50 | ΔAP vs float |\n\
+         |---|---:|---:|---|---|---|---|---:|---:|---:|\n",
+    );
+    let bits = |b: Option<u32>| b.map_or("32 (float)".to_string(), |b| b.to_string());
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:+.4} |",
+            r.name,
+            bits(r.wbits),
+            bits(r.abits),
+            r.scale,
+            r.granularity,
+            r.head,
+            if r.qnms { "on" } else { "off" },
+            r.ap,
+            r.ap50,
+            r.delta_ap
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_variants_are_distinct_and_cover_the_issue() {
+        let v = standard_variants(CalibMethod::Mse);
+        assert_eq!(v.len(), 12);
+        for (i, a) in v.iter().enumerate() {
+            assert!(v[i + 1..]
+                .iter()
+                .all(|b| b.config != a.config && b.name != a.name));
+            assert_eq!(a.config.abits, 8);
+            assert!(!(a.config.qnms && a.config.head == HeadMode::Float));
+        }
+        let has = |n: &str| v.iter().any(|x| x.name == n);
+        for n in [
+            "W8A8 pow2/channel int+qnms",
+            "W6A8 pow2/channel int+qnms",
+            "W4A8 pow2/channel int+qnms",
+            "W8A8 mult/channel int+qnms",
+            "W6A8 pow2/tensor int+qnms",
+            "W8A8 pow2/channel float-head",
+            "W8A8 pow2/channel int",
+        ] {
+            assert!(has(n), "{n} missing");
+        }
+        let twice = [v.clone(), v.clone()].concat();
+        assert_eq!(dedup(twice), v);
+    }
+
+    #[test]
+    fn table_rows_and_deltas() {
+        let mut s = [0.0; 12];
+        s[0] = 0.4;
+        s[1] = 0.55;
+        let f = SweepRow::float(&s);
+        s[0] = 0.38;
+        let v = variant(
+            6,
+            ScaleMode::Pow2,
+            Granularity::Channel,
+            HeadMode::Int,
+            true,
+            CalibMethod::Mse,
+        );
+        let r = SweepRow::quant(&v, &s, f.ap);
+        assert!((r.delta_ap + 0.02).abs() < 1e-12);
+        let t = markdown_table(&[f, r]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[3],
+            "| W6A8 pow2/channel int+qnms | 6 | 8 | pow2 | channel | int | on | 0.3800 | 0.5500 | -0.0200 |"
+        );
+        assert!(lines[2].starts_with("| float (fused) | 32 (float) |"));
+    }
+}
