@@ -31,14 +31,14 @@ module yq_l015_model_6_cv1 (
     localparam [AW-1:0] PIX0 = 13'd0;
     localparam [AW-1:0] OUT_BASE = 13'd64;
     localparam PAD_VAL = 73;
-    localparam MAC_W = 18;
+    localparam MAC_W = 19;
     localparam BIAS_W = 16;
-    localparam SUM_W = 19;
+    localparam SUM_W = 20;
     localparam MULT_W = 1;
     localparam USE_MULT = 0;
     localparam LSH_W = 1;
     localparam RSH_W = 4;
-    localparam SH_W = 21;
+    localparam SH_W = 22;
     localparam REQ_W = 8;
     localparam REQ_ZERO = 117;
     localparam REQ_QMAX = 255;

@@ -31,14 +31,14 @@ module yq_l019_model_6_cv2 (
     localparam [AW-1:0] PIX0 = 13'd64;
     localparam [AW-1:0] OUT_BASE = 13'd224;
     localparam PAD_VAL = 134;
-    localparam MAC_W = 19;
+    localparam MAC_W = 20;
     localparam BIAS_W = 17;
-    localparam SUM_W = 20;
+    localparam SUM_W = 21;
     localparam MULT_W = 1;
     localparam USE_MULT = 0;
     localparam LSH_W = 1;
     localparam RSH_W = 4;
-    localparam SH_W = 22;
+    localparam SH_W = 23;
     localparam REQ_W = 8;
     localparam REQ_ZERO = 133;
     localparam REQ_QMAX = 255;
