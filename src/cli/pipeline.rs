@@ -30,6 +30,18 @@ pub struct PipelineArgs {
     /// Calibration images to use.
     #[arg(long, default_value_t = 64)]
     pub calib_images: usize,
+    /// Input size of the generated hardware and its golden vectors (a multiple of 32).
+    #[arg(long, default_value_t = 64)]
+    pub hw_imgsz: usize,
+    /// MAC lanes per convolution layer in the generated hardware.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Also simulate the whole generated network in Verilator (YOLOv8n at 64x64: ~3 minutes).
+    #[arg(long)]
+    pub sim: bool,
+    /// Also synthesize the generated design for the board (Yosys; large designs take long).
+    #[arg(long)]
+    pub synth: bool,
     /// Output directory for every artifact.
     #[arg(long, default_value = "runs/yoloq")]
     pub out: PathBuf,
@@ -55,7 +67,9 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     let url = yoloq_gen::import::download::model_url();
     let model_path =
         yoloq_gen::import::download::resolve_model(a.model.as_deref(), &super::cache_dir(), &url)?;
-    let total = 5;
+    yoloq_gen::rtl::synth::board(&a.board)?;
+    model::check_imgsz("--hw-imgsz", a.hw_imgsz, a.hw_imgsz)?;
+    let total = 6;
     println!(
         "[1/{total}] import + BatchNorm fusion: {}",
         model_path.display()
@@ -112,7 +126,50 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         }
         None => println!("  skipped: no validation dataset (pass --data or set YOLOQ_DATA_DIR)"),
     }
-    println!("[4/{total}] emit RTL for board {}: not built yet", a.board);
-    println!("[5/{total}] simulate + synthesize: not built yet");
+    let rtl = a
+        .out
+        .join(format!("rtl_{0}x{0}_p{1}", a.hw_imgsz, a.parallel));
+    println!(
+        "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} lanes)",
+        a.hw_imgsz, a.parallel
+    );
+    super::emit::run(super::emit::EmitArgs {
+        quant: Some(qdir.clone()),
+        synthetic: false,
+        imgsz: a.hw_imgsz,
+        parallel: a.parallel,
+        image: Some(sample.clone()),
+        out: rtl.clone(),
+    })?;
+    println!("[5/{total}] simulate (bit-exact against the integer reference model)");
+    if a.sim {
+        super::sim::run(super::sim::SimArgs {
+            dir: rtl.clone(),
+            simulator: "verilator".into(),
+            layer: None,
+            all: true,
+            json: Some(a.out.join("sim.json")),
+        })?;
+    } else {
+        println!(
+            "  skipped (add --sim): yoloq-gen sim {} --simulator verilator",
+            rtl.display()
+        );
+    }
+    println!("[6/{total}] synthesize for {}", a.board);
+    if a.synth {
+        super::synth::run(super::synth::SynthArgs {
+            dir: rtl.clone(),
+            board: a.board.clone(),
+            no_pnr: false,
+            json: Some(a.out.join("synth.json")),
+        })?;
+    } else {
+        println!(
+            "  skipped (add --synth): yoloq-gen synth {} --board {}\n  note: the whole YOLOv8n does not fit small boards in the layer-sequential design (docs/hardware.md)",
+            rtl.display(),
+            a.board
+        );
+    }
     Ok(())
 }
