@@ -173,3 +173,44 @@ fn generated_rtl_is_lint_clean() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.trim().is_empty(), "{err}");
 }
+
+/// Other integer configurations through the same RTL: multiplier requantization
+/// (`--scale mult`) and 6-bit activations with 7-bit SiLU tables (input shift, narrow words).
+#[test]
+fn mult_scales_and_narrow_activations_bit_exact_in_verilator() {
+    use yoloq_gen::quant::{QuantConfig, ScaleMode};
+    use yoloq_gen::synthetic;
+    if common::tool("verilator").is_none() {
+        return;
+    }
+    let configs = [
+        (
+            "mult",
+            QuantConfig {
+                scale: ScaleMode::Mult,
+                qnms: false,
+                ..QuantConfig::default()
+            },
+        ),
+        (
+            "a6",
+            QuantConfig {
+                wbits: 6,
+                abits: 6,
+                lut_bits: 7,
+                qnms: false,
+                ..QuantConfig::default()
+            },
+        ),
+    ];
+    for (name, cfg) in configs {
+        let q = synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &cfg).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let img = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
+        let m = yoloq_gen::rtl::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
+        let r = simulate(dir.path(), Simulator::Verilator).unwrap();
+        print!("{name}:\n{}", r.table());
+        assert!(r.pass, "{name}: {:?}", r.first_mismatch);
+        assert_eq!(r.frame_sim, m.frame_cycles, "{name}");
+    }
+}
