@@ -49,8 +49,23 @@ pub fn im2col(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Vec<f3
     cols
 }
 
-/// `dst (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous.
-pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], dst: &mut [f32]) {
+/// Floats the GEMM helpers accept.
+pub trait GemmFloat: Copy + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl GemmFloat for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl GemmFloat for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// `dst (m x n) = a (m x k) * b (k x n)`, all row-major and contiguous; rayon-parallel
+/// above a small size.
+pub fn matmul_t<T: GemmFloat>(m: usize, n: usize, k: usize, a: &[T], b: &[T], dst: &mut [T]) {
     assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n);
     let par = if m * n * k > 1 << 16 {
         gemm::Parallelism::Rayon(0)
@@ -73,8 +88,8 @@ pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], dst: &mut [f32
             b.as_ptr(),
             1,
             n as isize,
-            0.0f32,
-            1.0f32,
+            T::ZERO,
+            T::ONE,
             false,
             false,
             false,
@@ -83,33 +98,14 @@ pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], dst: &mut [f32
     }
 }
 
-/// `dst (m x n) = a (m x k) * b (k x n)` in f64 (exact for integer operands below 2^53).
+/// f32 GEMM, see [`matmul_t`].
+pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], dst: &mut [f32]) {
+    matmul_t(m, n, k, a, b, dst)
+}
+
+/// f64 GEMM (exact for integer operands below 2^53), see [`matmul_t`].
 pub fn matmul_f64(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], dst: &mut [f64]) {
-    assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n);
-    // SAFETY: as in `matmul`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            0.0f64,
-            1.0f64,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
+    matmul_t(m, n, k, a, b, dst)
 }
 
 /// Convolution without bias or activation: `[Ci,H,W]` x `[Co,Ci,K,K]` -> `[Co,Ho,Wo]`.
