@@ -39,34 +39,21 @@ pub struct StageRun {
 /// Detections (in original-image pixels) of one stage on one letterboxed image.
 pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
     let lb = preprocess::letterbox(img, (p.imgsz, p.imgsz), true, 32);
+    // Ultralytics predict NMS on a decoded `(4 + nc, N)` output.
+    let nms = |out: ndarray::Array2<f32>| {
+        postprocess::non_max_suppression(out.view(), p.conf, p.iou as f64, p.max_det, false, false)
+    };
     let mut dets = match stage {
-        Stage::Float(g) => {
-            let out = model::run(g, &lb.tensor, false).output;
-            postprocess::non_max_suppression(
-                out.view(),
-                p.conf,
-                p.iou as f64,
-                p.max_det,
-                false,
-                false,
-            )
-        }
+        Stage::Float(g) => nms(model::run(g, &lb.tensor, false).output),
         Stage::Quant(q) => {
-            let nms = NmsParams {
+            let params = NmsParams {
                 conf: p.conf,
                 iou: p.iou,
                 max_det: p.max_det,
                 multi_label: false,
             };
-            match int_model::forward(q, &lb.tensor, false, nms).head {
-                HeadOut::Decoded(out) => postprocess::non_max_suppression(
-                    out.view(),
-                    p.conf,
-                    p.iou as f64,
-                    p.max_det,
-                    false,
-                    false,
-                ),
+            match int_model::forward(q, &lb.tensor, false, params).head {
+                HeadOut::Decoded(out) => nms(out),
                 HeadOut::Detections(d) => d
                     .iter()
                     .map(|d| Det {
