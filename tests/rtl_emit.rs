@@ -12,10 +12,7 @@ use yoloq_gen::synthetic;
 const CFG: &str = "generated/synthetic-32-p4";
 
 fn cfg() -> QuantConfig {
-    QuantConfig {
-        qnms: false,
-        ..QuantConfig::default()
-    }
+    QuantConfig::default()
 }
 
 fn quant() -> &'static QuantGraph {
@@ -102,9 +99,13 @@ fn committed_design_matches_regeneration() {
 #[test]
 fn layout_keeps_live_buffers_apart() {
     let q = quant();
-    let d = design();
+    let mut d = design();
     let size = |i: usize| d.nodes[i].shape.iter().product::<usize>();
-    for l in &d.layers {
+    let tensors_end = (0..q.nodes.len())
+        .map(|i| d.nodes[i].base + size(i))
+        .max()
+        .unwrap();
+    for l in d.layers.iter().filter(|l| l.kind != "qnms") {
         let out = (d.nodes[l.node].base, d.nodes[l.node].base + size(l.node));
         assert!(out.1 <= d.mem_depth, "{} ends past the memory", l.name);
         for &j in &q.nodes[l.node].inputs {
@@ -132,7 +133,15 @@ fn layout_keeps_live_buffers_apart() {
     }
     // Every output a later layer reads must still hold its golden value when read: checked
     // in simulation; here, the outputs' regions must not be reused by anything after them.
+    // The NMS records go after every tensor (the head outputs stay readable).
+    let nms = d
+        .layers
+        .iter()
+        .find(|l| l.kind == "qnms")
+        .expect("--qnms stage");
+    assert!(nms.out_base >= tensors_end && nms.out_base + nms.shape[2] <= d.mem_depth);
     let g = golden::golden(q, &d, &synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32));
+    d.set_qnms_run(g.qnms.as_ref().unwrap());
     assert_eq!(g.offsets.len(), d.layers.len());
     assert_eq!(
         g.codes.len(),

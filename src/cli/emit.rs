@@ -35,10 +35,8 @@ pub fn run(a: EmitArgs) -> anyhow::Result<()> {
     let q = match &a.quant {
         Some(dir) => store::load(dir)?,
         None => {
-            let cfg = QuantConfig {
-                qnms: false,
-                ..QuantConfig::default()
-            };
+            // The default configuration: integer head and the integer NMS stage.
+            let cfg = QuantConfig::default();
             synthetic::quant_graph(synthetic::SEED, a.imgsz, synthetic::CALIB_IMAGES, &cfg)?
         }
     };

@@ -117,6 +117,25 @@ pub fn postprocess(
     max_det: usize,
     multi_label: bool,
 ) -> Vec<IntDet> {
+    let cands = candidates(t, reg_max, boxes, classes, conf, multi_label);
+    nms(cands, iou_num(iou), max_det)
+}
+
+/// The IoU threshold as the numerator over [`IOU_DEN`].
+pub fn iou_num(iou: f32) -> i64 {
+    (iou as f64 * IOU_DEN as f64).round() as i64
+}
+
+/// Thresholded, decoded candidates in NMS order: highest score first, ties in anchor/class
+/// order, at most 30,000.
+pub fn candidates(
+    t: &QnmsTables,
+    reg_max: usize,
+    boxes: &[&Array3<i32>],
+    classes: &[&Array3<i32>],
+    conf: f32,
+    multi_label: bool,
+) -> Vec<IntDet> {
     let mut cands: Vec<IntDet> = Vec::new();
     let mut anchor = 0;
     for (l, lt) in t.levels.iter().enumerate() {
@@ -172,28 +191,31 @@ pub fn postprocess(
     // Highest score first; ties keep anchor/class order (stable sort).
     cands.sort_by_key(|c| std::cmp::Reverse(c.score));
     cands.truncate(30_000);
-    nms(cands, (iou as f64 * IOU_DEN as f64).round() as i64, max_det)
+    cands
 }
 
 fn area(b: &[i64; 4]) -> i64 {
     (b[2] - b[0]).max(0) * (b[3] - b[1]).max(0)
 }
 
-/// Class-aware greedy NMS; a box is dropped when `inter * IOU_DEN > iou_num * union` with a kept box.
+/// Whether kept box `k` suppresses candidate `c`: same class and
+/// `inter * IOU_DEN > iou_num * union`.
+pub fn suppresses(k: &IntDet, c: &IntDet, iou_num: i64) -> bool {
+    if k.cls != c.cls {
+        return false;
+    }
+    let iw = (k.xyxy[2].min(c.xyxy[2]) - k.xyxy[0].max(c.xyxy[0])).max(0);
+    let ih = (k.xyxy[3].min(c.xyxy[3]) - k.xyxy[1].max(c.xyxy[1])).max(0);
+    let inter = iw * ih;
+    let union = area(&k.xyxy) + area(&c.xyxy) - inter;
+    inter as i128 * IOU_DEN as i128 > iou_num as i128 * union as i128
+}
+
+/// Class-aware greedy NMS over candidates in score order; stops at `max_det` kept boxes.
 pub fn nms(cands: Vec<IntDet>, iou_num: i64, max_det: usize) -> Vec<IntDet> {
     let mut keep: Vec<IntDet> = Vec::new();
     for c in cands {
-        let suppressed = keep.iter().any(|k| {
-            if k.cls != c.cls {
-                return false;
-            }
-            let iw = (k.xyxy[2].min(c.xyxy[2]) - k.xyxy[0].max(c.xyxy[0])).max(0);
-            let ih = (k.xyxy[3].min(c.xyxy[3]) - k.xyxy[1].max(c.xyxy[1])).max(0);
-            let inter = iw * ih;
-            let union = area(&k.xyxy) + area(&c.xyxy) - inter;
-            inter as i128 * IOU_DEN as i128 > iou_num as i128 * union as i128
-        });
-        if !suppressed {
+        if !keep.iter().any(|k| suppresses(k, &c, iou_num)) {
             keep.push(c);
             if keep.len() == max_det {
                 break;

@@ -15,7 +15,7 @@ use std::path::Path;
 use tera::{Context, Tera};
 
 /// Hand-written primitives, copied verbatim into `rtl/`.
-pub const PRIMS: [(&str, &str); 8] = [
+pub const PRIMS: [(&str, &str); 9] = [
     ("yq_mem.v", include_str!("../../templates/prims/yq_mem.v")),
     ("yq_rom.v", include_str!("../../templates/prims/yq_rom.v")),
     (
@@ -42,10 +42,14 @@ pub const PRIMS: [(&str, &str); 8] = [
         "yq_input_loader.v",
         include_str!("../../templates/prims/yq_input_loader.v"),
     ),
+    (
+        "yq_qnms_engine.v",
+        include_str!("../../templates/prims/yq_qnms_engine.v"),
+    ),
 ];
 const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/prims/yq_seq.v"));
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     (
         "layer_ports.tera",
         include_str!("../../templates/layer_ports.tera"),
@@ -58,6 +62,7 @@ const TEMPLATES: [(&str, &str); 10] = [
     ),
     ("add.v", include_str!("../../templates/add.v.tera")),
     ("input.v", include_str!("../../templates/input.v.tera")),
+    ("qnms.v", include_str!("../../templates/qnms.v.tera")),
     ("top.v", include_str!("../../templates/top.v.tera")),
     ("tb_top.v", include_str!("../../templates/tb_top.v.tera")),
     (
@@ -160,6 +165,11 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
                 ctx.insert("p", p);
                 ("add.v", vec![])
             }
+            LayerParams::Qnms(p) => {
+                ctx.insert("p", p.as_ref());
+                let m = vec![("exp", p.rom_exp.as_str()), ("sig", p.rom_sig.as_str())];
+                ("qnms.v", m)
+            }
         };
         let path = format!("rtl/{}.v", l.module);
         files.push((path.clone(), render(&t, tpl, &ctx)?));
@@ -175,7 +185,13 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
         .map(|l| l.index)
         .collect();
     let layer_of_node = |n: usize| d.layers.iter().find(|l| l.node == n).map(|l| l.index);
-    let out_layers: Vec<usize> = d.outputs.iter().filter_map(|&n| layer_of_node(n)).collect();
+    let mut out_layers: Vec<usize> = d.outputs.iter().filter_map(|&n| layer_of_node(n)).collect();
+    out_layers.extend(
+        d.layers
+            .iter()
+            .filter(|l| l.kind == "qnms")
+            .map(|l| l.index),
+    );
     let mut ctx = Context::new();
     ctx.insert("d", d);
     ctx.insert("lw", &lw);
@@ -287,7 +303,7 @@ pub fn generate(
     image: &ndarray::Array3<f32>,
     out: &Path,
 ) -> Result<Manifest> {
-    let d = super::lower(q, size, size, parallel)?;
+    let mut d = super::lower(q, size, size, parallel)?;
     if image.dim() != (3, size, size) {
         return Err(Error::arg(
             "--image",
@@ -298,5 +314,8 @@ pub fn generate(
         ));
     }
     let g = super::golden::golden(q, &d, image);
+    if let Some(run) = &g.qnms {
+        d.set_qnms_run(run);
+    }
     emit(&d, &g, out)
 }

@@ -4,11 +4,13 @@
 //! Guarantees: `golden` holds, for every hardware layer in schedule order, that layer's
 //! output codes in the order of its memory layout (channel-major), exactly as
 //! `quant::int_model::forward` computes them; `pixels` is the 8-bit image the input
-//! loader receives (planar RGB).
+//! loader receives (planar RGB). With `--qnms`, the post-processing stage's golden words
+//! are the count and detection records of `quant::qhead::postprocess` on the same image.
 
-use super::{hex, HwDesign};
-use crate::quant::int_model::{forward, NmsParams};
-use crate::quant::QuantGraph;
+use super::qnms::{QnmsRun, NMS};
+use super::{hex, HwDesign, LayerParams};
+use crate::quant::int_model::{forward, HeadOut};
+use crate::quant::{qhead, QuantGraph};
 use ndarray::Array3;
 use serde::Serialize;
 
@@ -27,17 +29,14 @@ pub struct Golden {
     /// the input loader), for the single-layer testbench.
     #[serde(skip)]
     pub layer_inputs: Vec<String>,
+    /// The post-processing stage on this image (with `--qnms`).
+    #[serde(skip)]
+    pub qnms: Option<QnmsRun>,
 }
 
 /// Run the integer model on `image` (`[3,H,W]` in [0,1]) and collect every layer's codes.
 pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
-    let nms = NmsParams {
-        conf: 0.25,
-        iou: 0.7,
-        max_det: 300,
-        multi_label: false,
-    };
-    let out = forward(q, image, true, nms);
+    let out = forward(q, image, true, NMS);
     let pixels = image
         .iter()
         .map(|&v| ((v * 255.0).round() as i32).clamp(0, 255) as u8)
@@ -45,8 +44,39 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
     let mut codes = Vec::new();
     let mut offsets = Vec::with_capacity(d.layers.len());
     let mut layer_inputs = Vec::with_capacity(d.layers.len());
+    let mut qnms = None;
     for l in &d.layers {
         let mut img = String::new();
+        if let LayerParams::Qnms(p) = &l.params {
+            let heads: Vec<usize> = q
+                .head
+                .box_nodes
+                .iter()
+                .chain(&q.head.cls_nodes)
+                .copied()
+                .collect();
+            for &j in &heads {
+                let v = out.values[j].as_ref().expect("keep_all keeps every value");
+                img.push_str(&format!("@{:x}\n", d.nodes[j].base));
+                img.push_str(&hex::image(
+                    v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
+                ));
+            }
+            let int = |n: &usize| out.values[*n].as_ref().expect("kept").int();
+            let b: Vec<_> = q.head.box_nodes.iter().map(int).collect();
+            let c: Vec<_> = q.head.cls_nodes.iter().map(int).collect();
+            let t = q.qnms.as_ref().expect("qnms layer implies tables");
+            let cands = qhead::candidates(t, q.head.reg_max, &b, &c, NMS.conf, NMS.multi_label);
+            let run = p.schedule(&cands);
+            if let HeadOut::Detections(dets) = &out.head {
+                assert_eq!(dets, &run.kept, "the engine's NMS order is the reference's");
+            }
+            layer_inputs.push(img);
+            offsets.push(codes.len());
+            codes.extend(run.codes.iter().copied());
+            qnms = Some(run);
+            continue;
+        }
         for &j in &q.nodes[l.node].inputs {
             let v = out.values[j].as_ref().expect("keep_all keeps every value");
             img.push_str(&format!("@{:x}\n", d.nodes[j].base));
@@ -66,5 +96,6 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
         codes,
         offsets,
         layer_inputs,
+        qnms,
     }
 }

@@ -16,6 +16,7 @@ pub mod golden;
 pub mod hex;
 pub mod layout;
 pub mod movers;
+pub mod qnms;
 pub mod sim;
 pub mod synth;
 
@@ -31,7 +32,8 @@ pub const CW: u32 = 16;
 pub struct HwLayer {
     /// Position in the schedule (the controller's `cur`).
     pub index: usize,
-    /// Node of the quantized graph this layer produces.
+    /// Node of the quantized graph this layer produces (for the `qnms` stage, which reads
+    /// the head outputs and produces detections, one past the last node).
     pub node: usize,
     pub name: String,
     /// Verilog module name.
@@ -56,6 +58,7 @@ pub enum LayerParams {
     Pool(movers::PoolP),
     Upsample(movers::UpsampleP),
     Add(movers::AddP),
+    Qnms(Box<qnms::QnmsP>),
 }
 
 /// Where a tensor of the quantized graph lives.
@@ -88,6 +91,18 @@ pub struct HwDesign {
     pub total_macs: u64,
 }
 
+impl HwDesign {
+    /// Record the post-processing stage's outcome on the golden image: its output size
+    /// (count + records) and its cycles, which depend on the number of candidates.
+    pub fn set_qnms_run(&mut self, run: &qnms::QnmsRun) {
+        if let Some(l) = self.layers.iter_mut().find(|l| l.kind == "qnms") {
+            l.shape = [1, 1, run.codes.len()];
+            l.cycles = run.cycles;
+        }
+        self.frame_cycles = self.layers.iter().map(|l| l.cycles + 1).sum::<u64>() + 1;
+    }
+}
+
 /// Width in bits of an unsigned value up to `max` (at least 1).
 pub fn ubits(max: u64) -> u32 {
     (64 - max.leading_zeros()).max(1)
@@ -111,7 +126,9 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
         .filter_map(|n| n.fmt.map(|f| f.bits))
         .max()
         .unwrap_or(q.config.abits);
-    let aw = ubits(lay.depth.saturating_sub(1) as u64);
+    // The post-processing stage writes its records after every tensor.
+    let depth = lay.depth + qnms::region(q, &shapes);
+    let aw = ubits(depth.saturating_sub(1) as u64);
     let mut layers = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
         let (kind, params, macs) = match &n.op {
@@ -159,6 +176,7 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
             LayerParams::Pool(p) => p.cycles(),
             LayerParams::Upsample(p) => p.cycles(),
             LayerParams::Add(p) => p.cycles(),
+            LayerParams::Qnms(_) => unreachable!("added after the graph"),
         };
         layers.push(HwLayer {
             index,
@@ -171,6 +189,23 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
             macs,
             cycles,
             params,
+        });
+    }
+    if q.qnms.is_some() {
+        let p = qnms::build(q, &shapes, &lay.base, lay.depth, abits)?;
+        let index = layers.len();
+        layers.push(HwLayer {
+            index,
+            node: q.nodes.len(),
+            name: "qnms".into(),
+            module: format!("yq_l{index:03}_qnms"),
+            kind: "qnms".into(),
+            shape: [1, 1, p.region],
+            out_base: p.out_base,
+            macs: 0,
+            // Without candidates; the golden image's count replaces it (`set_qnms_run`).
+            cycles: p.schedule(&[]).cycles,
+            params: LayerParams::Qnms(Box::new(p)),
         });
     }
     let nodes = q
@@ -192,7 +227,7 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
         parallel,
         abits,
         wbits: q.config.wbits,
-        mem_depth: lay.depth,
+        mem_depth: depth,
         aw,
         layers,
         nodes,

@@ -226,6 +226,16 @@ fn num(tok: &[&str], key: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Name a byte of the NMS stage's output (count, then 11-byte records).
+fn qnms_byte(i: usize) -> String {
+    const FIELDS: [&str; 6] = ["x1", "y1", "x2", "y2", "score", "class"];
+    if i < 2 {
+        return format!("count byte {i}");
+    }
+    let (det, b) = ((i - 2) / super::qnms::RECORD, (i - 2) % super::qnms::RECORD);
+    format!("detection {det} {} byte {}", FIELDS[b / 2], b % 2)
+}
+
 /// Parse the testbench's output.
 pub fn parse(
     m: &Manifest,
@@ -256,7 +266,14 @@ pub fn parse(
             Some("MISMATCH") if first.is_none() => {
                 let l = num(&tok, "layer").unwrap_or(-1);
                 let name = m.layers.get(l as usize).map_or("?", |x| x.name.as_str());
-                let rest = tok.get(3..).map(|r| r.join(" ")).unwrap_or_default();
+                let mut rest = tok.get(3..).map(|r| r.join(" ")).unwrap_or_default();
+                if m.layers.get(l as usize).is_some_and(|x| x.kind == "qnms") {
+                    if let (Some(i), Some(g), Some(w)) =
+                        (num(&tok, "x"), num(&tok, "got"), num(&tok, "want"))
+                    {
+                        rest = format!("{} got {g} want {w}", qnms_byte(i as usize));
+                    }
+                }
                 first = Some(format!("layer {l} {name}: {rest}"));
             }
             Some("LAYER") => {

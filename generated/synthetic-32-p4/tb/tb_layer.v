@@ -8,9 +8,9 @@ module tb_layer;
     parameter LAYER = 1;
     localparam AW = 13;
     localparam DW = 8;
-    localparam DEPTH = 7168;
-    localparam NG = 13266;
-    localparam MAX_CYCLES = 207038;
+    localparam DEPTH = 7401;
+    localparam NG = 13499;
+    localparam MAX_CYCLES = 212380;
 
     reg clk;
     reg rst;
@@ -778,6 +778,17 @@ module tb_layer;
             initial begin
                 $readmemh("tb/layer_68_in.hex", M);
                 lbase = 8; lsize = 2; lgoff = 13264; lh = 1; lw = 1;
+            end
+        end
+        if (LAYER == 69) begin : g_l69
+            yq_l069_qnms u_dut (
+                .clk(clk), .rst(rst), .go(go), .done(done),
+                .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data),
+                .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data)
+            );
+            initial begin
+                $readmemh("tb/layer_69_in.hex", M);
+                lbase = 7168; lsize = 233; lgoff = 13266; lh = 1; lw = 233;
             end
         end
     endgenerate
