@@ -211,6 +211,11 @@ fn rejects_float_head_and_bad_options() {
     assert!(e.starts_with("--parallel"), "{e}");
     let e = rtl::lower(quant(), 48, 48, 4).unwrap_err().to_string();
     assert!(e.starts_with("--imgsz"), "{e}");
+    // NMS records hold 16-bit coordinates: with reg_max 4 the stride-32 level reaches
+    // ((g - 1) * 16 + 8 + 48) << 5, which fits for a 61-cell grid and not for 63.
+    assert!(rtl::lower(quant(), 1952, 1952, 4).is_ok());
+    let e = rtl::lower(quant(), 2016, 2016, 4).unwrap_err().to_string();
+    assert!(e.contains("16-bit coordinates"), "{e}");
 }
 
 #[test]
