@@ -1,8 +1,9 @@
-//! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40) of an emitted design.
+//! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40) of an emitted design; when the
+//! whole design cannot be placed, one layer engine is placed and routed alone in a harness.
 
 use clap::Args;
 use std::path::PathBuf;
-use yoloq_gen::rtl::synth::{board, synthesize};
+use yoloq_gen::rtl::synth::{board, synthesize, PnrReport};
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {
@@ -42,7 +43,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         })
     };
     println!(
-        "{}: {} LUT{}, {} FF{}, {} DSP{}, {} BRAM{} (yosys {:.0}s)",
+        "{}: {} LUT{}, {} FF{}, {} DSP{}, {} BRAM{} (yosys {:.0} s)",
         b.name,
         r.total.lut,
         of(r.total.lut, cap.lut),
@@ -54,18 +55,48 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         of(r.total.bram, cap.bram),
         r.secs
     );
+    let target = b.nextpnr.as_ref().and_then(|p| p.target_mhz());
+    let fmax = |p: &PnrReport| {
+        let f = p.fmax_mhz.map_or("n/a".into(), |f| format!("{f:.1} MHz"));
+        target.map_or(f.clone(), |t| format!("{f} (target {t} MHz)"))
+    };
     match &r.pnr {
         Some(Ok(p)) => {
+            println!("whole design placed and routed:");
             for (k, used, avail) in &p.utilisation {
                 println!("  {k:<16} {used:>6} / {avail}");
             }
-            println!(
-                "  Fmax: {}",
-                p.fmax_mhz.map_or("n/a".into(), |f| format!("{f:.1} MHz"))
-            );
+            println!("  Fmax {}", fmax(p));
         }
-        Some(Err(e)) => println!("  place-and-route failed: {e}"),
+        Some(Err(e)) => println!("whole design not placed: {e}"),
         None => {}
+    }
+    if let Some(l) = &r.layer_pnr {
+        println!("layer {} chosen: {}", l.module, l.why);
+        match &l.pnr {
+            Ok(p) => {
+                let res = ["ICESTORM_LC", "ICESTORM_DSP", "ICESTORM_RAM"]
+                    .iter()
+                    .filter_map(|k| p.get(k).map(|(u, a)| format!("{k} {u}/{a}")))
+                    .collect::<Vec<_>>();
+                let res = if res.is_empty() {
+                    p.utilisation
+                        .iter()
+                        .map(|(k, u, a)| format!("{k} {u}/{a}"))
+                        .collect()
+                } else {
+                    res
+                };
+                println!(
+                    "layer {} in harness: {}, Fmax {} ({:.0} s)",
+                    l.module,
+                    res.join(", "),
+                    fmax(p),
+                    l.secs
+                );
+            }
+            Err(e) => println!("layer {} in harness not placed: {e}", l.module),
+        }
     }
     Ok(())
 }

@@ -3,14 +3,23 @@
 //!
 //! Guarantees: the Yosys script is written to `<design>/synth/<board>/synth.ys` and runs
 //! from the design directory (ROM paths are relative); resource figures come from
-//! `stat -json` (per module, totals computed through the hierarchy) and nextpnr's
-//! `--report` JSON, never from log text.
+//! `stat -json` (per module, totals computed through the hierarchy, [`stat`]) and nextpnr's
+//! `--report` JSON ([`pnr`]), never from log text. When the whole design cannot be placed,
+//! the largest convolution engine that fits the board is placed and routed alone inside a
+//! harness ([`harness`]), so that a real utilisation and Fmax of one engine are reported.
+
+pub mod harness;
+pub mod pnr;
+pub mod stat;
+
+pub use harness::{layer_pnr, LayerPnr};
+pub use pnr::{parse_pnr, PnrReport};
+pub use stat::{parse_stat, Usage};
 
 use super::emit::read_manifest;
 use super::sim::run_checked;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -32,10 +41,19 @@ pub struct Resources {
     pub bram: Option<u64>,
 }
 
+/// The place-and-route tool of a board and its arguments (device, package, target clock).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pnr {
     pub tool: String,
     pub args: Vec<String>,
+}
+
+impl Pnr {
+    /// The target clock given to nextpnr (`--freq MHz`), if any.
+    pub fn target_mhz(&self) -> Option<f64> {
+        let i = self.args.iter().position(|a| a == "--freq")?;
+        self.args.get(i + 1)?.parse().ok()
+    }
 }
 
 /// A board description.
@@ -70,117 +88,6 @@ pub fn board(name: &str) -> Result<Board> {
         .map_err(|e| Error::data(name, format!("bad board description: {e}")))
 }
 
-/// Resource counts of one module (own cells plus everything instantiated below it).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct Usage {
-    pub cells: u64,
-    pub lut: u64,
-    pub ff: u64,
-    pub dsp: u64,
-    pub bram: u64,
-}
-
-impl Usage {
-    fn add(&mut self, o: &Usage, n: u64) {
-        self.cells += o.cells * n;
-        self.lut += o.lut * n;
-        self.ff += o.ff * n;
-        self.dsp += o.dsp * n;
-        self.bram += o.bram * n;
-    }
-}
-
-/// Classify a primitive cell type of `family`.
-fn classify(family: &str, t: &str, n: u64, u: &mut Usage) {
-    u.cells += n;
-    let is = |p: &[&str]| p.iter().any(|x| t.starts_with(x));
-    match family {
-        "ice40" if is(&["SB_LUT4"]) => u.lut += n,
-        "ice40" if is(&["SB_DFF"]) => u.ff += n,
-        "ice40" if is(&["SB_MAC16"]) => u.dsp += n,
-        "ice40" if is(&["SB_RAM40", "SB_SPRAM"]) => u.bram += n,
-        "ecp5" if is(&["LUT4"]) => u.lut += n,
-        "ecp5" if is(&["TRELLIS_FF"]) => u.ff += n,
-        "ecp5" if is(&["MULT18X18", "ALU54"]) => u.dsp += n,
-        "ecp5" if is(&["DP16KD", "PDPW16KD"]) => u.bram += n,
-        "xc7" if is(&["LUT"]) => u.lut += n,
-        "xc7" if is(&["FD"]) => u.ff += n,
-        "xc7" if is(&["DSP48"]) => u.dsp += n,
-        "xc7" if is(&["RAMB"]) => u.bram += n,
-        "generic" if is(&["$lut"]) => u.lut += n,
-        "generic" if is(&["$_DFF", "$_SDFF", "$_DFFE", "$_SDFFE", "$dff"]) => u.ff += n,
-        "generic" if is(&["$mul"]) => u.dsp += n,
-        "generic" if is(&["$mem"]) => u.bram += n,
-        _ => {}
-    }
-}
-
-#[derive(Deserialize)]
-struct StatModule {
-    num_cells_by_type: BTreeMap<String, u64>,
-}
-#[derive(Deserialize)]
-struct Stat {
-    modules: BTreeMap<String, StatModule>,
-}
-
-/// Yosys 0.23 prints a hierarchy listing into `stat -json` output: keep only JSON lines.
-fn clean_stat(s: &str) -> String {
-    s.lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            t.is_empty() || t.starts_with(['"', '{', '}', '[', ']'])
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Per-module totals through the hierarchy. Keys are the plain module names (parameterised
-/// instances keep Yosys' `$paramod$hash\name`).
-pub fn parse_stat(json: &str, family: &str) -> Result<BTreeMap<String, Usage>> {
-    let st: Stat = serde_json::from_str(&clean_stat(json)).map_err(|e| Error::Tool {
-        tool: "yosys".into(),
-        msg: format!("unreadable stat -json output: {e}"),
-    })?;
-    let names: Vec<String> = st.modules.keys().cloned().collect();
-    let strip = |s: &str| s.trim_start_matches('\\').to_string();
-    let mut memo: BTreeMap<String, Usage> = BTreeMap::new();
-    fn total(m: &str, st: &Stat, fam: &str, memo: &mut BTreeMap<String, Usage>) -> Usage {
-        if let Some(u) = memo.get(m) {
-            return u.clone();
-        }
-        let mut u = Usage::default();
-        for (t, &n) in &st.modules[m].num_cells_by_type {
-            let sub = st
-                .modules
-                .keys()
-                .find(|k| k.trim_start_matches('\\') == t.trim_start_matches('\\'))
-                .cloned();
-            match sub {
-                Some(s) => {
-                    let su = total(&s, st, fam, memo);
-                    u.add(&su, n);
-                }
-                None => classify(fam, t, n, &mut u),
-            }
-        }
-        memo.insert(m.to_string(), u.clone());
-        u
-    }
-    Ok(names
-        .iter()
-        .map(|n| (strip(n), total(n, &st, family, &mut memo)))
-        .collect())
-}
-
-/// nextpnr results.
-#[derive(Clone, Debug, Serialize)]
-pub struct PnrReport {
-    /// `(resource, used, available)` from the report's utilization section.
-    pub utilisation: Vec<(String, u64, u64)>,
-    pub fmax_mhz: Option<f64>,
-}
-
 /// Synthesis results of one design for one board.
 #[derive(Clone, Debug, Serialize)]
 pub struct SynthReport {
@@ -188,7 +95,11 @@ pub struct SynthReport {
     /// Per generated layer module and the top.
     pub modules: Vec<(String, Usage)>,
     pub total: Usage,
+    /// Whole-design place-and-route (`None` when not run); an error is one line.
     pub pnr: Option<Result<PnrReport, String>>,
+    /// One engine placed and routed alone, when the whole design could not be placed.
+    pub layer_pnr: Option<LayerPnr>,
+    /// Wall time of the whole-design Yosys run.
     pub secs: f64,
 }
 
@@ -225,6 +136,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         .arg("-s")
         .arg(format!("{rel}/synth.ys"));
     run_checked(c, "yosys")?;
+    let secs = t0.elapsed().as_secs_f64();
     let stat_path = work.join("stat.json");
     let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;
     let per = parse_stat(&stat, &b.family)?;
@@ -235,56 +147,23 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         .filter_map(|l| per.get(&l.module).map(|u| (l.module.clone(), u.clone())))
         .collect();
     modules.push((m.top.clone(), total.clone()));
-    let pnr = run_pnr.then(|| {
-        place_route(dir, &rel, b.nextpnr.as_ref().expect("checked")).map_err(|e| e.to_string())
-    });
+    let pnr = match &b.nextpnr {
+        Some(p) if run_pnr => Some(
+            pnr::place_route(dir, &rel, p)
+                .map_err(|e| pnr::failure(&e.to_string(), &total, &b.resources, &b.name)),
+        ),
+        _ => None,
+    };
+    let layer_pnr = match &pnr {
+        Some(Err(_)) => layer_pnr(dir, b, &m, &modules),
+        _ => None,
+    };
     Ok(SynthReport {
         board: b.name.clone(),
         modules,
         total,
         pnr,
-        secs: t0.elapsed().as_secs_f64(),
-    })
-}
-
-fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
-    let tool = which::which(&p.tool).map_err(|_| Error::Tool {
-        tool: p.tool.clone(),
-        msg: "not found on PATH; install it (Debian: apt-get install nextpnr-ice40)".into(),
-    })?;
-    let mut c = Command::new(tool);
-    c.current_dir(dir)
-        .args(&p.args)
-        .arg("--json")
-        .arg(format!("{rel}/netlist.json"))
-        .arg("--report")
-        .arg(format!("{rel}/pnr.json"))
-        .arg("--asc")
-        .arg(format!("{rel}/design.asc"));
-    run_checked(c, &p.tool)?;
-    let path = dir.join(rel).join("pnr.json");
-    let s = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    parse_pnr(&s).map_err(|e| Error::data(&path, e))
-}
-
-/// Parse nextpnr's `--report` JSON.
-pub fn parse_pnr(s: &str) -> std::result::Result<PnrReport, String> {
-    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))?;
-    let mut utilisation = Vec::new();
-    if let Some(u) = v.get("utilization").and_then(|u| u.as_object()) {
-        for (k, x) in u {
-            let used = x.get("used").and_then(|n| n.as_u64()).unwrap_or(0);
-            let avail = x.get("available").and_then(|n| n.as_u64()).unwrap_or(0);
-            utilisation.push((k.clone(), used, avail));
-        }
-    }
-    let fmax_mhz = v.get("fmax").and_then(|f| f.as_object()).and_then(|f| {
-        f.values()
-            .filter_map(|c| c.get("achieved").and_then(|a| a.as_f64()))
-            .reduce(f64::min)
-    });
-    Ok(PnrReport {
-        utilisation,
-        fmax_mhz,
+        layer_pnr,
+        secs,
     })
 }

@@ -1,0 +1,105 @@
+//! Place-and-route with nextpnr: running it on a Yosys JSON netlist, reading its `--report`
+//! JSON, and explaining in one line why a design cannot be placed.
+//!
+//! Guarantees: utilisation and Fmax come from the report JSON, never from log text; the
+//! work files (`pnr.json`, `design.asc`) go next to the netlist in the given work directory.
+
+use super::{Pnr, Resources, Usage};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::Path;
+use std::process::Command;
+
+/// nextpnr results.
+#[derive(Clone, Debug, Serialize)]
+pub struct PnrReport {
+    /// `(resource, used, available)` from the report's utilization section.
+    pub utilisation: Vec<(String, u64, u64)>,
+    pub fmax_mhz: Option<f64>,
+}
+
+impl PnrReport {
+    /// `(used, available)` of one resource (e.g. `ICESTORM_DSP`).
+    pub fn get(&self, resource: &str) -> Option<(u64, u64)> {
+        self.utilisation
+            .iter()
+            .find(|u| u.0 == resource)
+            .map(|u| (u.1, u.2))
+    }
+}
+
+/// Run nextpnr on `<dir>/<rel>/netlist.json` (from `dir`) and parse its report.
+pub fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
+    let tool = which::which(&p.tool).map_err(|_| Error::Tool {
+        tool: p.tool.clone(),
+        msg: "not found on PATH; install it (Debian: apt-get install nextpnr-ice40)".into(),
+    })?;
+    let mut c = Command::new(tool);
+    c.current_dir(dir)
+        .args(&p.args)
+        .arg("--json")
+        .arg(format!("{rel}/netlist.json"))
+        .arg("--report")
+        .arg(format!("{rel}/pnr.json"))
+        .arg("--asc")
+        .arg(format!("{rel}/design.asc"));
+    super::super::sim::run_checked(c, &p.tool)?;
+    let path = dir.join(rel).join("pnr.json");
+    let s = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    parse_pnr(&s).map_err(|e| Error::data(&path, e))
+}
+
+/// Parse nextpnr's `--report` JSON.
+pub fn parse_pnr(s: &str) -> std::result::Result<PnrReport, String> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))?;
+    let mut utilisation = Vec::new();
+    if let Some(u) = v.get("utilization").and_then(|u| u.as_object()) {
+        for (k, x) in u {
+            let used = x.get("used").and_then(|n| n.as_u64()).unwrap_or(0);
+            let avail = x.get("available").and_then(|n| n.as_u64()).unwrap_or(0);
+            utilisation.push((k.clone(), used, avail));
+        }
+    }
+    let fmax_mhz = v.get("fmax").and_then(|f| f.as_object()).and_then(|f| {
+        f.values()
+            .filter_map(|c| c.get("achieved").and_then(|a| a.as_f64()))
+            .reduce(f64::min)
+    });
+    Ok(PnrReport {
+        utilisation,
+        fmax_mhz,
+    })
+}
+
+/// The resources of `u` that exceed the board's capacity, as `"236 DSP needed, 8 on ice40"`
+/// phrases (empty when the synthesized design fits).
+pub fn overflows(u: &Usage, cap: &Resources, board: &str) -> Vec<String> {
+    [
+        ("DSP", u.dsp, cap.dsp),
+        ("BRAM", u.bram, cap.bram),
+        ("LUT", u.lut, cap.lut),
+        ("FF", u.ff, cap.ff),
+    ]
+    .iter()
+    .filter_map(|&(what, used, c)| {
+        c.filter(|&c| used > c)
+            .map(|c| format!("{used} {what} needed, {c} on {board}"))
+    })
+    .collect()
+}
+
+/// One line saying why the whole design was not placed: the resources it lacks (from the
+/// Yosys figures) and nextpnr's first error line, or nextpnr's error alone.
+pub fn failure(err: &str, u: &Usage, cap: &Resources, board: &str) -> String {
+    let first = err
+        .split(" | ")
+        .find_map(|l| l.find("ERROR").map(|i| &l[i..]))
+        .unwrap_or(err)
+        .trim();
+    let over = overflows(u, cap, board);
+    if over.is_empty() {
+        first.to_string()
+    } else {
+        format!("{} (nextpnr: {first})", over.join("; "))
+    }
+}
