@@ -48,14 +48,7 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
     for l in &d.layers {
         let mut img = String::new();
         if let LayerParams::Qnms(p) = &l.params {
-            let heads: Vec<usize> = q
-                .head
-                .box_nodes
-                .iter()
-                .chain(&q.head.cls_nodes)
-                .copied()
-                .collect();
-            for &j in &heads {
+            for j in super::layout::outputs(q) {
                 let v = out.values[j].as_ref().expect("keep_all keeps every value");
                 img.push_str(&format!("@{:x}\n", d.nodes[j].base));
                 img.push_str(&hex::image(

@@ -103,13 +103,24 @@ pub struct SynthReport {
     pub secs: f64,
 }
 
-/// Write and run the Yosys script for `board` on the design in `dir`.
-pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
-    let m = read_manifest(dir)?;
+/// Run Yosys on the script `dir/rel/synth.ys` (from `dir`), logging to `rel/yosys.log`.
+pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
     let yosys = which::which("yosys").map_err(|_| Error::Tool {
         tool: "yosys".into(),
         msg: "not found on PATH; install it (Debian: apt-get install yosys)".into(),
     })?;
+    let mut c = Command::new(yosys);
+    c.current_dir(dir)
+        .args(["-q", "-l"])
+        .arg(format!("{rel}/yosys.log"))
+        .arg("-s")
+        .arg(format!("{rel}/synth.ys"));
+    run_checked(c, "yosys").map(|_| ())
+}
+
+/// Write and run the Yosys script for `board` on the design in `dir`.
+pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
+    let m = read_manifest(dir)?;
     let rel = format!("synth/{}", b.name);
     let work = dir.join(&rel);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
@@ -129,13 +140,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
     }
     crate::util::write_atomic_str(&work.join("synth.ys"), &ys)?;
     let t0 = Instant::now();
-    let mut c = Command::new(yosys);
-    c.current_dir(dir)
-        .args(["-q", "-l"])
-        .arg(format!("{rel}/yosys.log"))
-        .arg("-s")
-        .arg(format!("{rel}/synth.ys"));
-    run_checked(c, "yosys")?;
+    run_yosys(dir, &rel)?;
     let secs = t0.elapsed().as_secs_f64();
     let stat_path = work.join("stat.json");
     let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::rtl::emit::Manifest;
 use serde::Serialize;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 /// Top module of the harness.
@@ -159,17 +158,7 @@ pub fn place_layer(dir: &Path, b: &Board, m: &Manifest, module: &str) -> Result<
         "tee -q -o {rel}/stat.json stat -json\nflatten\nwrite_json {rel}/netlist.json\n"
     ));
     crate::util::write_atomic_str(&work.join("synth.ys"), &ys)?;
-    let yosys = which::which("yosys").map_err(|_| Error::Tool {
-        tool: "yosys".into(),
-        msg: "not found on PATH; install it (Debian: apt-get install yosys)".into(),
-    })?;
-    let mut c = Command::new(yosys);
-    c.current_dir(dir)
-        .args(["-q", "-l"])
-        .arg(format!("{rel}/yosys.log"))
-        .arg("-s")
-        .arg(format!("{rel}/synth.ys"));
-    crate::rtl::sim::run_checked(c, "yosys")?;
+    super::run_yosys(dir, &rel)?;
     place_route(dir, &rel, p)
 }
 
