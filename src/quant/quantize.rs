@@ -1,6 +1,7 @@
 //! `FusedGraph` + calibration statistics + options → [`QuantGraph`].
 //!
-//! Guarantees: every tensor format has `abits` codes, every weight fits `wbits` signed,
+//! Guarantees: every tensor format has `abits` codes, every weight fits its layer's width
+//! (`wbits`, or at least 8 for `--keep8` layers) signed,
 //! every accumulator's worst case (from the actual weights and input code range) is proven
 //! to fit its recorded width, and the result is a pure function of its inputs.
 
