@@ -1,6 +1,6 @@
 //! End-to-end accuracy on val2017-79 at 640 against the Ultralytics + pycocotools figures
-//! (AP 0.4206, AP50 0.5804), for the float stages and the W8A8 integer models (calibrated on
-//! coco128, never on the validation images).
+//! (AP 0.4206, AP50 0.5804), for the float stages, the W8A8 integer models and the W6A8 model
+//! with bias correction (calibrated on coco128, never on the validation images).
 mod common;
 
 use yoloq_gen::eval::{cocoeval, dataset};
@@ -89,4 +89,17 @@ fn w8a8_integer_models_keep_accuracy() {
         s[0], s[1]
     );
     assert!(s[0] >= FLOAT_AP - 0.008, "W8A8 float head AP {}", s[0]);
+    // 6-bit pow2 weights with bias correction, integer head and quantized NMS.
+    let cfg = QuantConfig {
+        wbits: 6,
+        bias_correct: true,
+        ..Default::default()
+    };
+    let q = quantize(&fg, &stats, &cfg).unwrap();
+    let s = ap(&Stage::Quant(&q), &ds);
+    eprintln!(
+        "W6A8 pow2 per-channel, bias correction, int head, qnms: AP {:.4} AP50 {:.4}",
+        s[0], s[1]
+    );
+    assert!(s[0] >= FLOAT_AP - 0.025, "W6A8 bias-corrected AP {}", s[0]);
 }

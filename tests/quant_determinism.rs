@@ -109,6 +109,6 @@ fn sweep_twice_gives_identical_results() {
     let names: Vec<_> = t.keys().map(|k| k.display().to_string()).collect();
     assert_eq!(names, ["ap_vs_bits.png", "results.json", "results.md"]);
     let json: serde_json::Value = serde_json::from_slice(&t[Path::new("results.json")]).unwrap();
-    assert_eq!(json["variants"].as_array().unwrap().len(), 12);
+    assert_eq!(json["variants"].as_array().unwrap().len(), 17);
     assert_same_tree(&dirs[0], &dirs[1]);
 }

@@ -56,6 +56,13 @@ pub struct QuantArgs {
     /// Integer DFL, box decode, score threshold and NMS (needs --head int).
     #[arg(long)]
     pub qnms: bool,
+    /// Fold the mean output shift caused by weight rounding into each integer bias.
+    #[arg(long)]
+    pub bias_correct: bool,
+    /// Layers whose weights keep 8 bits when --wbits is lower, comma separated: first (the
+    /// convolution reading the image), head (the last box/class convolutions) or node names.
+    #[arg(long, value_delimiter = ',')]
+    pub keep8: Vec<String>,
     /// Calibration input size.
     #[arg(long, default_value_t = 640)]
     pub imgsz: usize,
@@ -83,6 +90,8 @@ impl QuantArgs {
                 HeadArg::Int => HeadMode::Int,
             },
             qnms: self.qnms,
+            bias_correct: self.bias_correct,
+            keep8: self.keep8.clone(),
         }
     }
 }
@@ -164,17 +173,18 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
 pub fn print_summary(q: &yoloq_gen::quant::QuantGraph) {
     use yoloq_gen::quant::QOp;
     println!(
-        "{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}",
-        "layer", "k", "c_out", "frac", "zero", "worst |acc|", "acc bits"
+        "{:<22} {:>5} {:>6} {:>3} {:>5} {:>10} {:>16} {:>8}",
+        "layer", "k", "c_out", "W", "frac", "zero", "worst |acc|", "acc bits"
     );
     for n in &q.nodes {
         if let QOp::Conv(c) = &n.op {
             let f = n.fmt.unwrap();
             println!(
-                "{:<22} {:>5} {:>6} {:>5} {:>10} {:>16} {:>8}",
+                "{:<22} {:>5} {:>6} {:>3} {:>5} {:>10} {:>16} {:>8}",
                 n.name,
                 c.weight.shape()[2],
                 c.weight.shape()[0],
+                c.wbits,
                 f.frac,
                 f.zero,
                 c.acc_bound,

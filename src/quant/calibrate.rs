@@ -1,7 +1,9 @@
 //! Calibration: run the fused float model over images, collect per-group value histograms
 //! (node outputs, and conv pre-activations feeding a SiLU table), then choose each group's
 //! format by `max`, `percentile:P` or `mse` (the clipping range minimising quantization error).
+//! It also records, per convolution, the mean input under each kernel tap (for bias correction).
 
+use super::bias_correct::TapSums;
 use super::groups::scale_groups;
 use super::spec::QFormat;
 use super::{CalibMethod, ScaleMode};
@@ -97,6 +99,8 @@ pub struct CalibStats {
     pub group_hist: Vec<Histogram>,
     /// Per node: histogram of the conv pre-activation (SiLU convs only).
     pub pre_hist: Vec<Option<Histogram>>,
+    /// Per node: input sums under each kernel tap (convolutions only).
+    pub taps: Vec<Option<TapSums>>,
     pub images: usize,
 }
 
@@ -176,8 +180,21 @@ pub fn calibrate(
                 .then(|| Histogram::new(prange[i].0, prange[i].1))
         })
         .collect();
+    let mut taps: Vec<Option<TapSums>> = g
+        .nodes
+        .iter()
+        .map(|n| match &n.op {
+            Op::Conv(c) => Some(TapSums::zeros(c.c_in(), c.k())),
+            _ => None,
+        })
+        .collect();
     for i in 0..n_images {
         let (vals, pre) = forward_with_pre(g, &load(i)?);
+        taps.par_iter_mut().enumerate().for_each(|(node, t)| {
+            if let (Some(t), Op::Conv(c)) = (t, &g.nodes[node].op) {
+                t.add(vals[g.nodes[node].inputs[0]].view(), c.stride, c.pad);
+            }
+        });
         group_hist.par_iter_mut().enumerate().for_each(|(gid, h)| {
             for (node, v) in vals.iter().enumerate() {
                 if groups[node] == gid {
@@ -199,6 +216,7 @@ pub fn calibrate(
         groups,
         group_hist,
         pre_hist,
+        taps,
         images: n_images,
     })
 }

@@ -6,6 +6,7 @@
 //! integer reference model ([`int_model`]) is the golden model the RTL must match.
 
 pub mod artifacts;
+pub mod bias_correct;
 pub mod calibrate;
 pub mod groups;
 pub mod int_model;
@@ -16,6 +17,7 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod sweep;
+pub mod weights;
 
 use crate::graph::{Conv, DetectHead};
 use ndarray::Array4;
@@ -67,6 +69,12 @@ pub struct QuantConfig {
     pub scale: ScaleMode,
     pub head: HeadMode,
     pub qnms: bool,
+    /// Fold the mean output shift caused by weight rounding into the integer bias.
+    #[serde(default)]
+    pub bias_correct: bool,
+    /// Layers whose weights keep at least 8 bits (`first`, `head` or node-name prefixes).
+    #[serde(default)]
+    pub keep8: Vec<String>,
 }
 
 impl Default for QuantConfig {
@@ -81,6 +89,8 @@ impl Default for QuantConfig {
             scale: ScaleMode::Pow2,
             head: HeadMode::Int,
             qnms: true,
+            bias_correct: false,
+            keep8: Vec::new(),
         }
     }
 }

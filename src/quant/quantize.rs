@@ -1,16 +1,19 @@
 //! `FusedGraph` + calibration statistics + options → [`QuantGraph`].
 //!
-//! Guarantees: every tensor format has `abits` codes, every weight fits `wbits` signed,
+//! Guarantees: every tensor format has `abits` codes, every weight fits its layer's width
+//! (`wbits`, or at least 8 for `--keep8` layers) signed,
 //! every accumulator's worst case (from the actual weights and input code range) is proven
 //! to fit its recorded width, and the result is a pure function of its inputs.
 
+use super::bias_correct;
 use super::calibrate::{choose_format, CalibStats};
-use super::spec::{mult_shift, signed_bits, weight_max, QFormat};
-use super::{Granularity, HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, ScaleMode};
+use super::spec::{mult_shift, signed_bits, QFormat};
+use super::weights::{layer_wbits, quantize_weights};
+use super::{HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, ScaleMode};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
 use crate::graph::{Act, Conv, Op};
-use ndarray::{Array4, Axis};
+use ndarray::{Array3, Array4, Axis};
 
 /// Widest accumulator the tool accepts (the RTL and the reference model use at most this).
 pub const MAX_ACC_BITS: u32 = 48;
@@ -43,7 +46,10 @@ pub fn input_format(abits: u32) -> (u32, QFormat) {
 }
 
 /// Quantize one convolution whose input has format `fi`; `target` is the format the
-/// requantizer produces (the table index format when `act` is a table).
+/// requantizer produces (the table index format when `act` is a table). With `tap_mean` (the
+/// mean input under each kernel tap, in the units of `w`'s input) the mean output shift caused
+/// by rounding the weights is removed from the bias.
+#[allow(clippy::too_many_arguments)]
 fn quantize_conv(
     name: &str,
     c: &Conv,
@@ -51,66 +57,32 @@ fn quantize_conv(
     fi: &QFormat,
     target: &QFormat,
     act: QAct,
+    wbits: u32,
+    tap_mean: Option<&Array3<f64>>,
     cfg: &QuantConfig,
 ) -> Result<QConv> {
     let co = c.c_out();
-    let wm = weight_max(cfg.wbits) as f64;
-    let ch_max: Vec<f64> = w
-        .axis_iter(Axis(0))
-        .map(|wc| {
-            wc.iter()
-                .fold(0f64, |m, &v| m.max(v.abs() as f64))
-                .max(1e-12)
-        })
-        .collect();
-    let tensor_max = ch_max.iter().cloned().fold(0f64, f64::max);
-    let all: Vec<f32> = match cfg.granularity {
-        Granularity::Tensor => w.iter().copied().collect(),
-        Granularity::Channel => vec![],
+    let qw = quantize_weights(w, wbits, cfg);
+    let corr = match tap_mean {
+        Some(m) => bias_correct::correction(w, &qw.dequant(), m),
+        None => vec![0.0; co],
     };
-    let tensor_scale = weight_scale(&all, tensor_max, wm, cfg);
-    let mut wq = Array4::<i32>::zeros(w.raw_dim());
-    let (mut bias, mut mult, mut shift, mut wscale) = (
-        vec![0i64; co],
-        vec![1i64; co],
-        vec![0i32; co],
-        vec![0f64; co],
-    );
+    let (mut bias, mut mult, mut shift) = (vec![0i64; co], vec![1i64; co], vec![0i32; co]);
     let (mut acc_bound, qmax_in) = (0i64, fi.qmax() as i64);
     let b = c.bias.as_ref();
     for o in 0..co {
-        let (sw, fw) = match cfg.granularity {
-            Granularity::Channel => {
-                let wc: Vec<f32> = w.index_axis(Axis(0), o).iter().copied().collect();
-                weight_scale(&wc, ch_max[o], wm, cfg)
-            }
-            Granularity::Tensor => tensor_scale,
-        };
-        wscale[o] = sw;
-        let mut wsum = 0i64;
-        let (mut pos, mut neg) = (0i64, 0i64);
-        for (dst, &v) in wq
-            .index_axis_mut(Axis(0), o)
-            .iter_mut()
-            .zip(w.index_axis(Axis(0), o).iter())
-        {
-            let q = ((v as f64 / sw).round() as i64).clamp(-(wm as i64), wm as i64);
-            *dst = q as i32;
-            wsum += q;
-            if q > 0 {
-                pos += q
-            } else {
-                neg += q
-            }
-        }
-        let acc_scale = fi.scale * sw;
-        let bf = b.map_or(0.0, |b| b[o] as f64);
+        let wc = qw.wq.index_axis(Axis(0), o);
+        let wsum: i64 = wc.iter().map(|&q| q as i64).sum();
+        let pos: i64 = wc.iter().map(|&q| (q as i64).max(0)).sum();
+        let neg: i64 = wc.iter().map(|&q| (q as i64).min(0)).sum();
+        let acc_scale = fi.scale * qw.scale[o];
+        let bf = b.map_or(0.0, |b| b[o] as f64) - corr[o];
         bias[o] = (bf / acc_scale).round() as i64 - fi.zero as i64 * wsum;
         let hi = bias[o] + qmax_in * pos;
         let lo = bias[o] + qmax_in * neg;
         acc_bound = acc_bound.max(hi.abs()).max(lo.abs());
         match cfg.scale {
-            ScaleMode::Pow2 => shift[o] = fi.frac + fw - target.frac,
+            ScaleMode::Pow2 => shift[o] = fi.frac + qw.frac[o] - target.frac,
             ScaleMode::Mult => (mult[o], shift[o]) = mult_shift(acc_scale / target.scale),
         }
     }
@@ -122,55 +94,19 @@ fn quantize_conv(
         ));
     }
     Ok(QConv {
-        weight: wq,
-        wbits: cfg.wbits,
+        weight: qw.wq,
+        wbits,
         bias,
         stride: c.stride,
         pad: c.pad,
         pad_value: fi.zero,
         mult,
         shift,
-        wscale,
+        wscale: qw.scale,
         act,
         acc_bound,
         acc_bits,
     })
-}
-
-/// Weight scale `(s, f)` for weights `ws` whose largest magnitude is `m` (`s = 2^-f` with
-/// pow2 scales; `f = 0` with mult). The widest scale covers `m`; with `--calib-method mse`,
-/// narrower scales that clip the largest weights are also tried (pow2: up to two exponents
-/// finer; mult: 95% down to 50% of `m`) and the one with the least squared rounding plus
-/// clipping error wins (ties keep the wider scale).
-fn weight_scale(ws: &[f32], m: f64, wm: f64, cfg: &QuantConfig) -> (f64, i32) {
-    let cands: Vec<(f64, i32)> = match cfg.scale {
-        ScaleMode::Pow2 => {
-            let f0 = (wm / m).log2().floor() as i32;
-            (f0..=f0 + 2).map(|f| ((-f as f64).exp2(), f)).collect()
-        }
-        ScaleMode::Mult => (0..=10)
-            .map(|k| (m * (1.0 - 0.05 * k as f64) / wm, 0))
-            .collect(),
-    };
-    if cfg.method != super::CalibMethod::Mse || ws.is_empty() {
-        return cands[0];
-    }
-    let err = |s: f64| -> f64 {
-        ws.iter()
-            .map(|&v| {
-                let d = (v as f64 / s).round().clamp(-wm, wm) * s - v as f64;
-                d * d
-            })
-            .sum()
-    };
-    let mut best = (err(cands[0].0), cands[0]);
-    for &c in &cands[1..] {
-        let e = err(c.0);
-        if e < best.0 {
-            best = (e, c);
-        }
-    }
-    best.1
 }
 
 /// SiLU table: `table[i] = out.quantize(silu(pre.dequant(i)))`.
@@ -233,10 +169,19 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
             Op::Conv(c) => {
                 let src = n.inputs[0];
                 let fi = nodes[src].fmt.expect("conv input is an integer tensor");
-                let w = if matches!(g.nodes[src].op, Op::Input) {
+                // The image input is in pixel units (0–255) where the float model reads [0, 1].
+                let from_input = matches!(g.nodes[src].op, Op::Input);
+                let w = if from_input {
                     c.weight.mapv(|v| v / 255.0)
                 } else {
                     c.weight.clone()
+                };
+                let wbits = layer_wbits(g, i, cfg);
+                let tap_mean = match (&stats.taps[i], cfg.bias_correct) {
+                    (Some(t), true) => {
+                        Some(t.mean().mapv(|m| if from_input { m * 255.0 } else { m }))
+                    }
+                    _ => None,
                 };
                 let q = if c.act == Act::Silu {
                     let h = stats.pre_hist[i].as_ref().ok_or_else(|| {
@@ -247,9 +192,29 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
                         pre,
                         table: silu_table(&pre, &fmt),
                     };
-                    quantize_conv(&n.name, c, &w, &fi, &pre, act, cfg)?
+                    quantize_conv(
+                        &n.name,
+                        c,
+                        &w,
+                        &fi,
+                        &pre,
+                        act,
+                        wbits,
+                        tap_mean.as_ref(),
+                        cfg,
+                    )?
                 } else {
-                    quantize_conv(&n.name, c, &w, &fi, &fmt, QAct::None, cfg)?
+                    quantize_conv(
+                        &n.name,
+                        c,
+                        &w,
+                        &fi,
+                        &fmt,
+                        QAct::None,
+                        wbits,
+                        tap_mean.as_ref(),
+                        cfg,
+                    )?
                 };
                 (QOp::Conv(q), Some(fmt))
             }

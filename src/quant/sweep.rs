@@ -45,6 +45,7 @@ pub fn variant(
         scale,
         head,
         qnms,
+        ..QuantConfig::default()
     };
     Variant {
         name: variant_name(&config),
@@ -52,16 +53,42 @@ pub fn variant(
     }
 }
 
-/// `W8A8 pow2/channel int+qnms`-style name.
+/// The same variant with bias correction, and with the layers `keep8` at 8-bit weights.
+pub fn corrected(v: Variant, keep8: &[&str]) -> Variant {
+    let config = QuantConfig {
+        bias_correct: true,
+        keep8: keep8.iter().map(|s| s.to_string()).collect(),
+        ..v.config
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
+/// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction) and
+/// ` keep8=first,head` suffixes when those options are on.
 pub fn variant_name(c: &QuantConfig) -> String {
     format!(
-        "W{}A{} {}/{} {}",
+        "W{}A{} {}/{} {}{}",
         c.wbits,
         c.abits,
         scale_str(c.scale),
         gran_str(c.granularity),
-        head_str(c)
+        head_str(c),
+        extras_str(c)
     )
+}
+
+fn extras_str(c: &QuantConfig) -> String {
+    let mut s = String::new();
+    if c.bias_correct {
+        s.push_str(" +bc");
+    }
+    if !c.keep8.is_empty() {
+        s.push_str(&format!(" keep8={}", c.keep8.join(",")));
+    }
+    s
 }
 
 fn scale_str(s: ScaleMode) -> &'static str {
@@ -99,7 +126,9 @@ pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
 
 /// The standard sweep: weights 8/6/4 bits × {pow2/channel, mult/channel, pow2/tensor} with
 /// the integer head and quantized NMS; plus W8A8 and W6A8 with the head in float, and W8A8
-/// with the integer head but the float NMS. Activations are 8 bits throughout.
+/// with the integer head but the float NMS; then bias correction on pow2/channel (8/6/4 bits),
+/// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult. Activations are 8 bits
+/// throughout.
 pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     use Granularity::*;
     use HeadMode::*;
@@ -113,6 +142,15 @@ pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     v.push(variant(8, Pow2, Channel, Int, false, method));
     v.push(variant(8, Pow2, Channel, Float, false, method));
     v.push(variant(6, Pow2, Channel, Float, false, method));
+    for wbits in [8, 6, 4] {
+        v.push(corrected(
+            variant(wbits, Pow2, Channel, Int, true, method),
+            &[],
+        ));
+    }
+    let w6 = variant(6, Pow2, Channel, Int, true, method);
+    v.push(corrected(w6, &["first", "head"]));
+    v.push(corrected(variant(6, Mult, Channel, Int, true, method), &[]));
     dedup(v)
 }
 
@@ -126,6 +164,10 @@ pub struct SweepRow {
     pub granularity: String,
     pub head: String,
     pub qnms: bool,
+    /// Bias correction on.
+    pub bias_correct: bool,
+    /// Layers kept at 8-bit weights.
+    pub keep8: Vec<String>,
     pub ap: f64,
     pub ap50: f64,
     /// AP minus the float baseline's AP.
@@ -143,6 +185,8 @@ impl SweepRow {
             granularity: "-".into(),
             head: "float".into(),
             qnms: false,
+            bias_correct: false,
+            keep8: vec![],
             ap: stats[0],
             ap50: stats[1],
             delta_ap: 0.0,
@@ -162,6 +206,8 @@ impl SweepRow {
                 HeadMode::Int => "int".into(),
             },
             qnms: c.qnms,
+            bias_correct: c.bias_correct,
+            keep8: c.keep8.clone(),
             ap: stats[0],
             ap50: stats[1],
             delta_ap: stats[0] - float_ap,
@@ -174,7 +220,17 @@ impl SweepRow {
             (_, true) => "int head + qnms",
             _ => "int head",
         };
-        format!("{}/{}, {head}", self.scale, self.granularity)
+        let bc = if self.bias_correct {
+            ", bias corr."
+        } else {
+            ""
+        };
+        let keep = if self.keep8.is_empty() {
+            String::new()
+        } else {
+            format!(", {} at W8", self.keep8.join("+"))
+        };
+        format!("{}/{}, {head}{bc}{keep}", self.scale, self.granularity)
     }
 }
 
@@ -244,7 +300,7 @@ mod tests {
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
         let v = standard_variants(CalibMethod::Mse);
-        assert_eq!(v.len(), 12);
+        assert_eq!(v.len(), 17);
         for (i, a) in v.iter().enumerate() {
             assert!(v[i + 1..]
                 .iter()
@@ -261,6 +317,8 @@ mod tests {
             "W6A8 pow2/tensor int+qnms",
             "W8A8 pow2/channel float-head",
             "W8A8 pow2/channel int",
+            "W6A8 pow2/channel int+qnms +bc",
+            "W6A8 pow2/channel int+qnms +bc keep8=first,head",
         ] {
             assert!(has(n), "{n} missing");
         }

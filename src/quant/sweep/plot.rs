@@ -148,6 +148,8 @@ mod tests {
             granularity: "channel".into(),
             head: "int".into(),
             qnms: true,
+            bias_correct: false,
+            keep8: vec![],
             ap,
             ap50: ap,
             delta_ap: 0.0,
