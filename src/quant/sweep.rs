@@ -7,152 +7,20 @@
 //! functions of the rows (byte-identical files for identical results).
 
 mod plot;
+mod variants;
 
 pub use plot::plot_ap_vs_bits;
+pub use variants::*;
+use variants::{gran_str, scale_str};
 
 use super::calibrate::CalibStats;
-use super::{quantize, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use super::{quantize, HeadMode};
 use crate::error::Result;
 use crate::eval::{cocoeval, dataset::Dataset};
 use crate::fuse::FusedGraph;
 use crate::validate::{run_stage, Stage, ValParams};
 use serde::Serialize;
 use std::fmt::Write as _;
-
-/// One configuration of the sweep and its display name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Variant {
-    pub name: String,
-    pub config: QuantConfig,
-}
-
-/// A configuration with 8-bit activations (tables and head logits at 8 bits too).
-pub fn variant(
-    wbits: u32,
-    scale: ScaleMode,
-    granularity: Granularity,
-    head: HeadMode,
-    qnms: bool,
-    method: CalibMethod,
-) -> Variant {
-    let config = QuantConfig {
-        wbits,
-        abits: 8,
-        lut_bits: 8,
-        head_bits: 8,
-        method,
-        granularity,
-        scale,
-        head,
-        qnms,
-        ..QuantConfig::default()
-    };
-    Variant {
-        name: variant_name(&config),
-        config,
-    }
-}
-
-/// The same variant with bias correction, and with the layers `keep8` at 8-bit weights.
-pub fn corrected(v: Variant, keep8: &[&str]) -> Variant {
-    let config = QuantConfig {
-        bias_correct: true,
-        keep8: keep8.iter().map(|s| s.to_string()).collect(),
-        ..v.config
-    };
-    Variant {
-        name: variant_name(&config),
-        config,
-    }
-}
-
-/// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction) and
-/// ` keep8=first,head` suffixes when those options are on.
-pub fn variant_name(c: &QuantConfig) -> String {
-    format!(
-        "W{}A{} {}/{} {}{}",
-        c.wbits,
-        c.abits,
-        scale_str(c.scale),
-        gran_str(c.granularity),
-        head_str(c),
-        extras_str(c)
-    )
-}
-
-fn extras_str(c: &QuantConfig) -> String {
-    let mut s = String::new();
-    if c.bias_correct {
-        s.push_str(" +bc");
-    }
-    if !c.keep8.is_empty() {
-        s.push_str(&format!(" keep8={}", c.keep8.join(",")));
-    }
-    s
-}
-
-fn scale_str(s: ScaleMode) -> &'static str {
-    match s {
-        ScaleMode::Pow2 => "pow2",
-        ScaleMode::Mult => "mult",
-    }
-}
-
-fn gran_str(g: Granularity) -> &'static str {
-    match g {
-        Granularity::Channel => "channel",
-        Granularity::Tensor => "tensor",
-    }
-}
-
-fn head_str(c: &QuantConfig) -> &'static str {
-    match (c.head, c.qnms) {
-        (HeadMode::Float, _) => "float-head",
-        (HeadMode::Int, true) => "int+qnms",
-        (HeadMode::Int, false) => "int",
-    }
-}
-
-/// Remove later variants whose configuration equals an earlier one (order kept).
-pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
-    let mut out: Vec<Variant> = Vec::with_capacity(vs.len());
-    for v in vs {
-        if !out.iter().any(|o| o.config == v.config) {
-            out.push(v);
-        }
-    }
-    out
-}
-
-/// The standard sweep: weights 8/6/4 bits × {pow2/channel, mult/channel, pow2/tensor} with
-/// the integer head and quantized NMS; plus W8A8 and W6A8 with the head in float, and W8A8
-/// with the integer head but the float NMS; then bias correction on pow2/channel (8/6/4 bits),
-/// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult. Activations are 8 bits
-/// throughout.
-pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
-    use Granularity::*;
-    use HeadMode::*;
-    use ScaleMode::*;
-    let mut v = Vec::new();
-    for (scale, gran) in [(Pow2, Channel), (Mult, Channel), (Pow2, Tensor)] {
-        for wbits in [8, 6, 4] {
-            v.push(variant(wbits, scale, gran, Int, true, method));
-        }
-    }
-    v.push(variant(8, Pow2, Channel, Int, false, method));
-    v.push(variant(8, Pow2, Channel, Float, false, method));
-    v.push(variant(6, Pow2, Channel, Float, false, method));
-    for wbits in [8, 6, 4] {
-        v.push(corrected(
-            variant(wbits, Pow2, Channel, Int, true, method),
-            &[],
-        ));
-    }
-    let w6 = variant(6, Pow2, Channel, Int, true, method);
-    v.push(corrected(w6, &["first", "head"]));
-    v.push(corrected(variant(6, Mult, Channel, Int, true, method), &[]));
-    dedup(v)
-}
 
 /// One line of the results table (`wbits`/`abits` are `None` for the float baseline).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -296,6 +164,7 @@ pub fn markdown_table(rows: &[SweepRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::{CalibMethod, Granularity, ScaleMode};
 
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
