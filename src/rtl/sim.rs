@@ -120,29 +120,34 @@ pub fn run_checked(mut c: Command, what: &str) -> Result<String> {
     let so = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
         let se = String::from_utf8_lossy(&out.stderr);
-        // The error lines if the tool marks them, else the last lines it printed.
-        let lines: Vec<&str> = se
-            .lines()
-            .chain(so.lines())
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        let errors: Vec<&str> = lines
-            .iter()
-            .copied()
-            .filter(|l| l.to_lowercase().contains("error"))
-            .take(4)
-            .collect();
-        let tail: Vec<&str> = if errors.is_empty() {
-            lines[lines.len().saturating_sub(4)..].to_vec()
-        } else {
-            errors
-        };
-        return Err(Error::Tool {
-            tool: what.into(),
-            msg: format!("failed ({}): {}", out.status, tail.join(" | ")),
-        });
+        return Err(failure(what, out.status, &se, &so));
     }
     Ok(so)
+}
+
+/// A failed tool run as one error: the lines that mention an error if there are any,
+/// else the last lines it printed.
+fn failure(what: &str, status: std::process::ExitStatus, stderr: &str, stdout: &str) -> Error {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.to_lowercase().contains("error"))
+        .take(4)
+        .collect();
+    let tail: Vec<&str> = if errors.is_empty() {
+        lines[lines.len().saturating_sub(4)..].to_vec()
+    } else {
+        errors
+    };
+    Error::Tool {
+        tool: what.into(),
+        msg: format!("failed ({status}): {}", tail.join(" | ")),
+    }
 }
 
 /// One row of the simulation table.
@@ -211,12 +216,63 @@ fn run(dir: &Path, sim: Simulator, layer: Option<usize>) -> Result<SimReport> {
     let m = read_manifest(dir)?;
     let work = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let t0 = Instant::now();
-    let cmd = sim.build(dir, &m, work.path(), layer)?;
+    let spin = crate::progress::spinner(&format!("building the testbench ({})", sim.name()));
+    let cmd = sim.build(dir, &m, work.path(), layer);
+    spin.finish_and_clear();
+    let cmd = cmd?;
     let build_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let out = run_checked(cmd, sim.name())?;
+    let out = match layer {
+        Some(_) => run_checked(cmd, sim.name())?,
+        None => run_with_progress(cmd, sim.name(), &m)?,
+    };
     let run_secs = t1.elapsed().as_secs_f64();
     parse(&m, sim, &out, build_secs, run_secs)
+}
+
+/// Run the whole-network testbench, advancing a bar (in predicted cycles, so the ETA is
+/// meaningful) on each `DONE <layer>` line it prints; returns its whole output.
+fn run_with_progress(mut c: Command, what: &str, m: &Manifest) -> Result<String> {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let tool_err = |e: std::io::Error| Error::Tool {
+        tool: what.into(),
+        msg: e.to_string(),
+    };
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(tool_err)?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let bar = crate::progress::bar(m.frame_cycles, "cycles");
+    let mut out = String::new();
+    let reader = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    for line in reader.lines() {
+        let line = line.map_err(tool_err)?;
+        if let Some(l) = line
+            .strip_prefix("DONE ")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            let done: u64 = m.layers.iter().take(l + 1).map(|x| x.cycles + 1).sum();
+            bar.set_position(done.min(m.frame_cycles));
+            continue;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    bar.finish_and_clear();
+    let status = child.wait().map_err(tool_err)?;
+    let se = err_thread.join().unwrap_or_default();
+    if !status.success() {
+        return Err(failure(what, status, &se, &out));
+    }
+    Ok(out)
 }
 
 fn num(tok: &[&str], key: &str) -> Option<i64> {

@@ -115,7 +115,10 @@ pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
         .arg(format!("{rel}/yosys.log"))
         .arg("-s")
         .arg(format!("{rel}/synth.ys"));
-    run_checked(c, "yosys").map(|_| ())
+    let spin = crate::progress::spinner(&format!("yosys: {rel}"));
+    let r = run_checked(c, "yosys").map(|_| ());
+    spin.finish_and_clear();
+    r
 }
 
 /// Write and run the Yosys script for `board` on the design in `dir`.

@@ -66,7 +66,12 @@ module tb_top;
             end
         end
         if (!rst && dut.go_v != 0) tgo[layer] = cyc;
-        if (!rst && dut.done_v[layer]) tdone[layer] = cyc;
+        if (!rst && dut.done_v[layer]) begin
+            tdone[layer] = cyc;
+            // Progress for `yoloq-gen sim` (read while the simulation runs).
+            $display("DONE %0d", layer);
+            $fflush;
+        end
     end
 
     // Read one output tensor back through the host port.

@@ -43,7 +43,10 @@ pub fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
         .arg(format!("{rel}/pnr.json"))
         .arg("--asc")
         .arg(format!("{rel}/design.asc"));
-    super::super::sim::run_checked(c, &p.tool)?;
+    let spin = crate::progress::spinner(&format!("{}: {rel}", p.tool));
+    let r = super::super::sim::run_checked(c, &p.tool);
+    spin.finish_and_clear();
+    r?;
     let path = dir.join(rel).join("pnr.json");
     let s = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     parse_pnr(&s).map_err(|e| Error::data(&path, e))
