@@ -64,9 +64,23 @@ fn w8a8_integer_models_keep_accuracy() {
     let ds = dataset::open_dataset(&data).unwrap();
     let fg = fuse(&FloatGraph::load(&pt).unwrap());
     let stats = calibrate_dir(&fg, &calib, 64, 640).unwrap();
-    // Integer head with the quantized NMS.
+    // The defaults: integer head with the quantized NMS, bias correction.
+    let cfg = QuantConfig::default();
+    assert!(cfg.qnms && cfg.bias_correct && cfg.head == HeadMode::Int);
+    let q = quantize(&fg, &stats, &cfg).unwrap();
+    let s = ap(&Stage::Quant(&q), &ds);
+    eprintln!(
+        "W8A8 pow2 per-channel, int head, qnms, bias correction: AP {:.4} AP50 {:.4}",
+        s[0], s[1]
+    );
+    assert!(
+        s[0] >= FLOAT_AP - 0.010,
+        "W8A8 int head + qnms + bc AP {}",
+        s[0]
+    );
+    // The same without bias correction.
     let cfg = QuantConfig {
-        qnms: true,
+        bias_correct: false,
         ..Default::default()
     };
     let q = quantize(&fg, &stats, &cfg).unwrap();
@@ -80,6 +94,7 @@ fn w8a8_integer_models_keep_accuracy() {
     let cfg = QuantConfig {
         head: HeadMode::Float,
         qnms: false,
+        bias_correct: false,
         ..Default::default()
     };
     let q = quantize(&fg, &stats, &cfg).unwrap();

@@ -56,9 +56,10 @@ pub struct QuantArgs {
     /// Integer DFL, box decode, score threshold and NMS (needs --head int).
     #[arg(long)]
     pub qnms: bool,
-    /// Fold the mean output shift caused by weight rounding into each integer bias.
+    /// Do not fold the mean output shift caused by weight rounding into the integer biases
+    /// (bias correction is on by default).
     #[arg(long)]
-    pub bias_correct: bool,
+    pub no_bias_correct: bool,
     /// Layers whose weights keep 8 bits when --wbits is lower, comma separated: first (the
     /// convolution reading the image), head (the last box/class convolutions) or node names.
     #[arg(long, value_delimiter = ',')]
@@ -90,7 +91,7 @@ impl QuantArgs {
                 HeadArg::Int => HeadMode::Int,
             },
             qnms: self.qnms,
-            bias_correct: self.bias_correct,
+            bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
         }
     }

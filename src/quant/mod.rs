@@ -89,7 +89,7 @@ impl Default for QuantConfig {
             scale: ScaleMode::Pow2,
             head: HeadMode::Int,
             qnms: true,
-            bias_correct: false,
+            bias_correct: true,
             keep8: Vec::new(),
         }
     }

@@ -30,6 +30,7 @@ pub fn variant(
         scale,
         head,
         qnms,
+        bias_correct: false,
         ..QuantConfig::default()
     };
     Variant {
