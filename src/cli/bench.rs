@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Also time the integer reference model of this quantized directory (`yoloq-gen quantize`).
     #[arg(long)]
     pub quant: Option<PathBuf>,
+    /// Write the bench input (`input`, [3,H,W]) and the float output (`output`, [4+nc, N]) to
+    /// this safetensors file, e.g. to check another implementation against ours.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
 }
 
 /// Median, min and max of `runs` timed calls of `f` (milliseconds), after two warm-up calls.
@@ -53,6 +57,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|d| quant::store::load(d))
         .transpose()?;
+    if let Some(path) = &a.dump {
+        let out = model::run(g.graph(), &x, false).output;
+        let tensors = [
+            ("input".to_string(), x.clone().into_dyn()),
+            ("output".to_string(), out.into_dyn()),
+        ]
+        .into_iter()
+        .collect();
+        yoloq_gen::import::safetensors_io::write_f32(path, &tensors)?;
+    }
     let (med, min, max) = time_ms(a.runs, || {
         model::run(g.graph(), &x, false);
     });

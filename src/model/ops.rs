@@ -4,21 +4,25 @@ use super::conv::out_size;
 use ndarray::{concatenate, s, Array3, ArrayView3, Axis, Zip};
 
 /// `e^x` by range reduction to `2^n * 2^f`, `|f| <= 0.5`, and a degree-6 polynomial for `2^f`
-/// (relative error below 1e-5, set by the f32 rounding of `x * log2(e)`). Branch-free so that loops over slices vectorize; the input is
-/// clamped to [-87, 88], so the result is always a normal float (no denormals reach a GEMM).
+/// (relative error below 1e-5, set by the f32 rounding of `x * log2(e)`). Branch-free and free
+/// of float-to-int conversions so that loops over slices vectorize; the input is clamped to
+/// [-87, 88], so the result is always a normal float (no denormals reach a GEMM).
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to nearest
     let t = x.clamp(-87.0, 88.0) * LOG2E;
-    let n = (t + ROUND) - ROUND;
+    let r = t + ROUND;
+    let n = r - ROUND;
     let f = t - n;
     let p = 1.0
         + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // The low mantissa bits of `r` hold `n` (-126..=127): 2^n has the bits `(n + 127) << 23`.
+    let two_n = r.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(two_n)
 }
 
 /// SiLU, `x * sigmoid(x)`.
@@ -29,9 +33,47 @@ pub fn silu(v: f32) -> f32 {
 
 /// SiLU in place over a slice (vectorizable).
 pub fn silu_slice(xs: &mut [f32]) {
-    for v in xs.iter_mut() {
-        *v = silu(*v);
+    affine_act(xs, 1.0, 0.0, true)
+}
+
+#[inline(always)]
+fn affine_act_generic(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    if act {
+        xs.iter_mut().for_each(|v| *v = silu(*v * a + b));
+    } else {
+        xs.iter_mut().for_each(|v| *v = *v * a + b);
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn affine_act_avx512(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(xs, a, b, act)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn affine_act_avx2(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(xs, a, b, act)
+}
+
+/// `v = silu(v * a + b)` (or `v * a + b` without `act`) over a slice, compiled for the widest
+/// vector unit the CPU has (AVX-512 / AVX2, checked at run time): the crate itself is built
+/// for baseline x86-64, where this loop would only use SSE2.
+pub fn affine_act(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { affine_act_avx512(xs, a, b, act) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            return unsafe { affine_act_avx2(xs, a, b, act) };
+        }
+    }
+    affine_act_generic(xs, a, b, act)
 }
 
 /// SiLU in place, in parallel.
