@@ -76,6 +76,16 @@ pub fn eval_node(op: &Op, inputs: &[&Array3<f32>]) -> Array3<f32> {
 
 /// Run the network on one `[3, H, W]` image (RGB in [0,1], H and W multiples of 32).
 pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
+    forward_timed(g, input, keep_all, &mut |_, _| {})
+}
+
+/// [`forward`], calling `on_node(i, seconds)` after node `i` has been evaluated (profiling).
+pub fn forward_timed(
+    g: &Graph,
+    input: &Array3<f32>,
+    keep_all: bool,
+    on_node: &mut dyn FnMut(usize, f64),
+) -> Forward {
     let n = g.nodes.len();
     let mut remaining: Vec<usize> = g.consumers().iter().map(|c| c.len()).collect();
     for &i in g.head.box_nodes.iter().chain(&g.head.cls_nodes) {
@@ -83,6 +93,7 @@ pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
     }
     let mut values: Vec<Option<Array3<f32>>> = vec![None; n];
     for (i, node) in g.nodes.iter().enumerate() {
+        let t = std::time::Instant::now();
         let y = if let Op::Input = node.op {
             input.clone()
         } else {
@@ -94,6 +105,7 @@ pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
             eval_node(&node.op, &ins)
         };
         values[i] = Some(y);
+        on_node(i, t.elapsed().as_secs_f64());
         if !keep_all {
             for &j in &node.inputs {
                 remaining[j] -= 1;

@@ -37,43 +37,51 @@ pub fn silu_slice(xs: &mut [f32]) {
 }
 
 #[inline(always)]
-fn affine_act_generic(xs: &mut [f32], a: f32, b: f32, act: bool) {
-    if act {
-        xs.iter_mut().for_each(|v| *v = silu(*v * a + b));
-    } else {
-        xs.iter_mut().for_each(|v| *v = *v * a + b);
+fn affine_act_generic(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    let f = |v: f32| if act { silu(v * a + b) } else { v * a + b };
+    match src {
+        Some(src) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f(v)),
+        None => dst.iter_mut().for_each(|d| *d = f(*d)),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn affine_act_avx512(xs: &mut [f32], a: f32, b: f32, act: bool) {
-    affine_act_generic(xs, a, b, act)
+unsafe fn affine_act_avx512(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(src, dst, a, b, act)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn affine_act_avx2(xs: &mut [f32], a: f32, b: f32, act: bool) {
-    affine_act_generic(xs, a, b, act)
+unsafe fn affine_act_avx2(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(src, dst, a, b, act)
 }
 
-/// `v = silu(v * a + b)` (or `v * a + b` without `act`) over a slice, compiled for the widest
-/// vector unit the CPU has (AVX-512 / AVX2, checked at run time): the crate itself is built
-/// for baseline x86-64, where this loop would only use SSE2.
-pub fn affine_act(xs: &mut [f32], a: f32, b: f32, act: bool) {
+/// `dst = silu(src * a + b)` (or `src * a + b` without `act`), in place when `src` is `None`,
+/// compiled for the widest vector unit the CPU has (AVX-512 / AVX2, checked at run time): the
+/// crate itself is built for baseline x86-64, where this loop would only use SSE2.
+pub fn affine_act_into(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    if let Some(s) = src {
+        assert_eq!(s.len(), dst.len(), "affine_act_into lengths");
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { affine_act_avx512(xs, a, b, act) };
+            return unsafe { affine_act_avx512(src, dst, a, b, act) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { affine_act_avx2(xs, a, b, act) };
+            return unsafe { affine_act_avx2(src, dst, a, b, act) };
         }
     }
-    affine_act_generic(xs, a, b, act)
+    affine_act_generic(src, dst, a, b, act)
+}
+
+/// In-place [`affine_act_into`].
+pub fn affine_act(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_into(None, xs, a, b, act)
 }
 
 /// SiLU in place, in parallel.
