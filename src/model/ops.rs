@@ -1,7 +1,7 @@
 //! Float element-wise and data-movement ops on `[C, H, W]` tensors.
 
 use super::conv::out_size;
-use ndarray::{concatenate, s, Array3, ArrayView3, Axis, Zip};
+use ndarray::{concatenate, s, Array3, ArrayView3, Axis};
 
 /// `e^x` by range reduction to `2^n * 2^f`, `|f| <= 0.5`, and a degree-6 polynomial for `2^f`
 /// (relative error below 1e-5, set by the f32 rounding of `x * log2(e)`). Branch-free and free
@@ -100,35 +100,60 @@ pub fn add_bias(x: &mut Array3<f32>, bias: &[f32]) {
     }
 }
 
-/// Max pooling with implicit `-inf` padding (torch semantics).
+/// Max pooling with implicit `-inf` padding (torch semantics), separable: a horizontal
+/// window max per input row, then a vertical max over those rows, channels in parallel.
 pub fn maxpool(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Array3<f32> {
+    use rayon::prelude::*;
     let (c, h, w) = x.dim();
     let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
-    let mut out = Array3::<f32>::from_elem((c, ho, wo), f32::NEG_INFINITY);
-    Zip::from(out.outer_iter_mut())
-        .and(x.outer_iter())
-        .par_for_each(|mut o, xi| {
-            for oy in 0..ho {
-                let y0 = (oy * stride) as isize - pad as isize;
-                for ox in 0..wo {
-                    let x0 = (ox * stride) as isize - pad as isize;
-                    let mut m = f32::NEG_INFINITY;
-                    for yy in y0.max(0)..(y0 + k as isize).min(h as isize) {
-                        for xx in x0.max(0)..(x0 + k as isize).min(w as isize) {
-                            m = m.max(xi[[yy as usize, xx as usize]]);
-                        }
-                    }
-                    o[[oy, ox]] = m;
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    // Clipped window `[lo, hi)` of output position `o` along an axis of length `n`.
+    let win = |o: usize, n: usize| {
+        let lo = (o * stride).saturating_sub(pad);
+        (lo, (o * stride + k).saturating_sub(pad).min(n))
+    };
+    let mut out = vec![f32::NEG_INFINITY; c * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, plane)| {
+            let mut rows = vec![f32::NEG_INFINITY; h * wo];
+            for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(wo)) {
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    let (lo, hi) = win(ox, w);
+                    *d = src[lo..hi].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                }
+            }
+            for (oy, dst) in o.chunks_exact_mut(wo).enumerate() {
+                let (lo, hi) = win(oy, h);
+                for r in rows[lo * wo..hi * wo].chunks_exact(wo) {
+                    dst.iter_mut().zip(r).for_each(|(d, &v)| *d = d.max(v));
                 }
             }
         });
-    out
+    Array3::from_shape_vec((c, ho, wo), out).expect("maxpool shape")
 }
 
-/// Nearest-neighbour upsampling by an integer factor.
+/// Nearest-neighbour upsampling by an integer factor: each widened input row is written
+/// `f` times.
 pub fn upsample_nearest(x: ArrayView3<f32>, f: usize) -> Array3<f32> {
+    use rayon::prelude::*;
     let (c, h, w) = x.dim();
-    Array3::from_shape_fn((c, h * f, w * f), |(ci, y, xx)| x[[ci, y / f, xx / f]])
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0f32; c * h * f * w * f];
+    out.par_chunks_mut(f * w * f)
+        .zip(xs.par_chunks(w))
+        .for_each(|(dst, src)| {
+            let (first, rest) = dst.split_at_mut(w * f);
+            for (d, &v) in first.chunks_exact_mut(f).zip(src) {
+                d.fill(v);
+            }
+            for r in rest.chunks_exact_mut(w * f) {
+                r.copy_from_slice(first);
+            }
+        });
+    Array3::from_shape_vec((c, h * f, w * f), out).expect("upsample shape")
 }
 
 /// Channel concatenation.
@@ -144,6 +169,38 @@ pub fn slice(x: ArrayView3<f32>, start: usize, end: usize) -> Array3<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maxpool_and_upsample_match_definitions() {
+        let x = Array3::from_shape_fn((3, 7, 9), |(c, y, x)| {
+            ((c * 37 + y * 11 + x * 5) % 17) as f32 - 8.0
+        });
+        for (k, stride, pad) in [(5, 1, 2), (3, 2, 1), (2, 2, 0), (3, 1, 0)] {
+            let got = maxpool(x.view(), k, stride, pad);
+            let (ho, wo) = (out_size(7, k, stride, pad), out_size(9, k, stride, pad));
+            assert_eq!(got.dim(), (3, ho, wo));
+            for ((c, oy, ox), &v) in got.indexed_iter() {
+                let mut m = f32::NEG_INFINITY;
+                for yy in 0..7 {
+                    for xx in 0..9 {
+                        let inside =
+                            |o: usize, i: usize| i + pad >= o * stride && i + pad < o * stride + k;
+                        if inside(oy, yy) && inside(ox, xx) {
+                            m = m.max(x[[c, yy, xx]]);
+                        }
+                    }
+                }
+                assert_eq!(v, m, "k{k} s{stride} p{pad} at {c},{oy},{ox}");
+            }
+        }
+        for f in [1, 2, 3] {
+            let up = upsample_nearest(x.view(), f);
+            assert_eq!(up.dim(), (3, 7 * f, 9 * f));
+            for ((c, y, xx), &v) in up.indexed_iter() {
+                assert_eq!(v, x[[c, y / f, xx / f]]);
+            }
+        }
+    }
 
     #[test]
     fn exp_approx_is_accurate() {
