@@ -136,7 +136,8 @@ pub fn conv2d_fused_with(
     // At least four tiles where the plane allows it, to balance two threads.
     let rows = (cols / wo).min(ho.div_ceil(4)).max(1);
     let tiles = ho.div_ceil(rows);
-    let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
+    // Small-K 1x1 tiles are faster copied into a contiguous panel first (measured).
+    let direct = g.k == 1 && g.stride == 1 && g.pad == 0 && kk >= 64;
     let phases = (g.stride > 1).then(|| split_phases(x, g));
     let xp = phases.as_deref().unwrap_or(x);
     let dst = OutPtr(out.as_mut_ptr());
