@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Also time the integer reference model of this quantized directory (`yoloq-gen quantize`).
     #[arg(long)]
     pub quant: Option<PathBuf>,
+    /// Write the bench input (`input`, [3,H,W]) and the float output (`output`, [4+nc, N]) to
+    /// this safetensors file, e.g. to check another implementation against ours.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
 }
 
 /// Median, min and max of `runs` timed calls of `f` (milliseconds), after two warm-up calls.
@@ -53,18 +57,21 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|d| quant::store::load(d))
         .transpose()?;
+    if let Some(path) = &a.dump {
+        let out = model::run(g.graph(), &x, false).output;
+        let tensors = [
+            ("input".to_string(), x.clone().into_dyn()),
+            ("output".to_string(), out.into_dyn()),
+        ]
+        .into_iter()
+        .collect();
+        yoloq_gen::import::safetensors_io::write_f32(path, &tensors)?;
+    }
     let (med, min, max) = time_ms(a.runs, || {
         model::run(g.graph(), &x, false);
     });
     if a.profile {
-        // Median over the timed runs of each op kind's total.
-        let runs: Vec<Vec<(String, f64)>> =
-            (0..a.runs.max(1)).map(|_| profile(g.graph(), &x)).collect();
-        for (i, (k, _)) in runs[0].iter().enumerate() {
-            let mut v: Vec<f64> = runs.iter().map(|r| r[i].1).collect();
-            v.sort_by(|a, b| a.total_cmp(b));
-            println!("  {k:<12} {:8.1} ms (median)", v[v.len() / 2]);
-        }
+        print_profile(g.graph(), &x, a.runs.max(1));
     }
     let threads = rayon::current_num_threads();
     let report = |what: &str, (med, min, max): (f64, f64, f64)| {
@@ -90,27 +97,66 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Per-op-kind time split of one forward pass (milliseconds), for `bench --profile`.
+/// Print the per-op-kind split and the slowest nodes of `runs` profiled forward passes
+/// (medians over the runs), with the convolutions' GFLOP/s.
+fn print_profile(g: &yoloq_gen::graph::Graph, x: &Array3<f32>, runs: usize) {
+    use yoloq_gen::graph::Op;
+    let per_run: Vec<Vec<(String, f64)>> = (0..runs).map(|_| profile(g, x)).collect();
+    let node_ms: Vec<f64> = (0..g.nodes.len())
+        .map(|i| {
+            let mut v: Vec<f64> = per_run.iter().map(|r| r[i].1).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
+        .collect();
+    let mut kinds: std::collections::BTreeMap<&str, f64> = Default::default();
+    for (i, (k, _)) in per_run[0].iter().enumerate() {
+        *kinds.entry(k).or_default() += node_ms[i];
+    }
+    for (k, ms) in kinds {
+        println!("  {k:<12} {ms:8.1} ms (sum of per-node medians)");
+    }
+    // Output pixels of every node, from one pass that keeps all values.
+    let pixels: Vec<f64> = yoloq_gen::model::run(g, x, true)
+        .values
+        .iter()
+        .map(|v| {
+            v.as_ref()
+                .map_or(0.0, |v| (v.shape()[1] * v.shape()[2]) as f64)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..g.nodes.len()).collect();
+    order.sort_by(|&i, &j| node_ms[j].total_cmp(&node_ms[i]));
+    println!("  slowest nodes:");
+    for &i in order.iter().take(12) {
+        let n = &g.nodes[i];
+        let rate = match &n.op {
+            Op::Conv(c) => {
+                let (co, ci, k, _) = c.weight.dim();
+                let flop = 2.0 * (co * ci * k * k) as f64 * pixels[i];
+                format!(" {:6.1} GFLOP/s", flop / node_ms[i] / 1e6)
+            }
+            _ => String::new(),
+        };
+        println!(
+            "    {:<24} {:<12} {:6.2} ms{rate}",
+            n.name, per_run[0][i].0, node_ms[i]
+        );
+    }
+}
+
+/// Per-node (op kind, milliseconds) of one forward pass, for `bench --profile`; values are
+/// freed after their last use exactly as in the timed forward pass.
 pub fn profile(g: &yoloq_gen::graph::Graph, x: &Array3<f32>) -> Vec<(String, f64)> {
     use yoloq_gen::graph::Op;
-    use yoloq_gen::model::forward::eval_node;
-    let mut vals: Vec<Array3<f32>> = Vec::new();
-    let mut acc: std::collections::BTreeMap<String, f64> = Default::default();
-    for n in &g.nodes {
-        let t = Instant::now();
-        let y = match &n.op {
-            Op::Input => x.clone(),
-            op => {
-                let ins: Vec<&Array3<f32>> = n.inputs.iter().map(|&j| &vals[j]).collect();
-                eval_node(op, &ins)
-            }
-        };
-        let key = match &n.op {
-            Op::Conv(c) => format!("conv{}x{}s{}", c.k(), c.k(), c.stride),
-            op => op.kind().to_string(),
-        };
-        *acc.entry(key).or_default() += t.elapsed().as_secs_f64() * 1e3;
-        vals.push(y);
-    }
-    acc.into_iter().collect()
+    let mut acc: Vec<(String, f64)> = g
+        .nodes
+        .iter()
+        .map(|n| match &n.op {
+            Op::Conv(c) => (format!("conv{}x{}s{}", c.k(), c.k(), c.stride), 0.0),
+            op => (op.kind().to_string(), 0.0),
+        })
+        .collect();
+    yoloq_gen::model::forward::forward_timed(g, x, false, &mut |i, s| acc[i].1 = s * 1e3);
+    acc
 }

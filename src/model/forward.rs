@@ -1,7 +1,8 @@
 //! Float forward pass over a [`Graph`]: node by node in topological order, freeing each
 //! intermediate as soon as its last consumer has run (unless asked to keep them all).
 
-use super::{conv, detect, ops};
+use super::conv_tiled::{conv2d_fused, Epilogue, Geom};
+use super::{detect, ops};
 use crate::graph::{Act, Conv, Graph, Op};
 use ndarray::{Array2, Array3};
 
@@ -13,39 +14,48 @@ pub struct Forward {
     pub output: Array2<f32>,
 }
 
-/// Run one convolution node (with BN if unfused, bias, activation), the per-channel epilogue
-/// in one parallel pass over the GEMM output.
+/// Run one convolution node (with BN if unfused, bias, activation): a cache-blocked
+/// im2col + GEMM with the per-channel epilogue applied to each tile while it is hot.
 pub fn run_conv(c: &Conv, x: &Array3<f32>) -> Array3<f32> {
-    use rayon::prelude::*;
-    let mut y = conv::conv2d(x.view(), c.weight.view(), c.stride, c.pad);
-    let plane = y.shape()[1] * y.shape()[2];
-    let silu = c.act == Act::Silu;
-    y.as_slice_mut()
-        .expect("fresh standard layout")
-        .par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(ch, p)| {
-            // y = v * scale + shift, where BN (if any) and the bias are folded on the fly.
-            let (mut scale, mut shift) = (1.0f32, 0.0f32);
-            if let Some(bn) = &c.bn {
-                let inv = 1.0 / (bn.var[ch] + bn.eps).sqrt();
-                scale = inv * bn.gamma[ch];
-                shift = bn.beta[ch] - bn.mean[ch] * scale;
-            }
-            if let Some(b) = &c.bias {
-                shift += b[ch];
-            }
-            if silu {
-                for v in p.iter_mut() {
-                    *v = ops::silu(*v * scale + shift);
-                }
-            } else {
-                for v in p.iter_mut() {
-                    *v = *v * scale + shift;
-                }
-            }
-        });
-    y
+    let (ci, h, w) = x.dim();
+    let (co, _, k, _) = c.weight.dim();
+    let g = Geom {
+        ci,
+        h,
+        w,
+        co,
+        k,
+        stride: c.stride,
+        pad: c.pad,
+    };
+    // y = v * scale + shift, where BN (if any) and the bias are folded per channel.
+    let (mut scale, mut shift) = (vec![1f32; co], vec![0f32; co]);
+    if let Some(bn) = &c.bn {
+        for ch in 0..co {
+            let inv = 1.0 / (bn.var[ch] + bn.eps).sqrt();
+            scale[ch] = inv * bn.gamma[ch];
+            shift[ch] = bn.beta[ch] - bn.mean[ch] * scale[ch];
+        }
+    }
+    if let Some(b) = &c.bias {
+        shift.iter_mut().zip(b).for_each(|(s, b)| *s += b);
+    }
+    let ep = Epilogue {
+        scale: &scale,
+        shift: &shift,
+        silu: c.act == Act::Silu,
+    };
+    let xs = x.as_standard_layout();
+    let ws = c.weight.as_standard_layout();
+    let mut out = vec![0f32; co * g.ho() * g.wo()];
+    conv2d_fused(
+        xs.as_slice().expect("standard layout"),
+        g,
+        ws.as_slice().expect("standard layout"),
+        &ep,
+        &mut out,
+    );
+    Array3::from_shape_vec((co, g.ho(), g.wo()), out).expect("conv output shape")
 }
 
 /// Evaluate one node given its inputs.
@@ -66,6 +76,16 @@ pub fn eval_node(op: &Op, inputs: &[&Array3<f32>]) -> Array3<f32> {
 
 /// Run the network on one `[3, H, W]` image (RGB in [0,1], H and W multiples of 32).
 pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
+    forward_timed(g, input, keep_all, &mut |_, _| {})
+}
+
+/// [`forward`], calling `on_node(i, seconds)` after node `i` has been evaluated (profiling).
+pub fn forward_timed(
+    g: &Graph,
+    input: &Array3<f32>,
+    keep_all: bool,
+    on_node: &mut dyn FnMut(usize, f64),
+) -> Forward {
     let n = g.nodes.len();
     let mut remaining: Vec<usize> = g.consumers().iter().map(|c| c.len()).collect();
     for &i in g.head.box_nodes.iter().chain(&g.head.cls_nodes) {
@@ -73,6 +93,7 @@ pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
     }
     let mut values: Vec<Option<Array3<f32>>> = vec![None; n];
     for (i, node) in g.nodes.iter().enumerate() {
+        let t = std::time::Instant::now();
         let y = if let Op::Input = node.op {
             input.clone()
         } else {
@@ -84,6 +105,7 @@ pub fn forward(g: &Graph, input: &Array3<f32>, keep_all: bool) -> Forward {
             eval_node(&node.op, &ins)
         };
         values[i] = Some(y);
+        on_node(i, t.elapsed().as_secs_f64());
         if !keep_all {
             for &j in &node.inputs {
                 remaining[j] -= 1;

@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod conv;
+pub mod conv_tiled;
 pub mod detect;
 pub mod forward;
 pub mod ops;

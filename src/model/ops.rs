@@ -1,24 +1,28 @@
 //! Float element-wise and data-movement ops on `[C, H, W]` tensors.
 
 use super::conv::out_size;
-use ndarray::{concatenate, s, Array3, ArrayView3, Axis, Zip};
+use ndarray::{concatenate, s, Array3, ArrayView3, Axis};
 
 /// `e^x` by range reduction to `2^n * 2^f`, `|f| <= 0.5`, and a degree-6 polynomial for `2^f`
-/// (relative error below 1e-5, set by the f32 rounding of `x * log2(e)`). Branch-free so that loops over slices vectorize; the input is
-/// clamped to [-87, 88], so the result is always a normal float (no denormals reach a GEMM).
+/// (relative error below 1e-5, set by the f32 rounding of `x * log2(e)`). Branch-free and free
+/// of float-to-int conversions so that loops over slices vectorize; the input is clamped to
+/// [-87, 88], so the result is always a normal float (no denormals reach a GEMM).
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to nearest
     let t = x.clamp(-87.0, 88.0) * LOG2E;
-    let n = (t + ROUND) - ROUND;
+    let r = t + ROUND;
+    let n = r - ROUND;
     let f = t - n;
     let p = 1.0
         + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // The low mantissa bits of `r` hold `n` (-126..=127): 2^n has the bits `(n + 127) << 23`.
+    let two_n = r.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(two_n)
 }
 
 /// SiLU, `x * sigmoid(x)`.
@@ -29,9 +33,55 @@ pub fn silu(v: f32) -> f32 {
 
 /// SiLU in place over a slice (vectorizable).
 pub fn silu_slice(xs: &mut [f32]) {
-    for v in xs.iter_mut() {
-        *v = silu(*v);
+    affine_act(xs, 1.0, 0.0, true)
+}
+
+#[inline(always)]
+fn affine_act_generic(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    let f = |v: f32| if act { silu(v * a + b) } else { v * a + b };
+    match src {
+        Some(src) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f(v)),
+        None => dst.iter_mut().for_each(|d| *d = f(*d)),
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn affine_act_avx512(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(src, dst, a, b, act)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn affine_act_avx2(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_generic(src, dst, a, b, act)
+}
+
+/// `dst = silu(src * a + b)` (or `src * a + b` without `act`), in place when `src` is `None`,
+/// compiled for the widest vector unit the CPU has (AVX-512 / AVX2, checked at run time): the
+/// crate itself is built for baseline x86-64, where this loop would only use SSE2.
+pub fn affine_act_into(src: Option<&[f32]>, dst: &mut [f32], a: f32, b: f32, act: bool) {
+    if let Some(s) = src {
+        assert_eq!(s.len(), dst.len(), "affine_act_into lengths");
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { affine_act_avx512(src, dst, a, b, act) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            return unsafe { affine_act_avx2(src, dst, a, b, act) };
+        }
+    }
+    affine_act_generic(src, dst, a, b, act)
+}
+
+/// In-place [`affine_act_into`].
+pub fn affine_act(xs: &mut [f32], a: f32, b: f32, act: bool) {
+    affine_act_into(None, xs, a, b, act)
 }
 
 /// SiLU in place, in parallel.
@@ -50,35 +100,60 @@ pub fn add_bias(x: &mut Array3<f32>, bias: &[f32]) {
     }
 }
 
-/// Max pooling with implicit `-inf` padding (torch semantics).
+/// Max pooling with implicit `-inf` padding (torch semantics), separable: a horizontal
+/// window max per input row, then a vertical max over those rows, channels in parallel.
 pub fn maxpool(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Array3<f32> {
+    use rayon::prelude::*;
     let (c, h, w) = x.dim();
     let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
-    let mut out = Array3::<f32>::from_elem((c, ho, wo), f32::NEG_INFINITY);
-    Zip::from(out.outer_iter_mut())
-        .and(x.outer_iter())
-        .par_for_each(|mut o, xi| {
-            for oy in 0..ho {
-                let y0 = (oy * stride) as isize - pad as isize;
-                for ox in 0..wo {
-                    let x0 = (ox * stride) as isize - pad as isize;
-                    let mut m = f32::NEG_INFINITY;
-                    for yy in y0.max(0)..(y0 + k as isize).min(h as isize) {
-                        for xx in x0.max(0)..(x0 + k as isize).min(w as isize) {
-                            m = m.max(xi[[yy as usize, xx as usize]]);
-                        }
-                    }
-                    o[[oy, ox]] = m;
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    // Clipped window `[lo, hi)` of output position `o` along an axis of length `n`.
+    let win = |o: usize, n: usize| {
+        let lo = (o * stride).saturating_sub(pad);
+        (lo, (o * stride + k).saturating_sub(pad).min(n))
+    };
+    let mut out = vec![f32::NEG_INFINITY; c * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, plane)| {
+            let mut rows = vec![f32::NEG_INFINITY; h * wo];
+            for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(wo)) {
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    let (lo, hi) = win(ox, w);
+                    *d = src[lo..hi].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                }
+            }
+            for (oy, dst) in o.chunks_exact_mut(wo).enumerate() {
+                let (lo, hi) = win(oy, h);
+                for r in rows[lo * wo..hi * wo].chunks_exact(wo) {
+                    dst.iter_mut().zip(r).for_each(|(d, &v)| *d = d.max(v));
                 }
             }
         });
-    out
+    Array3::from_shape_vec((c, ho, wo), out).expect("maxpool shape")
 }
 
-/// Nearest-neighbour upsampling by an integer factor.
+/// Nearest-neighbour upsampling by an integer factor: each widened input row is written
+/// `f` times.
 pub fn upsample_nearest(x: ArrayView3<f32>, f: usize) -> Array3<f32> {
+    use rayon::prelude::*;
     let (c, h, w) = x.dim();
-    Array3::from_shape_fn((c, h * f, w * f), |(ci, y, xx)| x[[ci, y / f, xx / f]])
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0f32; c * h * f * w * f];
+    out.par_chunks_mut(f * w * f)
+        .zip(xs.par_chunks(w))
+        .for_each(|(dst, src)| {
+            let (first, rest) = dst.split_at_mut(w * f);
+            for (d, &v) in first.chunks_exact_mut(f).zip(src) {
+                d.fill(v);
+            }
+            for r in rest.chunks_exact_mut(w * f) {
+                r.copy_from_slice(first);
+            }
+        });
+    Array3::from_shape_vec((c, h * f, w * f), out).expect("upsample shape")
 }
 
 /// Channel concatenation.
@@ -94,6 +169,38 @@ pub fn slice(x: ArrayView3<f32>, start: usize, end: usize) -> Array3<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maxpool_and_upsample_match_definitions() {
+        let x = Array3::from_shape_fn((3, 7, 9), |(c, y, x)| {
+            ((c * 37 + y * 11 + x * 5) % 17) as f32 - 8.0
+        });
+        for (k, stride, pad) in [(5, 1, 2), (3, 2, 1), (2, 2, 0), (3, 1, 0)] {
+            let got = maxpool(x.view(), k, stride, pad);
+            let (ho, wo) = (out_size(7, k, stride, pad), out_size(9, k, stride, pad));
+            assert_eq!(got.dim(), (3, ho, wo));
+            for ((c, oy, ox), &v) in got.indexed_iter() {
+                let mut m = f32::NEG_INFINITY;
+                for yy in 0..7 {
+                    for xx in 0..9 {
+                        let inside =
+                            |o: usize, i: usize| i + pad >= o * stride && i + pad < o * stride + k;
+                        if inside(oy, yy) && inside(ox, xx) {
+                            m = m.max(x[[c, yy, xx]]);
+                        }
+                    }
+                }
+                assert_eq!(v, m, "k{k} s{stride} p{pad} at {c},{oy},{ox}");
+            }
+        }
+        for f in [1, 2, 3] {
+            let up = upsample_nearest(x.view(), f);
+            assert_eq!(up.dim(), (3, 7 * f, 9 * f));
+            for ((c, y, xx), &v) in up.indexed_iter() {
+                assert_eq!(v, x[[c, y / f, xx / f]]);
+            }
+        }
+    }
 
     #[test]
     fn exp_approx_is_accurate() {
