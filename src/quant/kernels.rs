@@ -6,6 +6,7 @@
 //! else f64 (exact below 2^53). Property tests compare it with the naive i64 loop.
 
 mod conv_i16;
+mod micro_i16;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};
@@ -66,6 +67,29 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
         plane.mapv_inplace(|v| v + add);
     }
     acc
+}
+
+/// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
+/// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
+pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
+    if !conv_i16::applicable(x, q) {
+        return conv_output(&conv_acc(x, q), q, out);
+    }
+    conv_i16::conv_fused(x, q, |o, acc, dst| {
+        let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
+        match &q.act {
+            QAct::None => {
+                for (d, &a) in dst.iter_mut().zip(acc) {
+                    *d = requant(a as i64 + b, m, s, out);
+                }
+            }
+            QAct::Lut { pre, table } => {
+                for (d, &a) in dst.iter_mut().zip(acc) {
+                    *d = table[requant(a as i64 + b, m, s, pre) as usize];
+                }
+            }
+        }
+    })
 }
 
 /// Naive accumulators: the definition, in i64.
