@@ -7,6 +7,7 @@
 
 mod conv_i16;
 mod micro_i16;
+mod rows;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};
@@ -78,16 +79,8 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
     conv_i16::conv_fused(x, q, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match &q.act {
-            QAct::None => {
-                for (d, &a) in dst.iter_mut().zip(acc) {
-                    *d = requant(a as i64 + b, m, s, out);
-                }
-            }
-            QAct::Lut { pre, table } => {
-                for (d, &a) in dst.iter_mut().zip(acc) {
-                    *d = table[requant(a as i64 + b, m, s, pre) as usize];
-                }
-            }
+            QAct::None => rows::requant_row(acc, b, m, s, out, dst),
+            QAct::Lut { pre, table } => rows::table_row(acc, b, m, s, pre, table, dst),
         }
     })
 }

@@ -11,6 +11,7 @@
 //! disjoint output positions.
 
 use super::micro_i16::{micro, Isa, MR_MAX, NB};
+use super::rows::{max_abs, wide};
 use super::QConv;
 use crate::model::conv::out_size;
 use ndarray::{Array3, ArrayView3};
@@ -25,15 +26,14 @@ pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
         return false;
     }
     let fits = |v: i64| (-(1 << 15)..(1 << 15)).contains(&v);
-    let fold = |m: i64, v: &i32| m.max((*v as i64).abs());
     let pad = (q.pad_value as i64).abs();
     let xmax = match x.as_slice() {
-        Some(s) => s.iter().fold(pad, fold),
-        None => x.iter().fold(pad, fold),
+        Some(s) => max_abs(s, pad),
+        None => x.iter().fold(pad, |m, &v| m.max((v as i64).abs())),
     };
     let ws = q.weight.as_standard_layout();
     let ws = ws.as_slice().expect("standard layout");
-    if !fits(xmax) || !ws.iter().all(|&w| fits(w as i64)) {
+    if !fits(xmax) || !fits(max_abs(ws, 0)) {
         return false;
     }
     let kk = ws.len() / q.weight.dim().0.max(1);
@@ -120,7 +120,7 @@ where
             let blocks = (p1 - p0).div_ceil(NB);
             for cb in 0..blocks {
                 let pb = &mut panel[cb * k2 * NB..(cb + 1) * k2 * NB];
-                src.pack_block(wo, q.stride, p0 + cb * NB, p1, k2, pb);
+                wide(|| src.pack_block(wo, q.stride, p0 + cb * NB, p1, k2, pb));
             }
             let mut acc = [[0i32; NB]; MR_MAX];
             for ob in (0..co).step_by(mr) {
@@ -200,6 +200,7 @@ impl Padded {
     /// `2j` and `2j+1` of position `p0 + t` as the pair at `j * NB + t` (a missing last odd
     /// row is 0; positions past `end` keep stale words, their sums are never read).
     /// Positions are taken in runs along one output row.
+    #[inline(always)]
     fn pack_block(&self, wo: usize, s: usize, p0: usize, end: usize, k2: usize, block: &mut [i32]) {
         let kk = self.rows.len();
         let end = (p0 + NB).min(end);
