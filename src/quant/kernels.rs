@@ -5,9 +5,10 @@
 //! integers whose partial sums are bounded (from the actual weights) below 2^24 for f32,
 //! else f64 (exact below 2^53). Property tests compare it with the naive i64 loop.
 
+#[macro_use]
+mod rows;
 mod conv_i16;
 mod micro_i16;
-mod rows;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};

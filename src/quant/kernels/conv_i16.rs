@@ -11,7 +11,7 @@
 //! disjoint output positions.
 
 use super::micro_i16::{micro, Isa, MR_MAX, NB};
-use super::rows::{max_abs, wide};
+use super::rows::max_abs;
 use super::QConv;
 use crate::model::conv::out_size;
 use ndarray::{Array3, ArrayView3};
@@ -120,7 +120,7 @@ where
             let blocks = (p1 - p0).div_ceil(NB);
             for cb in 0..blocks {
                 let pb = &mut panel[cb * k2 * NB..(cb + 1) * k2 * NB];
-                wide(|| src.pack_block(wo, q.stride, p0 + cb * NB, p1, k2, pb));
+                pack_block(&src, wo, q.stride, p0 + cb * NB, p1, k2, pb);
             }
             let mut acc = [[0i32; NB]; MR_MAX];
             for ob in (0..co).step_by(mr) {
@@ -201,7 +201,15 @@ impl Padded {
     /// row is 0; positions past `end` keep stale words, their sums are never read).
     /// Positions are taken in runs along one output row.
     #[inline(always)]
-    fn pack_block(&self, wo: usize, s: usize, p0: usize, end: usize, k2: usize, block: &mut [i32]) {
+    fn pack_block_body(
+        &self,
+        wo: usize,
+        s: usize,
+        p0: usize,
+        end: usize,
+        k2: usize,
+        block: &mut [i32],
+    ) {
         let kk = self.rows.len();
         let end = (p0 + NB).min(end);
         let mut pos = p0;
@@ -219,22 +227,27 @@ impl Padded {
                     continue;
                 }
                 let hi = &self.xp[origin + self.rows[2 * j + 1]..];
-                if s == 1 && len == NB {
-                    let lo: &[i16; NB] = lo[..NB].try_into().expect("NB codes");
-                    let hi: &[i16; NB] = hi[..NB].try_into().expect("NB codes");
+                let span = (len - 1) * s + 1;
+                let (lo, hi) = (&lo[..span], &hi[..span]);
+                if s == 1 {
                     for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
                         *d = pair(l as i32, h as i32);
                     }
                 } else {
-                    let it = lo.iter().step_by(s).zip(hi.iter().step_by(s));
-                    for (d, (&l, &h)) in dst.iter_mut().zip(it) {
-                        *d = pair(l as i32, h as i32);
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        *d = pair(lo[t * s] as i32, hi[t * s] as i32);
                     }
                 }
             }
             pos += len;
         }
     }
+}
+
+multiversion! {
+    /// [`Padded::pack_block_body`], vectorized.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_block(src: &Padded, wo: usize, s: usize, p0: usize, end: usize, k2: usize, block: &mut [i32]) -> () = Padded::pack_block_body;
 }
 
 #[cfg(test)]

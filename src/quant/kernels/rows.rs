@@ -8,13 +8,13 @@ use crate::quant::spec::{requant, QFormat};
 
 /// Which compiled copy of a loop to run.
 #[derive(Clone, Copy)]
-enum Level {
+pub enum Level {
     Avx512,
     Avx2,
     Plain,
 }
 
-fn level() -> Level {
+pub fn level() -> Level {
     static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(detect)
 }
@@ -33,34 +33,41 @@ fn detect() -> Level {
     Level::Plain
 }
 
-/// Run `f` compiled for the widest vector unit the CPU has: `f` should only call
-/// `#[inline(always)]` bodies so that they are compiled inside the feature-enabled frame.
-pub fn wide<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-        unsafe fn w512<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// `fn name(args) -> R = body;` defines `name`, which runs the `#[inline(always)]` function
+/// `body` compiled for the widest vector unit the CPU has (AVX-512, AVX2, else baseline).
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:path;) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) -> $r {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+                unsafe fn w512($($a: $t),*) -> $r {
+                    $body($($a),*)
+                }
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2")]
+                unsafe fn w256($($a: $t),*) -> $r {
+                    $body($($a),*)
+                }
+                match $crate::quant::kernels::rows::level() {
+                    // SAFETY: the CPU has the features (checked by `level`).
+                    $crate::quant::kernels::rows::Level::Avx512 => unsafe { w512($($a),*) },
+                    // SAFETY: as above.
+                    $crate::quant::kernels::rows::Level::Avx2 => unsafe { w256($($a),*) },
+                    $crate::quant::kernels::rows::Level::Plain => $body($($a),*),
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            $body($($a),*)
         }
-        #[target_feature(enable = "avx2")]
-        unsafe fn w256<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        match level() {
-            // SAFETY: the CPU has the features (checked by `level`).
-            Level::Avx512 => unsafe { w512(f) },
-            // SAFETY: as above.
-            Level::Avx2 => unsafe { w256(f) },
-            Level::Plain => f(),
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    f()
+    };
 }
 
-/// Largest `|v|` over `s` and `init` (as i64, so `|i32::MIN|` is exact).
-pub fn max_abs(s: &[i32], init: i64) -> i64 {
-    wide(|| max_abs_body(s, init))
+multiversion! {
+    /// Largest `|v|` over `s` and `init` (as i64, so `|i32::MIN|` is exact).
+    pub fn max_abs(s: &[i32], init: i64) -> i64 = max_abs_body;
 }
 
 #[inline(always)]
@@ -74,9 +81,9 @@ fn max_abs_body(s: &[i32], init: i64) -> i64 {
     init.max((lo as i64).abs()).max((hi as i64).abs())
 }
 
-/// `dst[t] = requant(acc[t] + bias, mult, shift, fmt)`.
-pub fn requant_row(acc: &[i32], bias: i64, mult: i64, shift: i32, fmt: &QFormat, dst: &mut [i32]) {
-    wide(|| requant_body(acc, bias, mult, shift, fmt, dst))
+multiversion! {
+    /// `dst[t] = requant(acc[t] + bias, mult, shift, fmt)`.
+    pub fn requant_row(acc: &[i32], bias: i64, mult: i64, shift: i32, fmt: &QFormat, dst: &mut [i32]) -> () = requant_body;
 }
 
 #[inline(always)]
@@ -86,18 +93,10 @@ fn requant_body(acc: &[i32], bias: i64, mult: i64, shift: i32, fmt: &QFormat, ds
     }
 }
 
-/// `dst[t] = table[requant(acc[t] + bias, mult, shift, pre)]`.
-#[allow(clippy::too_many_arguments)]
-pub fn table_row(
-    acc: &[i32],
-    bias: i64,
-    mult: i64,
-    shift: i32,
-    pre: &QFormat,
-    table: &[i32],
-    dst: &mut [i32],
-) {
-    wide(|| table_body(acc, bias, mult, shift, pre, table, dst))
+multiversion! {
+    /// `dst[t] = table[requant(acc[t] + bias, mult, shift, pre)]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn table_row(acc: &[i32], bias: i64, mult: i64, shift: i32, pre: &QFormat, table: &[i32], dst: &mut [i32]) -> () = table_body;
 }
 
 #[inline(always)]
