@@ -335,7 +335,7 @@ mod tests {
         for (i, lut) in [false, true].into_iter().enumerate() {
             let mut q = layer(11, 6, 3, 1 + i, 127, 40 + i as u64);
             q.mult = (0..11).map(|o| 1 + 37 * o as i64).collect();
-            q.shift = (0..11).map(|o| o as i32 * 2 - 3).collect();
+            q.shift = (0..11).map(|o| o * 2 - 3).collect();
             if lut {
                 q.act = QAct::Lut {
                     pre,
