@@ -8,6 +8,7 @@
 #[macro_use]
 mod rows;
 mod conv_i16;
+mod gather;
 mod micro_i16;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
