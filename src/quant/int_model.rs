@@ -56,10 +56,11 @@ pub fn eval_node(q: &QuantGraph, i: usize, ins: &[&Value]) -> Value {
     let n = &q.nodes[i];
     match &n.op {
         QOp::Input { .. } => unreachable!("input is provided"),
-        QOp::Conv(c) => {
-            let acc = kernels::conv_acc(ins[0].int().view(), c);
-            Value::Int(kernels::conv_output(&acc, c, n.fmt.as_ref().unwrap()))
-        }
+        QOp::Conv(c) => Value::Int(kernels::conv(
+            ins[0].int().view(),
+            c,
+            n.fmt.as_ref().unwrap(),
+        )),
         QOp::FloatConv(c) => {
             let f = q.nodes[n.inputs[0]].fmt.unwrap();
             let x = ins[0].int().mapv(|v| f.dequant(v));

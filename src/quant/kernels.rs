@@ -5,7 +5,11 @@
 //! integers whose partial sums are bounded (from the actual weights) below 2^24 for f32,
 //! else f64 (exact below 2^53). Property tests compare it with the naive i64 loop.
 
+#[macro_use]
+mod rows;
 mod conv_i16;
+mod gather;
+mod micro_i16;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};
@@ -66,6 +70,21 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
         plane.mapv_inplace(|v| v + add);
     }
     acc
+}
+
+/// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
+/// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
+pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
+    if !conv_i16::applicable(x, q) {
+        return conv_output(&conv_acc(x, q), q, out);
+    }
+    conv_i16::conv_fused(x, q, |o, acc, dst| {
+        let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
+        match &q.act {
+            QAct::None => rows::requant_row(acc, b, m, s, out, dst),
+            QAct::Lut { pre, table } => rows::table_row(acc, b, m, s, pre, table, dst),
+        }
+    })
 }
 
 /// Naive accumulators: the definition, in i64.

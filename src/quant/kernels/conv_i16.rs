@@ -1,71 +1,100 @@
-//! Exact integer convolution on 16-bit operands with AVX2 (`vpmaddwd`: pairs of i16 × i16
-//! products summed into i32 lanes), used when codes and weights fit i16 and the worst-case
-//! sum `max|code| * max_o sum|w_o|` fits i31, so no i32 lane can overflow. The accumulator
-//! is then exact; the bias is added in i64 afterwards.
+//! Exact integer convolution on 16-bit operands, used when codes and weights fit i16 and the
+//! worst-case sum `max|code| * max_o sum|w_o|` fits i31, so no i32 lane of the SIMD
+//! micro-kernels ([`super::micro_i16`]: AVX-512 VNNI or AVX2) can overflow. The i32 sums are
+//! exact; the bias is added in i64 and the epilogue (requantize / SiLU table, or the raw
+//! accumulator) is the scalar definition, so results are bit-identical to the naive loop.
 //!
-//! Layout: each task gathers the receptive fields of 16 output positions (im2col with the
-//! pad code) into a small panel of `k2` pairs of reduction rows × 16 positions × 2 i16, then
-//! runs every output channel over it (weights as `[c_out][k2]` words of two i16), 4 channels
-//! × 16 positions per micro-kernel call. Tasks own disjoint output positions.
+//! Cache blocking: output positions are cut into tiles whose im2col panel (`k2` pairs of
+//! reduction rows × tile, i16 pairs) fits in L2; each tile is gathered from the padded input,
+//! multiplied block by block (a weight block of `mr` channels stays in L1 while it sweeps the
+//! tile's 32-position blocks) and finished while hot. Tiles run in parallel on rayon and own
+//! disjoint output positions.
 
+use super::gather::{pack_block, Padded};
+use super::micro_i16::{micro, Isa, MR_MAX, NB};
+use super::rows::max_abs;
 use super::QConv;
 use crate::model::conv::out_size;
-use ndarray::{Array3, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
-/// Output positions per panel (two AVX2 vectors of i32).
-const NB: usize = 16;
-/// Output channels per micro-kernel call.
-const MR: usize = 4;
+/// Panel bytes per tile: half of this machine's 1 MiB L2.
+const TILE_BYTES: usize = 1 << 19;
 
 /// True when the exact i16 path applies to this layer and input on this CPU.
 pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
-    if !avx2() {
+    if Isa::detect().is_none() {
         return false;
     }
     let fits = |v: i64| (-(1 << 15)..(1 << 15)).contains(&v);
-    let xmax = x.iter().fold(q.pad_value.unsigned_abs() as i64, |m, &v| {
-        m.max(v.abs() as i64)
-    });
-    if !fits(xmax) || !q.weight.iter().all(|&w| fits(w as i64)) {
+    let pad = (q.pad_value as i64).abs();
+    let xmax = match x.as_slice() {
+        Some(s) => max_abs(s, pad),
+        None => x.iter().fold(pad, |m, &v| m.max((v as i64).abs())),
+    };
+    let ws = q.weight.as_standard_layout();
+    let ws = ws.as_slice().expect("standard layout");
+    if !fits(xmax) || !fits(max_abs(ws, 0)) {
         return false;
     }
-    let wsum = q
-        .weight
-        .axis_iter(Axis(0))
+    let kk = ws.len() / q.weight.dim().0.max(1);
+    let wsum = ws
+        .chunks_exact(kk.max(1))
         .map(|wc| wc.iter().map(|&v| v.unsigned_abs() as i64).sum::<i64>())
         .max()
         .unwrap_or(0);
     xmax * wsum < 1 << 31
 }
 
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-fn pair(lo: i32, hi: i32) -> i32 {
+pub(super) fn pair(lo: i32, hi: i32) -> i32 {
     ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
 }
 
-/// Output buffer shared by the panel tasks; each task writes only its own columns.
-struct SharedOut(*mut i64);
+/// Output buffer shared by the tile tasks; each task writes only its own positions.
+struct SharedOut<T>(*mut T);
 // SAFETY: tasks write disjoint elements (distinct output positions) and the buffer outlives them.
-unsafe impl Sync for SharedOut {}
-impl SharedOut {
-    fn ptr(&self) -> *mut i64 {
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+impl<T> SharedOut<T> {
+    fn ptr(&self) -> *mut T {
         self.0
     }
 }
 
 /// Accumulators `bias + sum(w * code)`; call only when [`applicable`] holds.
 pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
+    conv_fused(x, q, |o, acc, dst: &mut [i64]| {
+        let b = q.bias[o];
+        for (d, &a) in dst.iter_mut().zip(acc) {
+            *d = a as i64 + b;
+        }
+    })
+}
+
+/// Output elements `finish(o, sums, dst)` per channel, with the best kernel and default tiles;
+/// call only when [`applicable`] holds.
+pub fn conv_fused<T, F>(x: ArrayView3<i32>, q: &QConv, finish: F) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
+    let isa = Isa::detect().expect("applicable() checked the CPU");
+    conv_with(x, q, isa, TILE_BYTES, finish)
+}
+
+/// Run the tiled convolution with kernel `isa` and panel budget `tile_bytes`; `finish(o,
+/// sums, dst)` turns the i32 sums (without bias) of channel `o` at consecutive output
+/// positions into the output elements `dst` (same length). Output `[co, ho, wo]`.
+pub fn conv_with<T, F>(
+    x: ArrayView3<i32>,
+    q: &QConv,
+    isa: Isa,
+    tile_bytes: usize,
+    finish: F,
+) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
     let (ho, wo) = (
@@ -74,35 +103,40 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     );
     let (kk, n) = (ci * k * k, ho * wo);
     let k2 = kk.div_ceil(2);
+    let mr = isa.mr();
     let src = Padded::new(x, q);
-    // Weight words, rows padded to a multiple of MR with zeros.
-    let rows = co.next_multiple_of(MR);
-    let ws = q.weight.as_standard_layout();
-    let ws = ws.as_slice().expect("standard layout");
-    let mut wp = vec![0i32; rows * k2];
-    for o in 0..co {
-        for r2 in 0..k2 {
-            let at = |r: usize| if r < kk { ws[o * kk + r] } else { 0 };
-            wp[o * k2 + r2] = pair(at(2 * r2), at(2 * r2 + 1));
-        }
-    }
-    let mut out = vec![0i64; co * n];
+    let wp = pack_weights(q, kk, k2, mr);
+    // Tile width: a multiple of NB within the budget, and at least four tiles when possible.
+    let tile = (tile_bytes / (4 * k2 * NB))
+        .clamp(1, 32)
+        .min(n.div_ceil(4 * NB).max(1))
+        * NB;
+    let mut out = vec![T::default(); co * n];
     let dst = SharedOut(out.as_mut_ptr());
     let dst = &dst;
-    (0..n.div_ceil(NB)).into_par_iter().for_each_init(
-        || vec![0i16; 2 * k2 * NB],
-        |panel, p| {
-            src.pack_panel(wo, q.stride, p * NB, n, k2, panel);
-            let (c0, c1) = (p * NB, ((p + 1) * NB).min(n));
-            let mut acc = [[0i32; NB]; MR];
-            for ob in (0..rows).step_by(MR) {
-                micro(&wp[ob * k2..(ob + MR) * k2], panel, k2, &mut acc);
-                for (r, row) in acc.iter().enumerate().take(co.saturating_sub(ob)) {
-                    let (o, b) = (ob + r, q.bias[ob + r]);
-                    for (t, &v) in row.iter().enumerate().take(c1 - c0) {
-                        // SAFETY: (o, c0 + t) is inside the co×n buffer and belongs to
-                        // panel p only.
-                        unsafe { *dst.ptr().add(o * n + c0 + t) = v as i64 + b };
+    (0..n.div_ceil(tile)).into_par_iter().for_each_init(
+        || vec![0i32; k2 * tile],
+        |panel, t| {
+            let (p0, p1) = (t * tile, ((t + 1) * tile).min(n));
+            let blocks = (p1 - p0).div_ceil(NB);
+            for cb in 0..blocks {
+                let pb = &mut panel[cb * k2 * NB..(cb + 1) * k2 * NB];
+                pack_block(&src, wo, q.stride, p0 + cb * NB, p1, k2, pb);
+            }
+            let mut acc = [[0i32; NB]; MR_MAX];
+            for ob in (0..co).step_by(mr) {
+                let a = &wp[ob * k2..(ob + mr) * k2];
+                for cb in 0..blocks {
+                    micro(isa, a, &panel[cb * k2 * NB..], k2, &mut acc);
+                    let (c0, len) = (p0 + cb * NB, (p1 - p0 - cb * NB).min(NB));
+                    for (r, row) in acc.iter().enumerate().take((co - ob).min(mr)) {
+                        let o = ob + r;
+                        // SAFETY: positions c0..c0+len of channel o are inside the co×n
+                        // buffer and belong to tile t only.
+                        let d = unsafe {
+                            std::slice::from_raw_parts_mut(dst.ptr().add(o * n + c0), len)
+                        };
+                        finish(o, &row[..len], d);
                     }
                 }
             }
@@ -111,117 +145,27 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     Array3::from_shape_vec((co, ho, wo), out).expect("shape")
 }
 
-/// The input as i16 with a border of `pad` pad codes, and the offset of every reduction row
-/// `r = (c, ky, kx)` relative to an output position's window origin.
-struct Padded {
-    xp: Vec<i16>,
-    wp: usize,
-    rows: Vec<usize>,
-}
-
-impl Padded {
-    fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
-        let (ci, h, w) = x.dim();
-        let (k, pad) = (q.weight.dim().2, q.pad);
-        let (hp, wp) = (h + 2 * pad, w + 2 * pad);
-        let mut xp = vec![q.pad_value as i16; ci * hp * wp];
-        xp.par_chunks_mut(hp * wp)
-            .enumerate()
-            .for_each(|(c, plane)| {
-                for y in 0..h {
-                    let dst = &mut plane[(y + pad) * wp + pad..(y + pad) * wp + pad + w];
-                    for (d, &v) in dst.iter_mut().zip(x.slice(ndarray::s![c, y, ..])) {
-                        *d = v as i16;
-                    }
-                }
-            });
-        let mut rows = Vec::with_capacity(ci * k * k);
-        for c in 0..ci {
-            for ky in 0..k {
-                for kx in 0..k {
-                    rows.push((c * hp + ky) * wp + kx);
-                }
-            }
-        }
-        Padded { xp, wp, rows }
-    }
-
-    /// Gather positions `p0..p0+NB` (clipped to `n`) into `panel` as `[k2][NB][2]` i16: row
-    /// `r` of position `p0 + t` at `((r / 2) * NB + t) * 2 + r % 2` (a missing last odd row
-    /// is left as is: its weights are 0). Positions are taken in runs along one output row.
-    fn pack_panel(&self, wo: usize, s: usize, p0: usize, n: usize, k2: usize, panel: &mut [i16]) {
-        let kk = self.rows.len();
-        let end = (p0 + NB).min(n);
-        let mut pos = p0;
-        while pos < end {
-            let (oy, ox0) = (pos / wo, pos % wo);
-            let len = (wo - ox0).min(end - pos);
-            let (t0, origin) = (pos - p0, oy * s * self.wp + ox0 * s);
-            for r2 in 0..k2 {
-                let dst = &mut panel[(r2 * NB + t0) * 2..(r2 * NB + t0 + len) * 2];
-                for half in 0..2 {
-                    let r = 2 * r2 + half;
-                    if r >= kk {
-                        continue;
-                    }
-                    let src = &self.xp[origin + self.rows[r]..];
-                    if s == 1 && len == NB {
-                        let src: &[i16; NB] = src[..NB].try_into().expect("NB codes");
-                        for (t, &v) in src.iter().enumerate() {
-                            dst[2 * t + half] = v;
-                        }
-                    } else {
-                        for (t, v) in src.iter().step_by(s).take(len).enumerate() {
-                            dst[2 * t + half] = *v;
-                        }
-                    }
-                }
-            }
-            pos += len;
+/// Weight words `[co / mr][k2][mr]` (pairs of i16 along the reduction), zero-padded to a
+/// multiple of `mr` channels and an even reduction length.
+fn pack_weights(q: &QConv, kk: usize, k2: usize, mr: usize) -> Vec<i32> {
+    let co = q.weight.dim().0;
+    let ws = q.weight.as_standard_layout();
+    let ws = ws.as_slice().expect("standard layout");
+    let mut wp = vec![0i32; co.next_multiple_of(mr) * k2];
+    for o in 0..co {
+        let at = |r: usize| if r < kk { ws[o * kk + r] } else { 0 };
+        let (blk, r) = (o / mr, o % mr);
+        for j in 0..k2 {
+            wp[(blk * k2 + j) * mr + r] = pair(at(2 * j), at(2 * j + 1));
         }
     }
-}
-
-/// `acc[r][t] = sum_j a[r*k2 + j] · b[j*NB + t]` over i16 pairs.
-fn micro(a: &[i32], b: &[i16], k2: usize, acc: &mut [[i32; NB]; MR]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: only reached when `applicable` saw AVX2; the slices hold MR*k2 words and
-    // k2*NB pairs (checked inside).
-    unsafe {
-        micro_avx2(a, b, k2, acc)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (a, b, k2, acc);
-        unreachable!("the i16 path needs AVX2")
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn micro_avx2(a: &[i32], b: &[i16], k2: usize, acc: &mut [[i32; NB]; MR]) {
-    use std::arch::x86_64::*;
-    assert!(a.len() >= MR * k2 && b.len() >= 2 * k2 * NB);
-    let mut s = [[_mm256_setzero_si256(); 2]; MR];
-    let (ap, bp) = (a.as_ptr(), b.as_ptr());
-    for j in 0..k2 {
-        let b0 = _mm256_loadu_si256(bp.add(2 * j * NB) as *const __m256i);
-        let b1 = _mm256_loadu_si256(bp.add(2 * j * NB + 16) as *const __m256i);
-        for (r, sr) in s.iter_mut().enumerate() {
-            let w = _mm256_set1_epi32(*ap.add(r * k2 + j));
-            sr[0] = _mm256_add_epi32(sr[0], _mm256_madd_epi16(w, b0));
-            sr[1] = _mm256_add_epi32(sr[1], _mm256_madd_epi16(w, b1));
-        }
-    }
-    for (r, sr) in s.iter().enumerate() {
-        _mm256_storeu_si256(acc[r].as_mut_ptr() as *mut __m256i, sr[0]);
-        _mm256_storeu_si256(acc[r].as_mut_ptr().add(8) as *mut __m256i, sr[1]);
-    }
+    wp
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{conv_acc_naive, QAct, QConv};
+    use super::Isa;
     use ndarray::{Array3, Array4};
 
     fn layer(co: usize, ci: usize, k: usize, stride: usize, wmax: i64, seed: u64) -> QConv {
@@ -248,15 +192,25 @@ mod tests {
         }
     }
 
-    /// Shapes with several channel blocks, partial blocks, several panels and a panel that
-    /// spans output rows, at full 8-bit and near-limit 15-bit ranges: equal to the definition.
+    /// Shapes with several channel blocks, partial blocks, several tiles and blocks that span
+    /// output rows, at full 8-bit and near-limit 15-bit ranges, with every kernel this CPU
+    /// has and with tiny and default tile budgets: equal to the definition.
     #[test]
-    fn equals_naive_on_block_and_panel_tails() {
+    fn equals_naive_on_block_and_tile_tails() {
+        let isas: Vec<Isa> = [Isa::Avx2, Isa::Avx512Vnni]
+            .into_iter()
+            .filter(|i| i.available())
+            .collect();
+        if isas.is_empty() {
+            eprintln!("SKIPPED: no AVX2 on this CPU, the i16 path is never used");
+            return;
+        }
         for (i, &(co, ci, k, stride, h, w, wmax, xmax)) in [
             (9, 7, 3, 1, 23, 19, 127, 255),
             (6, 5, 3, 2, 17, 30, 127, 255),
             (13, 33, 1, 1, 5, 7, 127, 255),
             (5, 2, 1, 2, 40, 40, 1 << 14, 30000),
+            (17, 3, 3, 2, 64, 48, 127, 255),
         ]
         .iter()
         .enumerate()
@@ -265,12 +219,50 @@ mod tests {
             let x = Array3::from_shape_fn((ci, h, w), |(c, y, xx)| {
                 ((c * 7919 + y * 104729 + xx * 31) % (xmax + 1)) as i32
             });
-            if !super::avx2() {
+            assert!(super::applicable(x.view(), &q), "case {i}");
+            let want = conv_acc_naive(x.view(), &q);
+            assert_eq!(super::conv_acc(x.view(), &q), want, "case {i}");
+            for &isa in &isas {
+                for budget in [1, 5000, super::TILE_BYTES] {
+                    let got =
+                        super::conv_with(x.view(), &q, isa, budget, |o, acc, d: &mut [i64]| {
+                            for (d, &a) in d.iter_mut().zip(acc) {
+                                *d = a as i64 + q.bias[o];
+                            }
+                        });
+                    assert_eq!(got, want, "case {i} {isa:?} budget {budget}");
+                }
+            }
+        }
+    }
+
+    /// The fused epilogue of `kernels::conv` (requantize with multipliers and both shift
+    /// signs, and a SiLU-style table) gives the codes of `conv_output` of the definition.
+    #[test]
+    fn fused_epilogue_equals_conv_output_of_naive() {
+        use super::super::{conv, conv_output};
+        use crate::quant::spec::QFormat;
+        let out = QFormat::pow2(8, 4, 3);
+        let pre = QFormat::pow2(6, 2, 17);
+        for (i, lut) in [false, true].into_iter().enumerate() {
+            let mut q = layer(11, 6, 3, 1 + i, 127, 40 + i as u64);
+            q.mult = (0..11).map(|o| 1 + 37 * o as i64).collect();
+            q.shift = (0..11).map(|o| o * 2 - 3).collect();
+            if lut {
+                q.act = QAct::Lut {
+                    pre,
+                    table: (0..64).map(|v| (v * 5 + 1) % 251).collect(),
+                };
+            }
+            let x = Array3::from_shape_fn((6, 29, 37), |(c, y, xx)| {
+                ((c * 13 + y * 7 + xx) % 256) as i32
+            });
+            if !super::applicable(x.view(), &q) {
                 eprintln!("SKIPPED: no AVX2 on this CPU, the i16 path is never used");
                 return;
             }
-            assert!(super::applicable(x.view(), &q), "case {i}");
-            assert_eq!(super::conv_acc(x.view(), &q), conv_acc_naive(x.view(), &q));
+            let want = conv_output(&conv_acc_naive(x.view(), &q), &q, &out);
+            assert_eq!(conv(x.view(), &q, &out), want, "lut {lut}");
         }
     }
 

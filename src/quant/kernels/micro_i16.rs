@@ -1,0 +1,115 @@
+//! Exact i16 micro-kernels of the integer convolution, with runtime dispatch: AVX-512 VNNI
+//! (`vpdpwssd` on zmm: 8 channels × 32 positions per call) or AVX2 (`vpmaddwd` + `vpaddd` on
+//! ymm: 4 channels × 32 positions, as two halves of 16). Both compute, in i32 lanes,
+//! `acc[r][t] = sum_j pair(a) · pair(b)` over `k2` pairs of i16 — exact (no lane can wrap)
+//! whenever the caller has bounded the sums below 2^31, and then bit-identical to each other.
+
+/// Output positions per panel block (one AVX-512 pair of zmm, four ymm).
+pub const NB: usize = 32;
+/// Largest channel block of any kernel.
+pub const MR_MAX: usize = 8;
+
+/// Instruction set of the micro-kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2,
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// Best kernel this CPU supports, `None` without AVX2.
+    pub fn detect() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                return Some(Isa::Avx512Vnni);
+            }
+            if has!("avx2") {
+                return Some(Isa::Avx2);
+            }
+        }
+        None
+    }
+
+    /// Output channels per micro-kernel call (the weight packing's block height).
+    pub fn mr(self) -> usize {
+        match self {
+            Isa::Avx2 => 4,
+            Isa::Avx512Vnni => MR_MAX,
+        }
+    }
+
+    /// True when this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match (self, Isa::detect()) {
+            (_, None) => false,
+            (Isa::Avx2, Some(_)) => true,
+            (Isa::Avx512Vnni, Some(best)) => best == Isa::Avx512Vnni,
+        }
+    }
+}
+
+/// `acc[r][t] = sum_j a[j*mr + r] · b[j*NB + t]` (words of two i16) for `r < isa.mr()`.
+/// `a` holds `k2 * mr` words (`[j][r]`), `b` holds `k2 * NB` words (`[j][t]`).
+pub fn micro(isa: Isa, a: &[i32], b: &[i32], k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
+    assert!(isa.available() && a.len() >= k2 * isa.mr() && b.len() >= k2 * NB);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU supports `isa` (checked above) and the slices are long enough.
+    unsafe {
+        match isa {
+            Isa::Avx2 => micro_avx2(a.as_ptr(), b.as_ptr(), k2, acc),
+            Isa::Avx512Vnni => micro_avx512(a.as_ptr(), b.as_ptr(), k2, acc),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = acc;
+}
+
+// AVX-512 intrinsics and target features are stable since Rust 1.89 (as is the `avx512f`
+// target feature that src/model/ops.rs already uses), above the manifest's `rust-version`.
+#[allow(clippy::incompatible_msrv)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn micro_avx512(a: *const i32, b: *const i32, k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
+    use std::arch::x86_64::*;
+    let mut s = [[_mm512_setzero_si512(); 2]; MR_MAX];
+    for j in 0..k2 {
+        let b0 = _mm512_loadu_si512(b.add(j * NB) as *const __m512i);
+        let b1 = _mm512_loadu_si512(b.add(j * NB + 16) as *const __m512i);
+        for (r, sr) in s.iter_mut().enumerate() {
+            let w = _mm512_set1_epi32(*a.add(j * MR_MAX + r));
+            sr[0] = _mm512_dpwssd_epi32(sr[0], w, b0);
+            sr[1] = _mm512_dpwssd_epi32(sr[1], w, b1);
+        }
+    }
+    for (r, sr) in s.iter().enumerate() {
+        _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
+        _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn micro_avx2(a: *const i32, b: *const i32, k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
+    use std::arch::x86_64::*;
+    const MR: usize = 4;
+    for half in 0..2 {
+        let b = b.add(16 * half);
+        let mut s = [[_mm256_setzero_si256(); 2]; MR];
+        for j in 0..k2 {
+            let b0 = _mm256_loadu_si256(b.add(j * NB) as *const __m256i);
+            let b1 = _mm256_loadu_si256(b.add(j * NB + 8) as *const __m256i);
+            for (r, sr) in s.iter_mut().enumerate() {
+                let w = _mm256_set1_epi32(*a.add(j * MR + r));
+                sr[0] = _mm256_add_epi32(sr[0], _mm256_madd_epi16(w, b0));
+                sr[1] = _mm256_add_epi32(sr[1], _mm256_madd_epi16(w, b1));
+            }
+        }
+        for (r, sr) in s.iter().enumerate() {
+            let d = acc[r].as_mut_ptr().add(16 * half);
+            _mm256_storeu_si256(d as *mut __m256i, sr[0]);
+            _mm256_storeu_si256(d.add(8) as *mut __m256i, sr[1]);
+        }
+    }
+}
