@@ -128,7 +128,7 @@ impl<'a> Builder<'a> {
 
     fn check_square(&self, prefix: &str, w: &Array4<f32>, x: NodeId) -> Result<()> {
         let s = w.shape();
-        if s[2] != s[3] || s[2] % 2 == 0 {
+        if s[2] != s[3] || s[2].is_multiple_of(2) {
             return Err(self.err(format!(
                 "`{prefix}` kernel is {}x{}, expected an odd square kernel",
                 s[2], s[3]
@@ -146,7 +146,7 @@ impl<'a> Builder<'a> {
     fn c2f(&mut self, prefix: &str, x: NodeId, shortcut: bool) -> Result<NodeId> {
         let cv1 = self.conv_block(&format!("{prefix}.cv1"), x, 1)?;
         let c2 = self.channels[cv1];
-        if c2 % 2 != 0 {
+        if !c2.is_multiple_of(2) {
             return Err(self.err(format!("`{prefix}.cv1` has an odd channel count {c2}")));
         }
         let c = c2 / 2;
@@ -265,7 +265,7 @@ pub fn build_graph(ck: &Checkpoint) -> Result<Graph> {
     }
     let nbox = b.channels[box_nodes[0]];
     let nc = b.channels[cls_nodes[0]];
-    if nbox % 4 != 0
+    if !nbox.is_multiple_of(4)
         || box_nodes.iter().any(|&n| b.channels[n] != nbox)
         || cls_nodes.iter().any(|&n| b.channels[n] != nc)
     {

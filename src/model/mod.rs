@@ -35,7 +35,7 @@ impl FloatGraph {
 
 /// Check that an input size is usable: positive multiples of 32.
 pub fn check_imgsz(arg: &str, h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || h % 32 != 0 || w % 32 != 0 {
+    if h == 0 || w == 0 || !h.is_multiple_of(32) || !w.is_multiple_of(32) {
         return Err(Error::arg(
             arg,
             format!("image size {h}x{w} must be a positive multiple of 32 (the network's largest stride), e.g. 320 or 640"),

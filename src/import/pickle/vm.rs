@@ -364,7 +364,7 @@ impl<'a> Vm<'a> {
 
 /// Pair up alternating keys and values.
 fn pairs(items: Vec<Id>) -> Result<Vec<(Id, Id)>, String> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("odd number of items for a dict".into());
     }
     Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())

@@ -66,9 +66,8 @@ pub fn micro(isa: Isa, a: &[i32], b: &[i32], k2: usize, acc: &mut [[i32; NB]; MR
     let _ = acc;
 }
 
-// AVX-512 intrinsics and target features are stable since Rust 1.89 (as is the `avx512f`
-// target feature that src/model/ops.rs already uses), above the manifest's `rust-version`.
-#[allow(clippy::incompatible_msrv)]
+// AVX-512 intrinsics and target features are stable since Rust 1.89 (the manifest's
+// `rust-version`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn micro_avx512(a: *const i32, b: *const i32, k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
