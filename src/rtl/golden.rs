@@ -46,15 +46,22 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
     let mut layer_inputs = Vec::with_capacity(d.layers.len());
     let mut qnms = None;
     for l in &d.layers {
+        // The layer's input tensors: its node's inputs, or the head outputs for the NMS stage.
+        let inputs = match &l.params {
+            LayerParams::Qnms(_) => super::layout::outputs(q),
+            _ => q.nodes[l.node].inputs.clone(),
+        };
         let mut img = String::new();
+        for j in inputs {
+            let v = out.values[j].as_ref().expect("keep_all keeps every value");
+            img.push_str(&format!("@{:x}\n", d.nodes[j].base));
+            img.push_str(&hex::image(
+                v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
+            ));
+        }
+        layer_inputs.push(img);
+        offsets.push(codes.len());
         if let LayerParams::Qnms(p) = &l.params {
-            for j in super::layout::outputs(q) {
-                let v = out.values[j].as_ref().expect("keep_all keeps every value");
-                img.push_str(&format!("@{:x}\n", d.nodes[j].base));
-                img.push_str(&hex::image(
-                    v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
-                ));
-            }
             let int = |n: &usize| out.values[*n].as_ref().expect("kept").int();
             let b: Vec<_> = q.head.box_nodes.iter().map(int).collect();
             let c: Vec<_> = q.head.cls_nodes.iter().map(int).collect();
@@ -64,25 +71,14 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
             if let HeadOut::Detections(dets) = &out.head {
                 assert_eq!(dets, &run.kept, "the engine's NMS order is the reference's");
             }
-            layer_inputs.push(img);
-            offsets.push(codes.len());
             codes.extend(run.codes.iter().copied());
             qnms = Some(run);
-            continue;
+        } else {
+            let v = out.values[l.node]
+                .as_ref()
+                .expect("keep_all keeps every value");
+            codes.extend(v.int().iter().copied());
         }
-        for &j in &q.nodes[l.node].inputs {
-            let v = out.values[j].as_ref().expect("keep_all keeps every value");
-            img.push_str(&format!("@{:x}\n", d.nodes[j].base));
-            img.push_str(&hex::image(
-                v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
-            ));
-        }
-        layer_inputs.push(img);
-        offsets.push(codes.len());
-        let v = out.values[l.node]
-            .as_ref()
-            .expect("keep_all keeps every value");
-        codes.extend(v.int().iter().copied());
     }
     Golden {
         pixels,

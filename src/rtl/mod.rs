@@ -99,8 +99,13 @@ impl HwDesign {
             l.shape = [1, 1, run.codes.len()];
             l.cycles = run.cycles;
         }
-        self.frame_cycles = self.layers.iter().map(|l| l.cycles + 1).sum::<u64>() + 1;
+        self.frame_cycles = frame_cycles(&self.layers);
     }
+}
+
+/// Cycles for a frame: every layer plus one controller cycle between layers.
+fn frame_cycles(layers: &[HwLayer]) -> u64 {
+    layers.iter().map(|l| l.cycles + 1).sum::<u64>() + 1
 }
 
 /// Width in bits of an unsigned value up to `max` (at least 1).
@@ -219,7 +224,7 @@ pub fn lower(q: &QuantGraph, h: usize, w: usize, parallel: usize) -> Result<HwDe
             base: lay.base[i],
         })
         .collect();
-    let frame_cycles = layers.iter().map(|l| l.cycles + 1).sum::<u64>() + 1;
+    let frame_cycles = frame_cycles(&layers);
     let total_macs = layers.iter().map(|l| l.macs).sum();
     Ok(HwDesign {
         top: "yq_top".into(),
