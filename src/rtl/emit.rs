@@ -16,62 +16,62 @@ use tera::{Context, Tera};
 
 /// Hand-written primitives, copied verbatim into `rtl/`.
 pub const PRIMS: [(&str, &str); 9] = [
-    ("yq_mem.v", include_str!("../../templates/prims/yq_mem.v")),
-    ("yq_rom.v", include_str!("../../templates/prims/yq_rom.v")),
+    ("yq_mem.v", include_str!("../../templates/common/yq_mem.v")),
+    ("yq_rom.v", include_str!("../../templates/common/yq_rom.v")),
     (
         "yq_requant.v",
-        include_str!("../../templates/prims/yq_requant.v"),
+        include_str!("../../templates/common/yq_requant.v"),
     ),
     (
         "yq_conv_engine.v",
-        include_str!("../../templates/prims/yq_conv_engine.v"),
+        include_str!("../../templates/layerseq/prims/yq_conv_engine.v"),
     ),
     (
         "yq_pool_engine.v",
-        include_str!("../../templates/prims/yq_pool_engine.v"),
+        include_str!("../../templates/layerseq/prims/yq_pool_engine.v"),
     ),
     (
         "yq_upsample_engine.v",
-        include_str!("../../templates/prims/yq_upsample_engine.v"),
+        include_str!("../../templates/layerseq/prims/yq_upsample_engine.v"),
     ),
     (
         "yq_add_engine.v",
-        include_str!("../../templates/prims/yq_add_engine.v"),
+        include_str!("../../templates/layerseq/prims/yq_add_engine.v"),
     ),
     (
         "yq_input_loader.v",
-        include_str!("../../templates/prims/yq_input_loader.v"),
+        include_str!("../../templates/layerseq/prims/yq_input_loader.v"),
     ),
     (
         "yq_qnms_engine.v",
-        include_str!("../../templates/prims/yq_qnms_engine.v"),
+        include_str!("../../templates/common/yq_qnms_engine.v"),
     ),
 ];
-const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/prims/yq_seq.v"));
+const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/layerseq/prims/yq_seq.v"));
 
 const TEMPLATES: [(&str, &str); 11] = [
     (
         "layer_ports.tera",
-        include_str!("../../templates/layer_ports.tera"),
+        include_str!("../../templates/common/layer_ports.tera"),
     ),
-    ("conv.v", include_str!("../../templates/conv.v.tera")),
-    ("pool.v", include_str!("../../templates/pool.v.tera")),
+    ("conv.v", include_str!("../../templates/layerseq/conv.v.tera")),
+    ("pool.v", include_str!("../../templates/layerseq/pool.v.tera")),
     (
         "upsample.v",
-        include_str!("../../templates/upsample.v.tera"),
+        include_str!("../../templates/layerseq/upsample.v.tera"),
     ),
-    ("add.v", include_str!("../../templates/add.v.tera")),
-    ("input.v", include_str!("../../templates/input.v.tera")),
-    ("qnms.v", include_str!("../../templates/qnms.v.tera")),
-    ("top.v", include_str!("../../templates/top.v.tera")),
-    ("tb_top.v", include_str!("../../templates/tb_top.v.tera")),
+    ("add.v", include_str!("../../templates/layerseq/add.v.tera")),
+    ("input.v", include_str!("../../templates/layerseq/input.v.tera")),
+    ("qnms.v", include_str!("../../templates/common/qnms.v.tera")),
+    ("top.v", include_str!("../../templates/layerseq/top.v.tera")),
+    ("tb_top.v", include_str!("../../templates/layerseq/tb_top.v.tera")),
     (
         "tb_layer.v",
-        include_str!("../../templates/tb_layer.v.tera"),
+        include_str!("../../templates/layerseq/tb_layer.v.tera"),
     ),
-    ("Makefile", include_str!("../../templates/Makefile.tera")),
+    ("Makefile", include_str!("../../templates/common/Makefile.tera")),
 ];
-const CORE: (&str, &str) = ("core", include_str!("../../templates/core.tera"));
+const CORE: (&str, &str) = ("core", include_str!("../../templates/layerseq/core.tera"));
 
 /// One layer as recorded in `manifest.json` (what `sim` and `synth` read back).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,5 +1,5 @@
 //! Place-and-route of one layer engine on its own, inside a small generated harness
-//! (`templates/pnr_harness.v.tera`), for boards that cannot hold the whole layer-sequential
+//! (`templates/layerseq/pnr_harness.v.tera`), for boards that cannot hold the whole layer-sequential
 //! design (iCE40 UP5K: 8 DSPs against one engine of P multipliers per convolution).
 //!
 //! Guarantees: the layer is the convolution module with the most LUTs (in the whole-design
@@ -20,7 +20,7 @@ use std::time::Instant;
 
 /// Top module of the harness.
 pub const HARNESS_TOP: &str = "yq_pnr_harness";
-const TEMPLATE: &str = include_str!("../../../templates/pnr_harness.v.tera");
+const TEMPLATE: &str = include_str!("../../../templates/layerseq/pnr_harness.v.tera");
 
 /// What the harness template places.
 #[derive(Clone, Debug, Serialize)]
@@ -73,7 +73,7 @@ pub fn render(h: &Harness) -> Result<String> {
     let mut ctx = tera::Context::new();
     ctx.insert("h", h);
     tera::Tera::one_off(TEMPLATE, &ctx, false)
-        .map_err(|e| Error::Other(format!("rendering templates/pnr_harness.v.tera: {e:?}")))
+        .map_err(|e| Error::Other(format!("rendering templates/layerseq/pnr_harness.v.tera: {e:?}")))
 }
 
 /// The layer placed and routed on its own, and why it was chosen.
