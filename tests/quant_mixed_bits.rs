@@ -87,7 +87,7 @@ fn mixed_width_network_bit_exact_in_verilator() {
     let q = synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &cfg()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let img = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
-    let m = yoloq_gen::rtl::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
+    let m = yoloq_gen::rtl::layerseq::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
     let r = simulate(dir.path(), Simulator::Verilator).unwrap();
     print!("{}", r.table());
     assert!(r.pass, "{:?}", r.first_mismatch);

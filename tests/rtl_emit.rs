@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use yoloq_gen::quant::{HeadMode, QuantConfig, QuantGraph};
-use yoloq_gen::rtl::{self, emit, golden, HwDesign, LayerParams};
+use yoloq_gen::rtl::layerseq::{self, emit, HwDesign, LayerParams};
+use yoloq_gen::rtl::{golden, plan};
 use yoloq_gen::synthetic;
 
 /// The committed configuration: synthetic model, 32x32, 4 MAC lanes.
@@ -22,8 +23,17 @@ fn quant() -> &'static QuantGraph {
     })
 }
 
+fn plan() -> plan::Plan {
+    plan::plan(quant(), 32, 32).unwrap()
+}
+
 fn design() -> HwDesign {
-    rtl::lower(quant(), 32, 32, 4).unwrap()
+    layerseq::lower(&plan(), 4).unwrap()
+}
+
+/// Plan at `size` and lower to `parallel` lanes.
+fn lower(q: &QuantGraph, size: usize, parallel: usize) -> yoloq_gen::error::Result<HwDesign> {
+    layerseq::lower(&plan::plan(q, size, size)?, parallel)
 }
 
 fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -140,7 +150,11 @@ fn layout_keeps_live_buffers_apart() {
         .find(|l| l.kind == "qnms")
         .expect("--qnms stage");
     assert!(nms.out_base >= tensors_end && nms.out_base + nms.shape[2] <= d.mem_depth);
-    let g = golden::golden(q, &d, &synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32));
+    let g = golden::golden(
+        q,
+        &plan(),
+        &synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32),
+    );
     d.set_qnms_run(g.qnms.as_ref().unwrap());
     assert_eq!(g.offsets.len(), d.layers.len());
     assert_eq!(
@@ -156,7 +170,7 @@ fn layout_keeps_live_buffers_apart() {
 fn conv_module_snapshot() {
     let d = design();
     let img = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
-    let g = golden::golden(quant(), &d, &img);
+    let g = golden::golden(quant(), &plan(), &img);
     let (files, _) = emit::render_all(&d, &g).unwrap();
     let get = |name: &str| files.iter().find(|f| f.0 == name).unwrap().1.clone();
     insta::assert_snapshot!("conv_model_2_m_0_cv1", get("rtl/yq_l004_model_2_m_0_cv1.v"));
@@ -205,16 +219,16 @@ fn rejects_float_head_and_bad_options() {
         },
     )
     .unwrap();
-    let e = rtl::lower(&q, 32, 32, 4).unwrap_err().to_string();
+    let e = lower(&q, 32, 4).unwrap_err().to_string();
     assert!(e.contains("--head int"), "{e}");
-    let e = rtl::lower(quant(), 32, 32, 0).unwrap_err().to_string();
+    let e = lower(quant(), 32, 0).unwrap_err().to_string();
     assert!(e.starts_with("--parallel"), "{e}");
-    let e = rtl::lower(quant(), 48, 48, 4).unwrap_err().to_string();
+    let e = lower(quant(), 48, 4).unwrap_err().to_string();
     assert!(e.starts_with("--imgsz"), "{e}");
     // NMS records hold 16-bit coordinates: with reg_max 4 the stride-32 level reaches
     // ((g - 1) * 16 + 8 + 48) << 5, which fits for a 61-cell grid and not for 63.
-    assert!(rtl::lower(quant(), 1952, 1952, 4).is_ok());
-    let e = rtl::lower(quant(), 2016, 2016, 4).unwrap_err().to_string();
+    assert!(lower(quant(), 1952, 4).is_ok());
+    let e = lower(quant(), 2016, 4).unwrap_err().to_string();
     assert!(e.contains("16-bit coordinates"), "{e}");
 }
 

@@ -7,9 +7,10 @@ mod common;
 use ndarray::Array3;
 use yoloq_gen::quant::qhead;
 use yoloq_gen::quant::QuantConfig;
+use yoloq_gen::rtl::layerseq::{self, emit, LayerParams};
 use yoloq_gen::rtl::qnms::NMS;
 use yoloq_gen::rtl::sim::{simulate_layer, Simulator};
-use yoloq_gen::rtl::{self, emit, golden, hex, LayerParams};
+use yoloq_gen::rtl::{golden, hex, plan};
 use yoloq_gen::synthetic;
 
 /// A small deterministic generator (64-bit LCG, high bits).
@@ -82,10 +83,11 @@ fn nms_stage_bit_exact_on_overlapping_candidates() {
     )
     .unwrap();
     let size = 64;
-    let mut d = rtl::lower(&q, size, size, 4).unwrap();
+    let pl = plan::plan(&q, size, size).unwrap();
+    let mut d = layerseq::lower(&pl, 4).unwrap();
     let mut g = golden::golden(
         &q,
-        &d,
+        &pl,
         &synthetic::image(synthetic::GOLDEN_IMAGE_SEED, size),
     );
     let li = d.layers.iter().position(|l| l.kind == "qnms").unwrap();

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use yoloq_gen::rtl::emit::read_manifest;
+use yoloq_gen::rtl::manifest::read_manifest;
 use yoloq_gen::rtl::sim::{simulate, SimReport, Simulator};
 
 fn design() -> PathBuf {
@@ -207,7 +207,7 @@ fn mult_scales_and_narrow_activations_bit_exact_in_verilator() {
         let q = synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &cfg).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let img = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
-        let m = yoloq_gen::rtl::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
+        let m = yoloq_gen::rtl::layerseq::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
         let r = simulate(dir.path(), Simulator::Verilator).unwrap();
         print!("{name}:\n{}", r.table());
         assert!(r.pass, "{name}: {:?}", r.first_mismatch);

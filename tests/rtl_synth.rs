@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use yoloq_gen::rtl::emit::{read_manifest, Manifest};
+use yoloq_gen::rtl::manifest::{read_manifest, Manifest};
 use yoloq_gen::rtl::synth::harness::{harness, render, HARNESS_TOP};
 use yoloq_gen::rtl::synth::{board, parse_stat, synthesize, Board, SynthReport, Usage};
 

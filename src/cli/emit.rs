@@ -26,6 +26,9 @@ pub struct EmitArgs {
     /// Image for the golden vectors (letterboxed to --imgsz); default: a seeded synthetic image.
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// Hardware architecture.
+    #[arg(long, value_enum, default_value_t = rtl::Arch::Layerseq)]
+    pub arch: rtl::Arch,
     /// Output directory, e.g. generated/<cfg>.
     #[arg(long)]
     pub out: PathBuf,
@@ -47,7 +50,7 @@ pub fn run(a: EmitArgs) -> anyhow::Result<()> {
         }
         None => synthetic::image(synthetic::GOLDEN_IMAGE_SEED, a.imgsz),
     };
-    let m = rtl::emit::generate(&q, a.imgsz, a.parallel, &image, &a.out)?;
+    let m = rtl::generate(&q, a.arch, a.imgsz, a.parallel, &image, &a.out)?;
     println!(
         "wrote {}: {} layers, activation memory {} x {} bits, {} MACs, {} cycles per frame predicted (MAC utilisation {:.3})",
         a.out.display(),

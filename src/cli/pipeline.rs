@@ -139,6 +139,8 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         imgsz: a.hw_imgsz,
         parallel: a.parallel,
         image: Some(sample.clone()),
+        // The only architecture of this build (boards name their preferred one).
+        arch: yoloq_gen::rtl::Arch::Layerseq,
         out: rtl.clone(),
     })?;
     println!("[5/{total}] simulate (bit-exact against the integer reference model)");

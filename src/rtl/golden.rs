@@ -1,14 +1,18 @@
 //! Golden vectors: the integer reference model run on one image, laid out as the
 //! testbenches read them.
 //!
-//! Guarantees: `golden` holds, for every hardware layer in schedule order, that layer's
+//! Architecture-neutral: it follows the [`Plan`], so every backend's testbench reads the same
+//! vectors (a backend that runs the layers in another order indexes them by layer).
+//!
+//! Guarantees: `golden` holds, for every planned layer in plan order, that layer's
 //! output codes in the order of its memory layout (channel-major), exactly as
 //! `quant::int_model::forward` computes them; `pixels` is the 8-bit image the input
 //! loader receives (planar RGB). With `--qnms`, the post-processing stage's golden words
 //! are the count and detection records of `quant::qhead::postprocess` on the same image.
 
+use super::hex;
+use super::plan::{LayerPlan, Plan};
 use super::qnms::{QnmsRun, NMS};
-use super::{hex, HwDesign, LayerParams};
 use crate::quant::int_model::{forward, HeadOut};
 use crate::quant::{qhead, QuantGraph};
 use ndarray::Array3;
@@ -20,7 +24,7 @@ pub struct Golden {
     /// Raw pixels `round(255 * x)`, planar, row-major.
     #[serde(skip)]
     pub pixels: Vec<u8>,
-    /// Every hardware layer's output codes, concatenated in schedule order.
+    /// Every planned layer's output codes, concatenated in plan order.
     #[serde(skip)]
     pub codes: Vec<i32>,
     /// Offset of each layer's codes in `codes`.
@@ -35,7 +39,7 @@ pub struct Golden {
 }
 
 /// Run the integer model on `image` (`[3,H,W]` in [0,1]) and collect every layer's codes.
-pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
+pub fn golden(q: &QuantGraph, d: &Plan, image: &Array3<f32>) -> Golden {
     let out = forward(q, image, true, NMS);
     let pixels = image
         .iter()
@@ -48,7 +52,7 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
     for l in &d.layers {
         // The layer's input tensors: its node's inputs, or the head outputs for the NMS stage.
         let inputs = match &l.params {
-            LayerParams::Qnms(_) => super::layout::outputs(q),
+            LayerPlan::Qnms(_) => d.outputs.clone(),
             _ => q.nodes[l.node].inputs.clone(),
         };
         let mut img = String::new();
@@ -61,7 +65,7 @@ pub fn golden(q: &QuantGraph, d: &HwDesign, image: &Array3<f32>) -> Golden {
         }
         layer_inputs.push(img);
         offsets.push(codes.len());
-        if let LayerParams::Qnms(p) = &l.params {
+        if let LayerPlan::Qnms(p) = &l.params {
             let int = |n: &usize| out.values[*n].as_ref().expect("kept").int();
             let b: Vec<_> = q.head.box_nodes.iter().map(int).collect();
             let c: Vec<_> = q.head.cls_nodes.iter().map(int).collect();

@@ -6,7 +6,8 @@
 //! it); the report lists, per layer, the elements written, mismatches and simulated vs
 //! predicted cycles, and the first mismatch with layer name, coordinates and both values.
 
-use super::emit::{read_manifest, Manifest};
+use super::manifest::{read_manifest, Manifest};
+use super::plan::LayerKind;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,7 @@ fn failure(what: &str, status: std::process::ExitStatus, stderr: &str, stdout: &
 pub struct SimRow {
     pub index: usize,
     pub name: String,
-    pub kind: String,
+    pub kind: LayerKind,
     pub elements: usize,
     pub writes: usize,
     pub mismatches: usize,
@@ -196,7 +197,7 @@ pub fn simulate_layer(dir: &Path, sim: Simulator, layer: usize) -> Result<SimRep
                 m.layers.len()
             ),
         )),
-        Some(l) if l.kind == "input" => Err(Error::arg(
+        Some(l) if l.kind == LayerKind::Input => Err(Error::arg(
             "--layer",
             format!(
                 "layer {layer} is the input loader; it is checked by the whole-network run (--all)"
@@ -306,7 +307,7 @@ pub fn parse(
         .map(|l| SimRow {
             index: l.index,
             name: l.name.clone(),
-            kind: l.kind.clone(),
+            kind: l.kind,
             elements: l.shape.iter().product(),
             writes: 0,
             mismatches: 0,
@@ -323,7 +324,10 @@ pub fn parse(
                 let l = num(&tok, "layer").unwrap_or(-1);
                 let name = m.layers.get(l as usize).map_or("?", |x| x.name.as_str());
                 let mut rest = tok.get(3..).map(|r| r.join(" ")).unwrap_or_default();
-                if m.layers.get(l as usize).is_some_and(|x| x.kind == "qnms") {
+                if m.layers
+                    .get(l as usize)
+                    .is_some_and(|x| x.kind == LayerKind::Qnms)
+                {
                     if let (Some(i), Some(g), Some(w)) =
                         (num(&tok, "x"), num(&tok, "got"), num(&tok, "want"))
                     {

@@ -16,7 +16,7 @@ pub use harness::{layer_pnr, LayerPnr};
 pub use pnr::{parse_pnr, PnrReport};
 pub use stat::{parse_stat, Usage};
 
-use super::emit::read_manifest;
+use super::manifest::read_manifest;
 use super::sim::run_checked;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

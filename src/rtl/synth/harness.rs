@@ -13,7 +13,8 @@
 use super::pnr::{place_route, PnrReport};
 use super::{Board, Resources, Usage};
 use crate::error::{Error, Result};
-use crate::rtl::emit::Manifest;
+use crate::rtl::manifest::Manifest;
+use crate::rtl::plan::LayerKind;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -41,7 +42,7 @@ pub fn harness(m: &Manifest, module: &str) -> Result<Harness> {
     if !m
         .layers
         .iter()
-        .any(|l| l.module == module && l.kind != "input")
+        .any(|l| l.module == module && l.kind != LayerKind::Input)
     {
         return Err(Error::arg(
             "layer",
@@ -72,8 +73,11 @@ pub fn harness(m: &Manifest, module: &str) -> Result<Harness> {
 pub fn render(h: &Harness) -> Result<String> {
     let mut ctx = tera::Context::new();
     ctx.insert("h", h);
-    tera::Tera::one_off(TEMPLATE, &ctx, false)
-        .map_err(|e| Error::Other(format!("rendering templates/layerseq/pnr_harness.v.tera: {e:?}")))
+    tera::Tera::one_off(TEMPLATE, &ctx, false).map_err(|e| {
+        Error::Other(format!(
+            "rendering templates/layerseq/pnr_harness.v.tera: {e:?}"
+        ))
+    })
 }
 
 /// The layer placed and routed on its own, and why it was chosen.
@@ -111,7 +115,7 @@ pub fn pick_layer(
         .filter(|(name, _)| {
             m.layers
                 .iter()
-                .any(|l| &l.module == name && l.kind == "conv")
+                .any(|l| &l.module == name && l.kind == LayerKind::Conv)
         })
         .collect();
     let fitting: Vec<&&(String, Usage)> = convs.iter().filter(|x| fits(&x.1)).collect();

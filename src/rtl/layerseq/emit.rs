@@ -1,115 +1,104 @@
-//! Rendering: [`HwDesign`] + golden vectors → `rtl/`, `mem/`, `tb/`, `Makefile`, a FuseSoC
+//! Rendering of the layer-sequential design: [`HwDesign`] + golden vectors → `rtl/`, `mem/`, `tb/`, `Makefile`, a FuseSoC
 //! core file and `manifest.json` in one output directory.
 //!
 //! Guarantees: the output is a pure function of the design and golden data (byte-identical
 //! on every run: sorted, no timestamps or absolute paths); primitives are copied verbatim
-//! from `templates/prims/`; per-layer modules, the top level and the testbench come from the
-//! Tera templates in `templates/`, which only place values computed in Rust.
+//! from `templates/common/` and `templates/layerseq/prims/`; per-layer modules, the top
+//! level and the testbench come from the Tera templates in `templates/layerseq/` (and the
+//! shared ones in `templates/common/`), which only place values computed in Rust.
 
-use super::golden::Golden;
-use super::{hex, HwDesign, LayerParams, CW};
+use super::super::golden::Golden;
+use super::super::manifest::{Manifest, ManifestLayer};
+use super::super::plan::LayerKind;
+use super::super::{hex, prims, COMMON_TEMPLATES, CW};
+use super::{HwDesign, LayerParams};
 use crate::error::{Error, Result};
 use crate::util::write_atomic_str;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tera::{Context, Tera};
 
-/// Hand-written primitives, copied verbatim into `rtl/`.
+/// Hand-written primitives, copied verbatim into `rtl/` in this order: the common ones
+/// (`templates/common/`) and this architecture's engines (`templates/layerseq/prims/`).
 pub const PRIMS: [(&str, &str); 9] = [
-    ("yq_mem.v", include_str!("../../templates/common/yq_mem.v")),
-    ("yq_rom.v", include_str!("../../templates/common/yq_rom.v")),
-    (
-        "yq_requant.v",
-        include_str!("../../templates/common/yq_requant.v"),
-    ),
+    prims::MEM,
+    prims::ROM,
+    prims::REQUANT,
     (
         "yq_conv_engine.v",
-        include_str!("../../templates/layerseq/prims/yq_conv_engine.v"),
+        include_str!("../../../templates/layerseq/prims/yq_conv_engine.v"),
     ),
     (
         "yq_pool_engine.v",
-        include_str!("../../templates/layerseq/prims/yq_pool_engine.v"),
+        include_str!("../../../templates/layerseq/prims/yq_pool_engine.v"),
     ),
     (
         "yq_upsample_engine.v",
-        include_str!("../../templates/layerseq/prims/yq_upsample_engine.v"),
+        include_str!("../../../templates/layerseq/prims/yq_upsample_engine.v"),
     ),
     (
         "yq_add_engine.v",
-        include_str!("../../templates/layerseq/prims/yq_add_engine.v"),
+        include_str!("../../../templates/layerseq/prims/yq_add_engine.v"),
     ),
     (
         "yq_input_loader.v",
-        include_str!("../../templates/layerseq/prims/yq_input_loader.v"),
+        include_str!("../../../templates/layerseq/prims/yq_input_loader.v"),
     ),
-    (
-        "yq_qnms_engine.v",
-        include_str!("../../templates/common/yq_qnms_engine.v"),
-    ),
+    prims::QNMS_ENGINE,
 ];
-const SEQ: (&str, &str) = ("yq_seq.v", include_str!("../../templates/layerseq/prims/yq_seq.v"));
+const SEQ: (&str, &str) = (
+    "yq_seq.v",
+    include_str!("../../../templates/layerseq/prims/yq_seq.v"),
+);
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 8] = [
     (
-        "layer_ports.tera",
-        include_str!("../../templates/common/layer_ports.tera"),
+        "conv.v",
+        include_str!("../../../templates/layerseq/conv.v.tera"),
     ),
-    ("conv.v", include_str!("../../templates/layerseq/conv.v.tera")),
-    ("pool.v", include_str!("../../templates/layerseq/pool.v.tera")),
+    (
+        "pool.v",
+        include_str!("../../../templates/layerseq/pool.v.tera"),
+    ),
     (
         "upsample.v",
-        include_str!("../../templates/layerseq/upsample.v.tera"),
+        include_str!("../../../templates/layerseq/upsample.v.tera"),
     ),
-    ("add.v", include_str!("../../templates/layerseq/add.v.tera")),
-    ("input.v", include_str!("../../templates/layerseq/input.v.tera")),
-    ("qnms.v", include_str!("../../templates/common/qnms.v.tera")),
-    ("top.v", include_str!("../../templates/layerseq/top.v.tera")),
-    ("tb_top.v", include_str!("../../templates/layerseq/tb_top.v.tera")),
+    (
+        "add.v",
+        include_str!("../../../templates/layerseq/add.v.tera"),
+    ),
+    (
+        "input.v",
+        include_str!("../../../templates/layerseq/input.v.tera"),
+    ),
+    (
+        "top.v",
+        include_str!("../../../templates/layerseq/top.v.tera"),
+    ),
+    (
+        "tb_top.v",
+        include_str!("../../../templates/layerseq/tb_top.v.tera"),
+    ),
     (
         "tb_layer.v",
-        include_str!("../../templates/layerseq/tb_layer.v.tera"),
+        include_str!("../../../templates/layerseq/tb_layer.v.tera"),
     ),
-    ("Makefile", include_str!("../../templates/common/Makefile.tera")),
 ];
-const CORE: (&str, &str) = ("core", include_str!("../../templates/layerseq/core.tera"));
-
-/// One layer as recorded in `manifest.json` (what `sim` and `synth` read back).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ManifestLayer {
-    pub index: usize,
-    pub name: String,
-    pub module: String,
-    pub kind: String,
-    pub shape: [usize; 3],
-    pub macs: u64,
-    pub cycles: u64,
-}
-
-/// `manifest.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Manifest {
-    pub top: String,
-    pub imgsz: [usize; 2],
-    pub parallel: usize,
-    pub abits: u32,
-    pub wbits: u32,
-    pub mem_depth: usize,
-    pub frame_cycles: u64,
-    pub total_macs: u64,
-    /// Useful MACs / (parallel * frame cycles).
-    pub mac_utilisation: f64,
-    pub layers: Vec<ManifestLayer>,
-    /// RTL sources in compilation order, relative to the output directory.
-    pub rtl: Vec<String>,
-    pub testbench: String,
-    /// Full design parameters per layer (informative).
-    pub design: serde_json::Value,
-}
+const CORE: (&str, &str) = (
+    "core",
+    include_str!("../../../templates/layerseq/core.tera"),
+);
 
 fn tera() -> Result<Tera> {
     let mut t = Tera::default();
-    t.add_raw_templates(TEMPLATES.iter().copied().chain([CORE]))
-        .map_err(|e| Error::Other(format!("internal template error: {e}")))?;
+    t.add_raw_templates(
+        COMMON_TEMPLATES
+            .iter()
+            .chain(&TEMPLATES)
+            .copied()
+            .chain([CORE]),
+    )
+    .map_err(|e| Error::Other(format!("internal template error: {e}")))?;
     Ok(t)
 }
 
@@ -128,7 +117,7 @@ fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
 /// Render every file of the design into memory: `(relative path, contents)`, sorted.
 pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Manifest)> {
     let t = tera()?;
-    let lw = super::ubits(d.layers.len().saturating_sub(1) as u64);
+    let lw = super::super::ubits(d.layers.len().saturating_sub(1) as u64);
     let mut files: Vec<(String, String)> = Vec::new();
     let mut rtl: Vec<String> = Vec::new();
     for (name, src) in PRIMS.iter().chain([&SEQ]) {
@@ -181,7 +170,7 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
     let readers: Vec<usize> = d
         .layers
         .iter()
-        .filter(|l| l.kind != "input")
+        .filter(|l| l.kind != LayerKind::Input)
         .map(|l| l.index)
         .collect();
     let layer_of_node = |n: usize| d.layers.iter().find(|l| l.node == n).map(|l| l.index);
@@ -189,7 +178,7 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
     out_layers.extend(
         d.layers
             .iter()
-            .filter(|l| l.kind == "qnms")
+            .filter(|l| l.kind == LayerKind::Qnms)
             .map(|l| l.index),
     );
     let mut ctx = Context::new();
@@ -253,7 +242,7 @@ fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
                 index: l.index,
                 name: l.name.clone(),
                 module: l.module.clone(),
-                kind: l.kind.clone(),
+                kind: l.kind,
                 shape: l.shape,
                 macs: l.macs,
                 cycles: l.cycles,
@@ -283,19 +272,7 @@ pub fn emit(d: &HwDesign, g: &Golden, out: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Read `manifest.json` of an emitted design.
-pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let p = dir.join("manifest.json");
-    let s = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    serde_json::from_str(&s).map_err(|e| {
-        Error::data(
-            &p,
-            format!("not a yoloq-gen manifest ({e}); re-run `yoloq-gen emit`"),
-        )
-    })
-}
-
-/// Lower, compute golden vectors on `image` and write everything to `out`.
+/// Plan, lower, compute golden vectors on `image` and write everything to `out`.
 pub fn generate(
     q: &crate::quant::QuantGraph,
     size: usize,
@@ -303,7 +280,8 @@ pub fn generate(
     image: &ndarray::Array3<f32>,
     out: &Path,
 ) -> Result<Manifest> {
-    let mut d = super::lower(q, size, size, parallel)?;
+    let plan = super::super::plan::plan(q, size, size)?;
+    let mut d = super::lower(&plan, parallel)?;
     if image.dim() != (3, size, size) {
         return Err(Error::arg(
             "--image",
@@ -313,7 +291,7 @@ pub fn generate(
             ),
         ));
     }
-    let g = super::golden::golden(q, &d, image);
+    let g = super::super::golden::golden(q, &plan, image);
     if let Some(run) = &g.qnms {
         d.set_qnms_run(run);
     }

@@ -1,26 +1,30 @@
-//! Data-movement layers: the input loader, max-pool, nearest upsample and residual add.
-//! Each carries its template parameters and the exact cycle count of its engine
-//! (templates/prims/yq_*_engine.v) from `go` to `done`.
+//! Data-movement layers in the plan: the input loader, max-pool, nearest upsample and
+//! residual add, with their shapes, addresses, zero points, shifts and proven widths.
+//!
+//! Guarantees: the input rule is the spec's (codes `p >> shift`, no shift for codes of 8 bits
+//! or more); the add's internal width `iw` holds both aligned inputs and their sum before
+//! saturation; an add with other than two inputs is refused.
 
-use super::ubits;
+use super::super::ubits;
 use crate::error::{Error, Result};
 use crate::quant::QFormat;
 use serde::Serialize;
 
 /// Input loader: `n` pixels streamed in, codes `p >> shift` written from `out_base`.
 #[derive(Clone, Debug, Serialize)]
-pub struct InputP {
+pub struct InputPlan {
     pub n: usize,
+    /// Width of an element counter up to `n`.
     pub nw: u32,
     pub shift: u32,
     pub out_base: usize,
 }
 
-pub fn input(shape: &[usize; 3], shift: u32, out_base: usize, abits: u32) -> InputP {
+pub fn input(shape: &[usize; 3], shift: u32, out_base: usize, abits: u32) -> InputPlan {
     let n = shape.iter().product();
     // Codes wider than 8 bits keep the pixel unshifted (the spec's input rule).
     let shift = if abits >= 8 { 0 } else { shift };
-    InputP {
+    InputPlan {
         n,
         nw: ubits(n as u64),
         shift,
@@ -28,17 +32,9 @@ pub fn input(shape: &[usize; 3], shift: u32, out_base: usize, abits: u32) -> Inp
     }
 }
 
-impl InputP {
-    /// One pixel per cycle when the stream never stalls, plus the `done` register.
-    pub fn cycles(&self) -> u64 {
-        self.n as u64 + 1
-    }
-}
-
-/// Max-pool of `c` channels.
+/// Max-pool of `c` channels (padding never wins: it reads as code 0).
 #[derive(Clone, Debug, Serialize)]
-pub struct PoolP {
-    pub cw: u32,
+pub struct PoolPlan {
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -47,11 +43,10 @@ pub struct PoolP {
     pub k: usize,
     pub stride: usize,
     pub pad: usize,
-    pub pix0: u64,
+    pub in_base: usize,
     pub out_base: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn pool(
     i: &[usize; 3],
     o: &[usize; 3],
@@ -60,11 +55,8 @@ pub fn pool(
     pad: usize,
     in_base: usize,
     out_base: usize,
-    aw: u32,
-) -> PoolP {
-    let origin = in_base as i64 - (pad * i[2] + pad) as i64;
-    PoolP {
-        cw: ubits((i[0] + i[1].max(i[2]) + 2 * pad + k) as u64),
+) -> PoolPlan {
+    PoolPlan {
         c: i[0],
         h: i[1],
         w: i[2],
@@ -73,22 +65,14 @@ pub fn pool(
         k,
         stride,
         pad,
-        pix0: origin.rem_euclid(1i64 << aw) as u64,
+        in_base,
         out_base,
-    }
-}
-
-impl PoolP {
-    /// `k*k` taps per output code, then the max stage, the write and the done pulse.
-    pub fn cycles(&self) -> u64 {
-        (self.c * self.ho * self.wo * self.k * self.k) as u64 + 4
     }
 }
 
 /// Nearest upsample by `f`.
 #[derive(Clone, Debug, Serialize)]
-pub struct UpsampleP {
-    pub cw: u32,
+pub struct UpsamplePlan {
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -97,9 +81,8 @@ pub struct UpsampleP {
     pub out_base: usize,
 }
 
-pub fn upsample(i: &[usize; 3], f: usize, in_base: usize, out_base: usize) -> UpsampleP {
-    UpsampleP {
-        cw: ubits((i[0] + i[1].max(i[2]) + f) as u64),
+pub fn upsample(i: &[usize; 3], f: usize, in_base: usize, out_base: usize) -> UpsamplePlan {
+    UpsamplePlan {
         c: i[0],
         h: i[1],
         w: i[2],
@@ -109,21 +92,17 @@ pub fn upsample(i: &[usize; 3], f: usize, in_base: usize, out_base: usize) -> Up
     }
 }
 
-impl UpsampleP {
-    /// One code per cycle, then the write and the done pulse.
-    pub fn cycles(&self) -> u64 {
-        (self.c * self.h * self.w * self.f * self.f) as u64 + 3
-    }
-}
-
-/// Residual add of two tensors.
+/// Residual add of two tensors: `sat(align(a - za) + align(b - zb) + zo)`, each input
+/// aligned by a rounding right shift (`s*_left`: a left shift).
 #[derive(Clone, Debug, Serialize)]
-pub struct AddP {
+pub struct AddPlan {
     pub n: usize,
+    /// Width of an element counter up to `n`.
     pub nw: u32,
     pub a_base: usize,
     pub b_base: usize,
     pub out_base: usize,
+    /// Signed width of the aligned inputs and their sum.
     pub iw: u32,
     pub za: i32,
     pub zb: i32,
@@ -143,7 +122,7 @@ pub fn add(
     shifts: &[i32],
     out: &QFormat,
     out_base: usize,
-) -> Result<AddP> {
+) -> Result<AddPlan> {
     if bases.len() != 2 {
         return Err(Error::Other(format!(
             "{name}: the RTL add takes exactly 2 inputs, this one has {}",
@@ -156,7 +135,7 @@ pub fn add(
         .map(|&s| (-s).max(0) as u32)
         .max()
         .unwrap_or(0);
-    Ok(AddP {
+    Ok(AddPlan {
         n,
         nw: ubits(n as u64),
         a_base: bases[0],
@@ -172,11 +151,4 @@ pub fn add(
         sb: shifts[1].unsigned_abs(),
         sb_left: shifts[1] < 0,
     })
-}
-
-impl AddP {
-    /// Two reads per element, then the sum stage, the write and the done pulse.
-    pub fn cycles(&self) -> u64 {
-        2 * self.n as u64 + 4
-    }
 }
