@@ -55,7 +55,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         of(r.total.bram, cap.bram),
         r.secs
     );
-    let target = b.nextpnr.as_ref().and_then(|p| p.target_mhz());
+    let target = b.clock_mhz;
     let fmax = |p: &PnrReport| {
         let f = p.fmax_mhz.map_or("n/a".into(), |f| format!("{f:.1} MHz"));
         target.map_or(f.clone(), |t| format!("{f} (target {t} MHz)"))

@@ -1,5 +1,5 @@
 //! Synthesis with Yosys (and place-and-route with nextpnr-ice40 where available) for the
-//! boards described in `boards/*.yaml`.
+//! boards described in `boards/*.yaml` ([`board`]).
 //!
 //! Guarantees: the Yosys script is written to `<design>/synth/<board>/synth.ys` and runs
 //! from the design directory (ROM paths are relative); resource figures come from
@@ -8,10 +8,12 @@
 //! the largest convolution engine that fits the board is placed and routed alone inside a
 //! harness ([`harness`]), so that a real utilisation and Fmax of one engine are reported.
 
+pub mod board;
 pub mod harness;
 pub mod pnr;
 pub mod stat;
 
+pub use board::{board, Board, Family, Memory, MemoryKind, Pnr, Resources, BOARDS};
 pub use harness::{layer_pnr, LayerPnr};
 pub use pnr::{parse_pnr, PnrReport};
 pub use stat::{parse_stat, Usage};
@@ -19,74 +21,10 @@ pub use stat::{parse_stat, Usage};
 use super::manifest::read_manifest;
 use super::sim::run_checked;
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-
-/// Board files shipped with the tool (`boards/`).
-pub const BOARDS: [(&str, &str); 4] = [
-    ("generic", include_str!("../../boards/generic.yaml")),
-    ("ice40", include_str!("../../boards/ice40.yaml")),
-    ("ecp5", include_str!("../../boards/ecp5.yaml")),
-    ("xc7", include_str!("../../boards/xc7.yaml")),
-];
-
-/// Device capacity (absent = unlimited / unknown).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Resources {
-    pub lut: Option<u64>,
-    pub ff: Option<u64>,
-    pub dsp: Option<u64>,
-    pub bram: Option<u64>,
-}
-
-/// The place-and-route tool of a board and its arguments (device, package, target clock).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Pnr {
-    pub tool: String,
-    pub args: Vec<String>,
-}
-
-impl Pnr {
-    /// The target clock given to nextpnr (`--freq MHz`), if any.
-    pub fn target_mhz(&self) -> Option<f64> {
-        let i = self.args.iter().position(|a| a == "--freq")?;
-        self.args.get(i + 1)?.parse().ok()
-    }
-}
-
-/// A board description.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Board {
-    pub name: String,
-    pub family: String,
-    /// Yosys commands (`;`-separated), `{top}` replaced by the top module.
-    pub synth: String,
-    #[serde(default)]
-    pub resources: Resources,
-    pub nextpnr: Option<Pnr>,
-}
-
-/// A built-in board by name, or a board YAML file by path.
-pub fn board(name: &str) -> Result<Board> {
-    let text = match BOARDS.iter().find(|b| b.0 == name) {
-        Some(b) => b.1.to_string(),
-        None if Path::new(name).is_file() => {
-            std::fs::read_to_string(name).map_err(|e| Error::io(name, e))?
-        }
-        None => {
-            return Err(Error::arg(
-                "--board",
-                format!(
-                    "unknown board `{name}`; use generic, ice40, ecp5, xc7 or a board .yaml file"
-                ),
-            ))
-        }
-    };
-    serde_norway::from_str(&text)
-        .map_err(|e| Error::data(name, format!("bad board description: {e}")))
-}
 
 /// Synthesis results of one design for one board.
 #[derive(Clone, Debug, Serialize)]
@@ -147,7 +85,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
     let secs = t0.elapsed().as_secs_f64();
     let stat_path = work.join("stat.json");
     let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;
-    let per = parse_stat(&stat, &b.family)?;
+    let per = parse_stat(&stat, b.family.as_str())?;
     let total = per.get(&m.top).cloned().unwrap_or_default();
     let mut modules: Vec<(String, Usage)> = m
         .layers
