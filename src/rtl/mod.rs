@@ -6,12 +6,15 @@
 //! - [`plan`]: shapes, memory layout, proven widths and typed parameters of every layer,
 //!   shared by every architecture;
 //! - [`layerseq`]: the layer-sequential architecture (one engine per layer, run in turn);
+//! - [`folded`]: the folded architecture (one shared MAC array, layer descriptors and weights
+//!   streamed from flash, activations in one single-ported memory);
 //! - [`golden`]: the integer reference model's codes of every planned layer on one image;
 //! - [`manifest`]: what an emitted design records for [`sim`] and [`synth`], which work on
 //!   any architecture's output;
 //! - [`qnms`]: the shared NMS engine's options, record format and cycle schedule;
 //! - [`hex`]: the `$readmemh` image format.
 
+pub mod folded;
 pub mod golden;
 pub mod hex;
 pub mod layerseq;
@@ -82,10 +85,11 @@ pub fn generate(
 ) -> Result<Manifest> {
     match arch {
         Arch::Layerseq => layerseq::emit::generate(q, size, parallel, image, out),
-        Arch::Folded => Err(Error::arg(
-            "--arch",
-            "the folded architecture is not available in this build; use --arch layerseq",
-        )),
+        Arch::Folded => {
+            // The folded engine's lanes come from the board, not from --parallel.
+            let _ = parallel;
+            folded::emit::generate(q, size, folded::FoldHw::up5k(), image, out)
+        }
     }
 }
 

@@ -1,0 +1,289 @@
+//! Rendering of the folded design: [`FoldedDesign`] + golden vectors → `rtl/` (hand-written
+//! engine primitives copied verbatim, the generated descriptor decoder, the NMS stage and the
+//! top level), `tb/` (testbench, flash image, input pixels, golden codes), `mem/`,
+//! `Makefile` and `manifest.json`.
+//!
+//! Guarantees: the output is a pure function of the design and the golden data (sorted, no
+//! timestamps or absolute paths); the templates only place values computed in Rust.
+
+use super::desc::{positions, DESC_BYTES};
+use super::{FoldedDesign, ACC_W, BIAS_W, OFFSET};
+use crate::error::{Error, Result};
+use crate::rtl::golden::Golden;
+use crate::rtl::manifest::{Manifest, ManifestLayer};
+use crate::rtl::plan::{LayerKind, LayerPlan, Plan};
+use crate::rtl::{hex, prims, ubits, COMMON_TEMPLATES};
+use crate::util::write_atomic_str;
+use serde::Serialize;
+use std::path::Path;
+use tera::{Context, Tera};
+
+/// The engine's hand-written primitives, copied verbatim into `rtl/`.
+pub const PRIMS: [(&str, &str); 9] = [
+    (
+        "yq_fold_mem.v",
+        include_str!("../../../templates/folded/prims/yq_fold_mem.v"),
+    ),
+    (
+        "yq_fold_mac.v",
+        include_str!("../../../templates/folded/prims/yq_fold_mac.v"),
+    ),
+    (
+        "yq_fold_loader.v",
+        include_str!("../../../templates/folded/prims/yq_fold_loader.v"),
+    ),
+    (
+        "yq_fold_conv.v",
+        include_str!("../../../templates/folded/prims/yq_fold_conv.v"),
+    ),
+    (
+        "yq_fold_pool.v",
+        include_str!("../../../templates/folded/prims/yq_fold_pool.v"),
+    ),
+    (
+        "yq_fold_upsample.v",
+        include_str!("../../../templates/folded/prims/yq_fold_upsample.v"),
+    ),
+    (
+        "yq_fold_add.v",
+        include_str!("../../../templates/folded/prims/yq_fold_add.v"),
+    ),
+    (
+        "yq_fold_input.v",
+        include_str!("../../../templates/folded/prims/yq_fold_input.v"),
+    ),
+    (
+        "yq_fold_core.v",
+        include_str!("../../../templates/folded/prims/yq_fold_core.v"),
+    ),
+];
+
+const TEMPLATES: [(&str, &str); 3] = [
+    (
+        "folded/desc.v",
+        include_str!("../../../templates/folded/desc.v.tera"),
+    ),
+    (
+        "folded/top.v",
+        include_str!("../../../templates/folded/top.v.tera"),
+    ),
+    (
+        "folded/tb_top.v",
+        include_str!("../../../templates/folded/tb_top.v.tera"),
+    ),
+];
+
+/// Module name of the NMS stage in a folded design.
+const POST: &str = "yq_post";
+
+fn tera() -> Result<Tera> {
+    let mut t = Tera::default();
+    t.add_raw_templates(TEMPLATES.iter().copied().chain(COMMON_TEMPLATES))
+        .map_err(|e| Error::Other(format!("internal template error: {e}")))?;
+    Ok(t)
+}
+
+fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
+    t.render(name, ctx).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        Error::Other(format!("rendering template {name}: {msg}"))
+    })
+}
+
+/// What the shared NMS wrapper template reads as `d`.
+#[derive(Serialize)]
+struct PostMem {
+    aw: u32,
+    abits: u32,
+}
+
+/// What the shared NMS wrapper template reads as `l`.
+#[derive(Serialize)]
+struct PostLayer {
+    index: usize,
+    module: String,
+}
+
+/// Render every file of the design: `(relative path, contents)`, sorted, and the manifest.
+pub fn render_all(
+    d: &FoldedDesign,
+    plan: &Plan,
+    g: &Golden,
+) -> Result<(Vec<(String, String)>, Manifest)> {
+    let t = tera()?;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut rtl: Vec<String> = Vec::new();
+    let mut push_rtl = |files: &mut Vec<(String, String)>, name: String, body: String| {
+        rtl.push(name.clone());
+        files.push((name, body));
+    };
+    let mut ctx = Context::new();
+    ctx.insert("fields", &positions());
+    ctx.insert("bytes", &DESC_BYTES);
+    push_rtl(
+        &mut files,
+        "rtl/yq_fold_desc.v".into(),
+        render(&t, "folded/desc.v", &ctx)?,
+    );
+    for (name, src) in PRIMS {
+        push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
+    }
+    let post = plan
+        .layers
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| match &l.params {
+            LayerPlan::Qnms(p) => Some((i, p.as_ref())),
+            _ => None,
+        });
+    if let Some((index, p)) = post {
+        for (name, src) in [prims::ROM, prims::QNMS_ENGINE] {
+            push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
+        }
+        let mut ctx = Context::new();
+        ctx.insert("d", &PostMem { aw: d.ab, abits: 8 });
+        ctx.insert(
+            "l",
+            &PostLayer {
+                index,
+                module: POST.into(),
+            },
+        );
+        ctx.insert("p", p);
+        push_rtl(
+            &mut files,
+            format!("rtl/{POST}.v"),
+            render(&t, "qnms.v", &ctx)?,
+        );
+        files.push((format!("mem/{POST}_exp.hex"), p.rom_exp.clone()));
+        files.push((format!("mem/{POST}_sig.hex"), p.rom_sig.clone()));
+    }
+    let lyw = ubits(d.layers.len().saturating_sub(1) as u64);
+    let mut ctx = Context::new();
+    ctx.insert("d", d);
+    ctx.insert("lyw", &lyw);
+    ctx.insert("lw", &d.hw.lane_bits());
+    ctx.insert("wtw", &d.hw.tap_bits());
+    ctx.insert("acc_w", &ACC_W);
+    ctx.insert("bias_w", &BIAS_W);
+    ctx.insert("offset", &OFFSET);
+    ctx.insert("desc_bytes", &DESC_BYTES);
+    ctx.insert("post", &post.map(|_| POST));
+    let top = format!("rtl/{}.v", d.top);
+    push_rtl(&mut files, top, render(&t, "folded/top.v", &ctx)?);
+    // Outputs read back through the host port: the head tensors and the NMS records.
+    let layer_of_node = |n: usize| d.layers.iter().find(|l| l.node == n).map(|l| l.index);
+    let mut out_layers: Vec<usize> = plan
+        .outputs
+        .iter()
+        .filter_map(|&n| layer_of_node(n))
+        .collect();
+    out_layers.extend(
+        d.layers
+            .iter()
+            .filter(|l| l.kind == LayerKind::Qnms)
+            .map(|l| l.index),
+    );
+    ctx.insert("out_layers", &out_layers);
+    ctx.insert("offsets", &g.offsets);
+    ctx.insert("ngold", &g.codes.len());
+    ctx.insert("nin", &g.pixels.len());
+    ctx.insert("nflash", &d.flash.len());
+    ctx.insert("max_cycles", &(2 * d.frame_cycles + 10_000));
+    files.push(("tb/tb_top.v".into(), render(&t, "folded/tb_top.v", &ctx)?));
+    files.push(("tb/flash.hex".into(), super::flash::hex(&d.flash)));
+    files.push((
+        "tb/input.hex".into(),
+        hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
+    ));
+    files.push((
+        "tb/golden.hex".into(),
+        hex::image(g.codes.iter().map(|&c| hex::word(&[(c as i64, 8)]))),
+    ));
+    let mems: Vec<&String> = files
+        .iter()
+        .map(|f| &f.0)
+        .filter(|f| f.starts_with("mem/"))
+        .collect();
+    let mut mk = Context::new();
+    mk.insert("d", d);
+    mk.insert("mems", &mems);
+    mk.insert("rtl", &rtl);
+    files.push(("Makefile".into(), render(&t, "Makefile", &mk)?));
+    let manifest = manifest(d, rtl)?;
+    let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+    files.push(("manifest.json".into(), json + "\n"));
+    files.sort();
+    Ok((files, manifest))
+}
+
+fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
+    Ok(Manifest {
+        top: d.top.clone(),
+        imgsz: d.imgsz,
+        parallel: d.hw.lanes,
+        abits: d.abits,
+        wbits: d.wbits,
+        mem_depth: d.psum_word * 2 + d.psum_bytes,
+        frame_cycles: d.frame_cycles,
+        total_macs: d.total_macs,
+        mac_utilisation: d.total_macs as f64 / (d.hw.lanes as u64 * d.frame_cycles.max(1)) as f64,
+        layers: d
+            .layers
+            .iter()
+            .map(|l| ManifestLayer {
+                index: l.index,
+                name: l.name.clone(),
+                module: "yq_fold_core".into(),
+                kind: l.kind,
+                shape: l.shape,
+                macs: l.macs,
+                cycles: l.cycles,
+            })
+            .collect(),
+        rtl,
+        testbench: "tb/tb_top.v".into(),
+        design: serde_json::to_value(&d.layers).map_err(|e| Error::Other(e.to_string()))?,
+    })
+}
+
+/// Plan, lower, compute golden vectors on `image` and write everything to `out`.
+pub fn generate(
+    q: &crate::quant::QuantGraph,
+    size: usize,
+    hw: super::FoldHw,
+    image: &ndarray::Array3<f32>,
+    out: &Path,
+) -> Result<Manifest> {
+    let plan = crate::rtl::plan::plan(q, size, size)?;
+    if image.dim() != (3, size, size) {
+        return Err(Error::arg(
+            "--image",
+            format!(
+                "golden image is {:?}, expected [3, {size}, {size}]",
+                image.shape()
+            ),
+        ));
+    }
+    let mut d = super::lower(&plan, hw)?;
+    let g = crate::rtl::golden::golden(q, &plan, image);
+    super::cycles::apply(&mut d, g.qnms.as_ref().map(|r| r.cycles));
+    let (files, manifest) = render_all(&d, &plan, &g)?;
+    if out.join("manifest.json").is_file() {
+        for sub in ["rtl", "mem", "tb"] {
+            let p = out.join(sub);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    }
+    for (rel, body) in &files {
+        write_atomic_str(&out.join(rel), body)?;
+    }
+    Ok(manifest)
+}

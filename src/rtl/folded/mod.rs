@@ -1,0 +1,389 @@
+//! The folded architecture: one shared P-lane MAC array runs every layer of the network in
+//! turn, driven by a descriptor per layer; descriptors, SiLU tables, per-channel parameters
+//! and weights come from one sequential flash image, activations live in one single-ported
+//! memory (the UP5K's SPRAM). This backend turns the neutral [`Plan`] into that image, the
+//! descriptors and the cycle model; `emit` renders the design and its testbench.
+//!
+//! Guarantees of [`lower`]:
+//! - the engine computes exactly the integer reference model: activation codes enter the MAC
+//!   array as `x - OFFSET` and every bias carries `OFFSET * sum(w)`, so each accumulator
+//!   equals the spec's; widths (accumulator, partial sums, requantizer, add) are proven here
+//!   from the actual weights and checked against the engine's fixed widths;
+//! - every weight is read from flash exactly once per frame (weight-stationary chunks of at
+//!   most `wtaps` taps; partial sums of longer reductions go to a psum region in memory);
+//! - a network that does not fit (memory, widths, kinds) is refused with one line naming the
+//!   layer and what to change.
+
+pub mod cycles;
+pub mod desc;
+pub mod emit;
+pub mod flash;
+
+use super::plan::{LayerKind, LayerPlan, Plan};
+use crate::error::{Error, Result};
+use desc::{Desc, DescKind, FLAG_LUT};
+use serde::Serialize;
+
+/// Activation codes enter the MAC array as signed `x - OFFSET`.
+pub const OFFSET: i64 = 128;
+/// Accumulator and partial-sum width of the engine (psums are two 16-bit words).
+pub const ACC_W: u32 = 32;
+/// Bias width in the parameter words (4 bytes).
+pub const BIAS_W: u32 = 32;
+/// Bytes per lane in a group's parameter block: bias (4) + signed shift (1).
+pub const PARAM_BYTES: usize = 5;
+
+/// The engine's fixed shape, from the board.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FoldHw {
+    /// MAC lanes (output channels per group).
+    pub lanes: usize,
+    /// Taps held by one weight slot (two slots, double-buffered).
+    pub wtaps: usize,
+    /// Bytes of activation memory.
+    pub mem_bytes: usize,
+    /// Flash stream: cycles from `f_start` to the first byte, and between bytes.
+    pub first_byte: u64,
+    pub byte_cycles: u64,
+}
+
+impl FoldHw {
+    /// The iCE40 UP5K engine: 16 lanes (8 SB_MAC16 in dual 8x8 mode), 2 x 256 taps of weights
+    /// (16 EBR), 4 SPRAM (128 KiB), quad SPI at half the system clock (4 cycles per byte).
+    pub fn up5k() -> Self {
+        FoldHw {
+            lanes: 16,
+            wtaps: 256,
+            mem_bytes: 4 * 16384 * 2,
+            first_byte: 4,
+            byte_cycles: 4,
+        }
+    }
+    pub fn lane_bits(&self) -> u32 {
+        self.lanes.trailing_zeros()
+    }
+    pub fn tap_bits(&self) -> u32 {
+        self.wtaps.trailing_zeros()
+    }
+}
+
+/// One layer of the folded schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldLayer {
+    pub index: usize,
+    pub node: usize,
+    pub name: String,
+    pub kind: LayerKind,
+    pub shape: [usize; 3],
+    pub out_base: usize,
+    pub macs: u64,
+    pub desc: Desc,
+    /// Byte range of this layer's record in the flash image.
+    pub flash: (usize, usize),
+    /// Weight chunks per group (1: no partial sums) and groups.
+    pub chunks: usize,
+    pub groups: usize,
+    /// Cycles from the layer's go to its done (the testbench's `LAYER` figure).
+    pub cycles: u64,
+}
+
+/// The folded accelerator for one network at one input size.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldedDesign {
+    pub top: String,
+    pub imgsz: [usize; 2],
+    pub hw: FoldHw,
+    pub abits: u32,
+    pub wbits: u32,
+    /// Byte address width of the activation memory.
+    pub ab: u32,
+    /// Bytes used: tensors (and NMS records), then the psum region.
+    pub tensor_bytes: usize,
+    pub psum_word: usize,
+    pub psum_bytes: usize,
+    /// Requantizer and add widths (the widest any layer needs).
+    pub sh_w: u32,
+    pub add_w: u32,
+    pub layers: Vec<FoldLayer>,
+    #[serde(skip)]
+    pub flash: Vec<u8>,
+    pub frame_cycles: u64,
+    pub total_macs: u64,
+}
+
+fn wrap24(v: i64) -> i64 {
+    v.rem_euclid(1 << 24)
+}
+
+fn refuse(layer: &str, what: impl std::fmt::Display) -> Error {
+    Error::Other(format!("{layer}: {what}"))
+}
+
+/// Lower a plan to the folded engine `hw`.
+pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
+    if plan.abits > 8 {
+        return Err(Error::arg(
+            "--quant",
+            format!(
+                "the folded engine stores 8-bit codes, this model has {}-bit tensors; quantize with --abits 8 --head-bits 8",
+                plan.abits
+            ),
+        ));
+    }
+    let p = hw.lanes;
+    // Psum region: after every tensor, word aligned, as large as the largest chunked conv needs.
+    let tensor_bytes = plan.mem_depth;
+    let psum_word = tensor_bytes.div_ceil(2);
+    let mut psum_bytes = 0usize;
+    let mut sh_w = ACC_W + 2;
+    let mut add_w = 10u32;
+    let mut layers = Vec::with_capacity(plan.layers.len());
+    let mut image: Vec<u8> = Vec::new();
+    for (index, l) in plan.layers.iter().enumerate() {
+        let start = image.len();
+        let (desc, chunks, groups) = match &l.params {
+            LayerPlan::Input(i) => (
+                Desc::new(DescKind::Input)
+                    .set("n", i.n as i64)
+                    .set("out", i.out_base as i64)
+                    .set("s", i.shift as i64),
+                0,
+                0,
+            ),
+            LayerPlan::MaxPool(q) => (
+                Desc::new(DescKind::MaxPool)
+                    .set("c", q.c as i64)
+                    .set("h", q.h as i64)
+                    .set("w", q.w as i64)
+                    .set("ho", q.ho as i64)
+                    .set("wo", q.wo as i64)
+                    .set("k", q.k as i64)
+                    .set("s", q.stride as i64)
+                    .set("pad", q.pad as i64)
+                    .set(
+                        "pix0",
+                        wrap24(q.in_base as i64 - (q.pad * q.w + q.pad) as i64),
+                    )
+                    .set("out", q.out_base as i64)
+                    .set("rowstep", wrap24(q.w as i64 - q.k as i64 + 1))
+                    .set("sw", (q.stride * q.w) as i64)
+                    .set("hw", (q.h * q.w) as i64),
+                0,
+                0,
+            ),
+            LayerPlan::Upsample(u) => (
+                Desc::new(DescKind::Upsample)
+                    .set("c", u.c as i64)
+                    .set("h", u.h as i64)
+                    .set("w", u.w as i64)
+                    .set("f", u.f as i64)
+                    .set("pix0", u.in_base as i64)
+                    .set("out", u.out_base as i64),
+                0,
+                0,
+            ),
+            LayerPlan::Add(a) => {
+                for (z, what) in [
+                    (a.za, "first input"),
+                    (a.zb, "second input"),
+                    (a.zo, "output"),
+                ] {
+                    if !(0..=255).contains(&z) {
+                        return Err(refuse(
+                            &l.name,
+                            format!("{what} zero point {z} is outside the engine's 8-bit range"),
+                        ));
+                    }
+                }
+                add_w = add_w.max(a.iw);
+                let signed = |m: u32, left: bool| if left { -(m as i64) } else { m as i64 };
+                (
+                    Desc::new(DescKind::Add)
+                        .set("n", a.n as i64)
+                        .set("pix0", a.a_base as i64)
+                        .set("inb", a.b_base as i64)
+                        .set("out", a.out_base as i64)
+                        .set("za", a.za as i64)
+                        .set("zb", a.zb as i64)
+                        .set("zero", a.zo as i64)
+                        .set("qmax", a.qmax as i64)
+                        .set("sa", signed(a.sa, a.sa_left))
+                        .set("sb", signed(a.sb, a.sb_left)),
+                    0,
+                    0,
+                )
+            }
+            LayerPlan::Qnms(_) => (Desc::new(DescKind::Post), 0, 0),
+            LayerPlan::Conv(c) => {
+                let c = c.as_ref();
+                if c.use_mult {
+                    return Err(Error::arg(
+                        "--quant",
+                        format!("{}: multiplier scales (--scale mult) are not supported by the folded engine; quantize with --scale pow2", l.name),
+                    ));
+                }
+                if c.wb > 8 || c.req.bits > 8 || c.out.bits > 8 {
+                    return Err(refuse(
+                        &l.name,
+                        "the folded engine takes weights and codes of at most 8 bits",
+                    ));
+                }
+                if !(0..=255).contains(&c.req.zero) {
+                    return Err(refuse(
+                        &l.name,
+                        format!(
+                            "zero point {} is outside the engine's 8-bit range",
+                            c.req.zero
+                        ),
+                    ));
+                }
+                let kk = c.k * c.k;
+                if kk > hw.wtaps {
+                    return Err(refuse(
+                        &l.name,
+                        format!(
+                            "a {}x{} kernel exceeds the {}-tap weight slot",
+                            c.k, c.k, hw.wtaps
+                        ),
+                    ));
+                }
+                let g = c.co.div_ceil(p);
+                let taps = c.taps();
+                let (cpc, nch) = if taps <= hw.wtaps {
+                    (c.ci, 1)
+                } else {
+                    let cpc = hw.wtaps / kk;
+                    (cpc, c.ci.div_ceil(cpc))
+                };
+                let tc = cpc * kk;
+                let tc_last = (c.ci - (nch - 1) * cpc) * kk;
+                // Biases with the offset compensation, and the width proof.
+                let mut acc_bound = 0i64;
+                let mut sum_bound = 0i64;
+                let mut biases = Vec::with_capacity(c.co);
+                for o in 0..c.co {
+                    let w = c.weight.index_axis(ndarray::Axis(0), o);
+                    let sum: i64 = w.iter().map(|&v| v as i64).sum();
+                    let abs: i64 = w.iter().map(|&v| (v as i64).abs()).sum();
+                    let b = c.channels[o].bias + OFFSET * sum;
+                    acc_bound = acc_bound.max(OFFSET * abs);
+                    sum_bound = sum_bound.max(OFFSET * abs + b.abs());
+                    biases.push(b);
+                }
+                let acc_need = crate::quant::spec::signed_bits(acc_bound);
+                if acc_need > ACC_W || crate::quant::spec::signed_bits(sum_bound) > BIAS_W {
+                    return Err(refuse(&l.name, format!("sums need {acc_need} bits, more than the engine's {ACC_W}-bit accumulators")));
+                }
+                let lsh = c.channels.iter().map(|q| q.lsh).max().unwrap_or(0);
+                let rsh = c.channels.iter().map(|q| q.rsh).max().unwrap_or(0);
+                if lsh > 31 || rsh > 62 {
+                    return Err(refuse(
+                        &l.name,
+                        "a requantization shift is outside the engine's range",
+                    ));
+                }
+                sh_w = sh_w
+                    .max(crate::quant::spec::signed_bits(sum_bound) + lsh + 2)
+                    .max(rsh + 2);
+                if nch > 1 {
+                    psum_bytes = psum_bytes.max(c.ho * c.wo * p * 4);
+                }
+                let lut_len = c.lut.as_ref().map(|t| t.len()).unwrap_or(0);
+                if lut_len > 256 {
+                    return Err(refuse(&l.name, format!("a {lut_len}-entry SiLU table exceeds the engine's 256 entries; use --lut-bits 8")));
+                }
+                let d = Desc::new(DescKind::Conv)
+                    .set("flags", if c.lut.is_some() { FLAG_LUT } else { 0 })
+                    .set("c", c.ci as i64)
+                    .set("h", c.h as i64)
+                    .set("w", c.w as i64)
+                    .set("co", c.co as i64)
+                    .set("ho", c.ho as i64)
+                    .set("wo", c.wo as i64)
+                    .set("k", c.k as i64)
+                    .set("s", c.stride as i64)
+                    .set("pad", c.pad as i64)
+                    .set("padv", c.pad_val as i64)
+                    .set(
+                        "pix0",
+                        wrap24(c.in_base as i64 - (c.pad * c.w + c.pad) as i64),
+                    )
+                    .set("out", c.out_base as i64)
+                    .set("psum", if nch > 1 { psum_word as i64 } else { 0 })
+                    .set("g", g as i64)
+                    .set("nch", nch as i64)
+                    .set("tc", tc as i64)
+                    .set("tc_last", tc_last as i64)
+                    .set("lanes_last", (c.co - (g - 1) * p) as i64)
+                    .set("rowstep", wrap24(c.w as i64 - c.k as i64 + 1))
+                    .set(
+                        "chstep",
+                        wrap24((c.h * c.w) as i64 - ((c.k - 1) * c.w) as i64 - c.k as i64 + 1),
+                    )
+                    .set("chunkstep", (cpc * c.h * c.w) as i64)
+                    .set("sw", (c.stride * c.w) as i64)
+                    .set("gstep", (p * c.ho * c.wo) as i64)
+                    .set("howo", (c.ho * c.wo) as i64)
+                    .set("zero", c.req.zero as i64)
+                    .set("qmax", c.req.qmax() as i64)
+                    .set("lut_len", lut_len as i64);
+                image.extend(d.bytes(&l.name)?);
+                flash::conv_record(&mut image, c, &biases, p, cpc, nch);
+                (d, nch, g)
+            }
+        };
+        if !matches!(l.params, LayerPlan::Conv(_)) {
+            image.extend(desc.bytes(&l.name)?);
+        }
+        layers.push(FoldLayer {
+            index,
+            node: l.node,
+            name: l.name.clone(),
+            kind: l.kind,
+            shape: l.shape,
+            out_base: l.out_base,
+            macs: l.macs,
+            desc,
+            flash: (start, image.len()),
+            chunks,
+            groups,
+            cycles: 0,
+        });
+    }
+    let need = psum_word * 2 + psum_bytes;
+    if need > hw.mem_bytes {
+        let worst = plan
+            .layers
+            .iter()
+            .max_by_key(|l| l.shape.iter().product::<usize>())
+            .map(|l| l.name.as_str())
+            .unwrap_or("the network");
+        return Err(Error::arg(
+            "--imgsz",
+            format!(
+                "at {}x{} the live tensors need {need} bytes ({tensor_bytes} for tensors, largest around {worst}, {psum_bytes} for partial sums) but the board has {}; use a smaller --imgsz",
+                plan.imgsz[0], plan.imgsz[1], hw.mem_bytes
+            ),
+        ));
+    }
+    let ab = super::ubits((hw.mem_bytes - 1) as u64);
+    let mut d = FoldedDesign {
+        top: "yq_top".into(),
+        imgsz: plan.imgsz,
+        hw,
+        abits: plan.abits,
+        wbits: plan.wbits,
+        ab,
+        tensor_bytes,
+        psum_word,
+        psum_bytes,
+        sh_w,
+        add_w,
+        layers,
+        flash: image,
+        frame_cycles: 0,
+        total_macs: plan.total_macs,
+    };
+    cycles::apply(&mut d, None);
+    Ok(d)
+}
