@@ -24,7 +24,7 @@ pub mod qnms;
 pub mod sim;
 pub mod synth;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quant::QuantGraph;
 use manifest::Manifest;
 use ndarray::Array3;

@@ -1,0 +1,62 @@
+// yq_fold_add: the folded engine's residual add of two code tensors of N elements,
+// y = clamp(rs(a - ZA, SA) + rs(b - ZB, SB) + ZO, 0, QMAX) with rs the spec's rounding shift
+// (right for a positive shift, left for a negative one). Per element: read a, read b, write
+// (single memory port): 3 cycles. Cycles: 3*N + 1.
+module yq_fold_add #(
+    parameter AB = 17,
+    parameter IW = 24
+) (
+    input wire clk,
+    input wire rst,
+    input wire go,
+    output reg done,
+    input wire [23:0] d_n, input wire [23:0] d_a, input wire [23:0] d_b, input wire [23:0] d_out,
+    input wire [7:0] d_za, input wire [7:0] d_zb, input wire [7:0] d_zo, input wire [7:0] d_qmax,
+    input wire [7:0] d_sa, input wire [7:0] d_sb,
+    output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
+    input wire [7:0] m_rbyte
+);
+    reg run;
+    reg [1:0] ph;
+    reg [23:0] i;
+    reg signed [IW-1:0] ta;
+    localparam signed [IW-1:0] ONE = 1;
+    // rounding shift of (x - z) by the signed amount s
+    function signed [IW-1:0] rs(input [7:0] x, input [7:0] z, input [7:0] s);
+        reg signed [IW-1:0] v;
+        reg [5:0] r, l;
+        begin
+            v = $signed({{(IW-8){1'b0}}, x}) - $signed({{(IW-8){1'b0}}, z});
+            r = s[7] ? 6'd0 : s[5:0];
+            l = s[7] ? (6'd0 - s[5:0]) : 6'd0;
+            rs = ((v <<< l) + ((r == 6'd0) ? {IW{1'b0}} : (ONE <<< (r - 6'd1)))) >>> r;
+        end
+    endfunction
+    wire signed [IW-1:0] sum = ta + rs(m_rbyte, d_zb, d_sb) + $signed({{(IW-8){1'b0}}, d_zo});
+    wire signed [IW-1:0] qm = $signed({{(IW-8){1'b0}}, d_qmax});
+    wire [7:0] y = (sum < 0) ? 8'd0 : ((sum > qm) ? d_qmax : sum[7:0]);
+    assign m_rd = run && (ph != 2'd2);
+    assign m_wr = run && (ph == 2'd2);
+    wire [23:0] a = (ph == 2'd0) ? (d_a + i) : ((ph == 2'd1) ? (d_b + i) : (d_out + i));
+    assign m_addr = run ? a[AB-1:0] : {AB{1'b0}};
+    assign m_wdata = m_wr ? {8'd0, y} : 16'd0;
+    always @(posedge clk) begin
+        done <= 1'b0;
+        if (rst) begin
+            run <= 1'b0;
+        end else if (go) begin
+            run <= 1'b1; ph <= 2'd0; i <= 0;
+        end else if (run) begin
+            if (ph == 2'd1) ta <= rs(m_rbyte, d_za, d_sa);
+            if (ph == 2'd2) begin
+                ph <= 2'd0; i <= i + 24'd1;
+                if (i == d_n - 24'd1) begin
+                    run <= 1'b0; done <= 1'b1;
+                end
+            end else begin
+                ph <= ph + 2'd1;
+            end
+        end
+    end
+    wire unused = ^{a[23:AB]};
+endmodule

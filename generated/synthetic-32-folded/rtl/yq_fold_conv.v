@@ -1,0 +1,281 @@
+// yq_fold_conv: the folded engine's convolution unit. Runs one k x k convolution (stride S,
+// padding PAD reading PADV) described by the layer descriptor on the shared P-lane MAC array.
+//
+// Loop order (weights fetched once): for each group of P output channels, for each weight
+// chunk (CPC input channels, TC = CPC*K*K taps, held in one slot of the double-buffered weight
+// buffer while the loader fills the other), for each output pixel (row-major): issue the
+// chunk's taps one per cycle (channel, kernel row, kernel column), wait for the MAC array,
+// then drain the P lanes:
+//   - one chunk (MODE_ONE): bias, requantize, optional SiLU table, write the code; one lane per
+//     cycle through a 5-stage pipeline;
+//   - several chunks: the first chunk writes the partial sums (2 words per lane) to the psum
+//     region, middle chunks read, add and write them back, the last chunk reads them, adds,
+//     and sends the lane through the same requantizer pipeline.
+// The activation memory is single-ported: reads, writes and psum traffic take turns, so the
+// schedule is a pure function of the descriptor (see src/rtl/folded/cycles.rs).
+//
+// Arithmetic (docs/quantization.md): the MAC array multiplies signed codes x - OFFSET by the
+// weights; the loader's biases already include OFFSET * sum(w), so the sum equals the spec's
+// accumulator. y = clamp(rshift_round(acc + bias, sh) + ZERO, 0, QMAX), then LUT[y] if the
+// layer has a SiLU table. A negative sh shifts left.
+module yq_fold_conv #(
+    parameter AB = 17,           // byte address width of the activation memory
+    parameter P = 16,            // MAC lanes
+    parameter LW = 4,            // lane index width (P = 2^LW)
+    parameter WTW = 8,           // tap index width of one weight slot
+    parameter ACC_W = 32,
+    parameter BIAS_W = 32,
+    parameter SH_W = 40,         // requantizer width
+    parameter OFFSET = 128,
+    parameter CW = 16
+) (
+    input wire clk,
+    input wire rst,
+    input wire go,
+    output reg done,
+    // descriptor fields (stable while the layer runs)
+    input wire [CW-1:0] d_h, input wire [CW-1:0] d_w, input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
+    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
+    input wire [23:0] d_pix0, input wire [23:0] d_out, input wire [23:0] d_psum,
+    input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
+    input wire [7:0] d_lanes_last, input wire [23:0] d_rowstep, input wire [23:0] d_chstep,
+    input wire [23:0] d_chunkstep, input wire [23:0] d_sw, input wire [23:0] d_gstep, input wire [23:0] d_howo,
+    input wire [7:0] d_zero, input wire [7:0] d_qmax, input wire d_has_lut,
+    // loader handshake: chunks of this layer fully loaded / fully used
+    input wire [CW-1:0] loaded,
+    output reg [CW-1:0] consumed,
+    // memory port (byte address; wide = 16-bit word at an even address)
+    output wire m_rd, output wire m_wr, output wire m_wide,
+    output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
+    input wire [7:0] m_rbyte, input wire [15:0] m_rword,
+    // weight buffer (registered read), parameter buffer (registered read), SiLU table
+    output wire [WTW:0] wb_addr, input wire [P*8-1:0] wb_data,
+    output wire [LW:0] pb_addr, input wire [39:0] pb_data,
+    output wire [7:0] lut_addr, input wire [7:0] lut_data,
+    // MAC array
+    output reg mac_en, output reg mac_first, output reg mac_last,
+    output reg signed [7:0] mac_act, output reg [P*8-1:0] mac_w,
+    input wire [P*ACC_W-1:0] mac_acc, input wire mac_valid
+);
+    localparam [3:0] S_IDLE = 4'd0, S_WAITW = 4'd1, S_TAPS = 4'd2, S_WMAC = 4'd3,
+                     S_DRAIN = 4'd4, S_PSR = 4'd5, S_FLUSH = 4'd6, S_NEXT = 4'd7;
+    localparam [8:0] OFF9 = OFFSET;
+    localparam [23:0] P2 = 2 * P;
+
+    reg [3:0] state;
+    reg [CW-1:0] og, t, kx, ky, ox, oy, oxs, oys, tc;
+    reg [7:0] ch;
+    reg [23:0] tap_off, cbase, pix_in, pix_row, gbase, opix, psa;
+    reg slot;
+    reg [7:0] nlanes;
+    wire last_chunk = (ch == d_nch - 8'd1);
+    wire one_chunk = (d_nch == 8'd1);
+    wire [CW-1:0] km1 = {8'd0, d_k} - 1'b1;
+    wire [CW-1:0] iy = oys + ky;
+    wire [CW-1:0] ix = oxs + kx;
+    wire [CW-1:0] padw = {8'd0, d_pad};
+    wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
+    wire tap_issue = (state == S_TAPS);
+    wire last_tap = (t == tc - 1'b1);
+    wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
+
+    // ---- drain control ------------------------------------------------------------------
+    // dl: lane being drained; dph: phase inside a lane for the psum modes.
+    reg [LW:0] dl;
+    reg [3:0] dph;
+    reg [23:0] dout;        // output code address of lane dl
+    reg [15:0] plo;
+    wire signed [ACC_W-1:0] acc_l = mac_acc[dl[LW-1:0]*ACC_W +: ACC_W];
+    // requantizer pipeline input
+    reg q_v;
+    reg signed [ACC_W-1:0] q_a;
+    reg [23:0] q_addr;
+    wire lane_end_one = (dl == nlanes - 1'b1);
+
+    // psum word address of lane dl at this pixel: psa + 2*dl
+    wire [23:0] ps_addr = psa + {18'd0, dl, 1'b0};
+    reg ps_rd_lo, ps_rd_hi, ps_wr_lo, ps_wr_hi;
+    always @(*) begin
+        ps_rd_lo = 1'b0; ps_rd_hi = 1'b0; ps_wr_lo = 1'b0; ps_wr_hi = 1'b0;
+        if (state == S_PSR) begin
+            if (ch == 8'd0) begin
+                ps_wr_lo = (dph == 4'd0); ps_wr_hi = (dph == 4'd1);
+            end else begin
+                ps_rd_lo = (dph == 4'd0); ps_rd_hi = (dph == 4'd1);
+                ps_wr_lo = !last_chunk && (dph == 4'd3); ps_wr_hi = !last_chunk && (dph == 4'd4);
+            end
+        end
+    end
+    reg signed [ACC_W-1:0] ps_hold;
+    wire [15:0] ps_wdata = (ch == 8'd0) ? (dph == 4'd0 ? acc_l[15:0] : acc_l[31:16])
+                                        : (dph == 4'd3 ? ps_hold[15:0] : ps_hold[31:16]);
+
+    // code write from the requantizer pipeline tail
+    wire cw_en;
+    wire [23:0] cw_addr;
+    wire [7:0] cw_data;
+
+    wire rd_tap = tap_issue && !pad;
+    assign m_rd = rd_tap || ps_rd_lo || ps_rd_hi;
+    assign m_wr = cw_en || ps_wr_lo || ps_wr_hi;
+    assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
+    wire [23:0] a_tap = pix_in + cbase + tap_off;
+    wire [23:0] a_ps = {ps_addr[22:0], 1'b0} + ((ps_rd_hi || ps_wr_hi) ? 24'd2 : 24'd0);
+    wire [23:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
+    assign m_addr = (m_rd || m_wr) ? a_any[AB-1:0] : {AB{1'b0}};
+    assign m_wdata = cw_en ? {8'd0, cw_data} : ((ps_wr_lo || ps_wr_hi) ? ps_wdata : 16'd0);
+    assign wb_addr = {slot, t[WTW-1:0]};
+    reg [LW-1:0] q_lane;
+    assign pb_addr = {og[0], q_lane};
+
+    // ---- issue + drain state machine ----------------------------------------------------
+    always @(posedge clk) begin
+        done <= 1'b0;
+        q_v <= 1'b0;
+        if (rst) begin
+            state <= S_IDLE; consumed <= 0;
+        end else begin
+            case (state)
+            S_IDLE: if (go) begin
+                state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
+                cbase <= 0; gbase <= d_out; opix <= d_out;
+                nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
+            end
+            S_WAITW: if (loaded > consumed) begin
+                state <= S_TAPS;
+                tc <= last_chunk ? d_tc_last : d_tc;
+                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
+                ox <= 0; oy <= 0; oxs <= 0; oys <= 0;
+                pix_in <= d_pix0; pix_row <= d_pix0; opix <= gbase; psa <= d_psum;
+            end
+            S_TAPS: begin
+                t <= t + 1'b1;
+                if (kx != km1) begin
+                    kx <= kx + 1'b1; tap_off <= tap_off + 24'd1;
+                end else if (ky != km1) begin
+                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
+                end else begin
+                    kx <= 0; ky <= 0; tap_off <= tap_off + d_chstep;
+                end
+                if (last_tap) state <= S_WMAC;
+            end
+            S_WMAC: if (mac_valid) begin
+                dl <= 0; dph <= 0; dout <= opix;
+                state <= one_chunk ? S_DRAIN : S_PSR;
+            end
+            S_DRAIN: begin
+                // one lane per cycle into the requantizer pipeline
+                q_v <= 1'b1; q_a <= acc_l; q_addr <= dout; q_lane <= dl[LW-1:0];
+                dl <= dl + 1'b1; dout <= dout + d_howo;
+                if (lane_end_one) state <= S_FLUSH;
+            end
+            S_PSR: begin
+                dph <= dph + 1'b1;
+                if (dph == 4'd1) plo <= m_rword;           // lo word arrived
+                if (dph == 4'd2) begin                     // hi word arrived
+                    ps_hold <= acc_l + $signed({m_rword, plo});
+                end
+                if (ch != 8'd0 && last_chunk && dph == 4'd3) begin
+                    q_v <= 1'b1; q_a <= ps_hold; q_addr <= dout; q_lane <= dl[LW-1:0];
+                end
+                // lane end: first chunk after 2 writes, middle after 5 phases, last after
+                // the lane has left the requantizer (4 + pipeline depth)
+                if ((ch == 8'd0 && dph == 4'd1) || (!last_chunk && ch != 8'd0 && dph == 4'd4)
+                    || (last_chunk && ch != 8'd0 && dph == 4'd8)) begin
+                    dph <= 0; dl <= dl + 1'b1; dout <= dout + d_howo;
+                    if (dl == nlanes - 1'b1) state <= S_NEXT;
+                end
+            end
+            S_FLUSH: if (!q_busy) state <= S_NEXT;
+            S_NEXT: begin
+                // next pixel, next chunk or next group
+                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
+                if (!last_px) begin
+                    state <= S_TAPS;
+                    opix <= opix + 24'd1; psa <= psa + P2;
+                    if (ox != d_wo - 1'b1) begin
+                        ox <= ox + 1'b1; oxs <= oxs + {8'd0, d_s}; pix_in <= pix_in + {16'd0, d_s};
+                    end else begin
+                        ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {8'd0, d_s};
+                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                    end
+                end else begin
+                    consumed <= consumed + 1'b1;
+                    slot <= !slot;
+                    if (!last_chunk) begin
+                        ch <= ch + 8'd1; cbase <= cbase + d_chunkstep; state <= S_WAITW;
+                    end else if (og != d_g - 1'b1) begin
+                        ch <= 0; cbase <= 0; og <= og + 1'b1; gbase <= gbase + d_gstep;
+                        nlanes <= (og + 1'b1 == d_g - 1'b1) ? d_lanes_last : P[7:0];
+                        state <= S_WAITW;
+                    end else begin
+                        state <= S_IDLE; done <= 1'b1;
+                    end
+                end
+            end
+            default: state <= S_IDLE;
+            endcase
+        end
+    end
+
+    // ---- operand stage: the MAC array sees (code - OFFSET, weights) one cycle after issue -
+    reg iss1, pad1, first1, last1;
+    always @(posedge clk) begin
+        iss1 <= !rst && tap_issue;
+        pad1 <= pad;
+        first1 <= (t == 0);
+        last1 <= last_tap;
+    end
+    wire [7:0] x1 = pad1 ? d_padv : m_rbyte;
+    wire [8:0] xs1 = {1'b0, x1} - OFF9;
+    always @(*) begin
+        mac_en = iss1; mac_first = iss1 && first1; mac_last = iss1 && last1;
+        mac_act = xs1[7:0]; mac_w = wb_data;
+    end
+
+    // ---- requantizer pipeline: q (lane in) -> r1 (bias) -> r2 (shift, clamp) -> r3 (table) -
+    reg r1_v, r2_v, r3_v;
+    reg signed [ACC_W-1:0] r1_a;
+    reg [23:0] r1_addr, r2_addr, r3_addr;
+    reg signed [SH_W-1:0] r2_sum;
+    reg signed [7:0] r2_sh;
+    reg [7:0] r3_code;
+    // stage r1: the parameter word of the lane was addressed in the issue cycle
+    always @(posedge clk) begin
+        r1_v <= !rst && q_v; r1_a <= q_a; r1_addr <= q_addr;
+    end
+    wire signed [BIAS_W-1:0] bias1 = pb_data[BIAS_W-1:0];
+    wire signed [7:0] sh1 = pb_data[39:32];
+    always @(posedge clk) begin
+        r2_v <= !rst && r1_v; r2_addr <= r1_addr;
+        r2_sum <= $signed({{(SH_W-ACC_W){r1_a[ACC_W-1]}}, r1_a}) + $signed({{(SH_W-BIAS_W){bias1[BIAS_W-1]}}, bias1});
+        r2_sh <= sh1;
+    end
+    wire [5:0] rsh2 = r2_sh[7] ? 6'd0 : r2_sh[5:0];
+    wire [5:0] lsh2 = r2_sh[7] ? (6'd0 - r2_sh[5:0]) : 6'd0;
+    localparam signed [SH_W-1:0] ONE = 1;
+    wire signed [SH_W-1:0] half2 = (rsh2 == 6'd0) ? {SH_W{1'b0}} : (ONE <<< (rsh2 - 6'd1));
+    wire signed [SH_W-1:0] sv2 = ((r2_sum <<< lsh2) + half2) >>> rsh2;
+    wire signed [SH_W-1:0] z2 = sv2 + $signed({{(SH_W-8){1'b0}}, d_zero});
+    wire signed [SH_W-1:0] qm2 = $signed({{(SH_W-8){1'b0}}, d_qmax});
+    wire [7:0] c2 = (z2 < 0) ? 8'd0 : ((z2 > qm2) ? d_qmax : z2[7:0]);
+    always @(posedge clk) begin
+        r3_v <= !rst && r2_v; r3_addr <= r2_addr; r3_code <= c2;
+    end
+    assign lut_addr = c2;
+    reg r4_v;
+    reg [23:0] r4_addr;
+    reg [7:0] r4_code;
+    always @(posedge clk) begin
+        r4_v <= !rst && r3_v; r4_addr <= r3_addr; r4_code <= r3_code;
+    end
+    // r3: the table read issued with c2 returns lut_data in r3; write in r4
+    reg [7:0] r4_lut;
+    always @(posedge clk) r4_lut <= lut_data;
+    assign cw_en = r4_v;
+    assign cw_addr = r4_addr;
+    assign cw_data = d_has_lut ? r4_lut : r4_code;
+    wire q_busy = q_v || r1_v || r2_v || r3_v || r4_v;
+
+    wire unused = ^{ps_addr[23], a_any[23:AB]};
+endmodule

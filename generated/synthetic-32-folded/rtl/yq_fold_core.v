@@ -1,0 +1,217 @@
+// yq_fold_core: the folded engine. One P-lane MAC array and a handful of units (input,
+// convolution, max-pool, upsample, add, and the design's post-processing stage through the
+// `q_*` port) execute the network layer by layer. Each layer's descriptor, SiLU table,
+// parameters and weights arrive in order on one flash byte stream (yq_fold_loader); the
+// activations live in one single-ported 16-bit memory (SPRAM on iCE40) addressed here in
+// bytes. Layer kinds: 0 input, 1 conv, 2 max-pool, 3 upsample, 4 add, 5 post-processing.
+//
+// Per layer: start the loader, wait for the decoded descriptor, start the unit, wait for
+// its done (and, for a convolution, for the loader to have taken the whole record), next.
+// After the last layer `finished` rises and the host port reads the memory.
+module yq_fold_core #(
+    parameter NL = 8, parameter LYW = 3,
+    parameter AB = 17, parameter P = 16, parameter LW = 4, parameter WTW = 8,
+    parameter ACC_W = 32, parameter BIAS_W = 32, parameter SH_W = 40, parameter OFFSET = 128,
+    parameter ADD_W = 24, parameter DESC_BYTES = 72
+) (
+    input wire clk,
+    input wire rst,
+    input wire start,
+    output wire busy,
+    output reg finished,
+    output reg [LYW-1:0] layer,
+    // flash byte stream (starts at the weight image's first byte on `f_start`)
+    output reg f_start,
+    input wire f_valid, input wire [7:0] f_data, output wire f_ready,
+    // input pixels
+    input wire in_valid, input wire [7:0] in_data, output wire in_ready,
+    // activation memory (16-bit words, byte write enables, 1-cycle read latency)
+    output wire mem_re, output wire mem_we, output wire [AB-2:0] mem_addr,
+    output wire [1:0] mem_be, output wire [15:0] mem_wdata, input wire [15:0] mem_rdata,
+    // post-processing unit
+    output reg q_go, input wire q_done,
+    input wire q_rd, input wire [AB-1:0] q_raddr, input wire q_wr, input wire [AB-1:0] q_waddr,
+    input wire [7:0] q_wdata, output wire [7:0] q_rdata,
+    // host read-back (when not busy), 1-cycle latency
+    input wire [AB-1:0] host_addr, output wire [7:0] host_data,
+    // for testbenches: the code written this cycle and layer start/end pulses
+    output wire code_we, output wire [AB-1:0] code_addr, output wire [7:0] code_data,
+    output reg layer_go, output reg layer_done
+);
+    localparam [7:0] K_INPUT = 8'd0, K_CONV = 8'd1, K_POOL = 8'd2, K_UP = 8'd3, K_ADD = 8'd4, K_POST = 8'd5;
+    localparam [2:0] C_IDLE = 3'd0, C_LOAD = 3'd1, C_DESC = 3'd2, C_RUN = 3'd3, C_NEXT = 3'd4;
+    localparam [LYW-1:0] LAST = NL - 1;
+
+    // ---- descriptor ---------------------------------------------------------------------
+    wire d_we;
+    wire [6:0] d_idx;
+    wire [7:0] d_data;
+    wire [7:0] kind, flags, k, s, pad, padv, nch, lanes_last, zero, qmax, za, zb, sa, sb, f;
+    wire [15:0] c, h, w, co, ho, wo, g, tc, tc_last, lut_len;
+    wire [23:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
+    yq_fold_desc u_desc (
+        .clk(clk), .we(d_we), .idx(d_idx), .data(d_data),
+        .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .co(co), .ho(ho), .wo(wo),
+        .k(k), .s(s), .pad(pad), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
+        .g(g), .nch(nch), .tc(tc), .tc_last(tc_last), .lanes_last(lanes_last),
+        .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
+        .howo(howo), .hw(hw), .zero(zero), .qmax(qmax), .lut_len(lut_len),
+        .za(za), .zb(zb), .sa(sa), .sb(sb), .f(f), .n(n), .psum(psum)
+    );
+
+    // ---- controller ---------------------------------------------------------------------
+    reg [2:0] cs;
+    reg ld_go;
+    reg go_in, go_conv, go_pool, go_up, go_add;
+    wire desc_ok, ld_idle;
+    wire dn_in, dn_conv, dn_pool, dn_up, dn_add;
+    reg unit_done;
+    assign busy = (cs != C_IDLE);
+    always @(posedge clk) begin
+        f_start <= 1'b0; ld_go <= 1'b0; layer_go <= 1'b0; layer_done <= 1'b0;
+        go_in <= 1'b0; go_conv <= 1'b0; go_pool <= 1'b0; go_up <= 1'b0; go_add <= 1'b0; q_go <= 1'b0;
+        if (rst) begin
+            cs <= C_IDLE; finished <= 1'b0; layer <= 0; unit_done <= 1'b0;
+        end else begin
+            case (cs)
+            C_IDLE: if (start) begin
+                cs <= C_LOAD; finished <= 1'b0; layer <= 0; f_start <= 1'b1;
+            end
+            C_LOAD: begin ld_go <= 1'b1; cs <= C_DESC; end
+            C_DESC: if (desc_ok) begin
+                layer_go <= 1'b1; unit_done <= 1'b0; cs <= C_RUN;
+                go_in <= (kind == K_INPUT); go_conv <= (kind == K_CONV); go_pool <= (kind == K_POOL);
+                go_up <= (kind == K_UP); go_add <= (kind == K_ADD); q_go <= (kind == K_POST);
+            end
+            C_RUN: begin
+                if (dn_in || dn_conv || dn_pool || dn_up || dn_add || q_done) unit_done <= 1'b1;
+                if ((unit_done || dn_in || dn_conv || dn_pool || dn_up || dn_add || q_done) && ld_idle) begin
+                    layer_done <= 1'b1; cs <= C_NEXT;
+                end
+            end
+            C_NEXT: if (layer == LAST) begin
+                cs <= C_IDLE; finished <= 1'b1;
+            end else begin
+                layer <= layer + 1'b1; cs <= C_LOAD;
+            end
+            default: cs <= C_IDLE;
+            endcase
+        end
+    end
+
+    // ---- buffers ------------------------------------------------------------------------
+    wire lut_we, pb_we, wb_we;
+    wire [7:0] lut_waddr, lut_wdata, lut_raddr;
+    wire [LW:0] pb_waddr, pb_raddr;
+    wire [39:0] pb_wdata;
+    wire [WTW:0] wb_waddr, wb_raddr;
+    wire [P*8-1:0] wb_wdata;
+    reg [7:0] lut_mem [0:255];
+    reg [39:0] pb_mem [0:2*P-1];
+    reg [P*8-1:0] wb_mem [0:(2 << WTW)-1];
+    reg [7:0] lut_q;
+    reg [39:0] pb_q;
+    reg [P*8-1:0] wb_q;
+    always @(posedge clk) begin
+        if (lut_we) lut_mem[lut_waddr] <= lut_wdata;
+        lut_q <= lut_mem[lut_raddr];
+    end
+    always @(posedge clk) begin
+        if (pb_we) pb_mem[pb_waddr] <= pb_wdata;
+        pb_q <= pb_mem[pb_raddr];
+    end
+    always @(posedge clk) begin
+        if (wb_we) wb_mem[wb_waddr] <= wb_wdata;
+        wb_q <= wb_mem[wb_raddr];
+    end
+
+    // ---- loader -------------------------------------------------------------------------
+    wire [15:0] loaded, consumed;
+    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES)) u_loader (
+        .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle),
+        .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
+        .d_we(d_we), .d_idx(d_idx), .d_data(d_data),
+        .d_is_conv(kind == K_CONV), .d_has_lut(flags[0]), .d_lut_len(lut_len),
+        .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
+        .lut_we(lut_we), .lut_waddr(lut_waddr), .lut_wdata(lut_wdata),
+        .pb_we(pb_we), .pb_waddr(pb_waddr), .pb_wdata(pb_wdata),
+        .wb_we(wb_we), .wb_waddr(wb_waddr), .wb_wdata(wb_wdata),
+        .loaded(loaded), .consumed(consumed)
+    );
+
+    // ---- memory port: units take turns; unused ports drive zeros -------------------------
+    wire [7:0] rbyte;
+    wire cv_rd, cv_wr, cv_wide, pl_rd, pl_wr, up_rd, up_wr, ad_rd, ad_wr, in_wr;
+    wire [AB-1:0] cv_a, pl_a, up_a, ad_a, in_a;
+    wire [15:0] cv_d, pl_d, up_d, ad_d, in_d;
+
+    wire mac_en, mac_first, mac_last, mac_valid;
+    wire signed [7:0] mac_act;
+    wire [P*8-1:0] mac_w;
+    wire [P*ACC_W-1:0] mac_acc;
+    yq_fold_mac #(.P(P), .ACC_W(ACC_W)) u_mac (
+        .clk(clk), .rst(rst), .en(mac_en), .first(mac_first), .last(mac_last),
+        .act(mac_act), .w(mac_w), .acc(mac_acc), .valid(mac_valid)
+    );
+
+    yq_fold_conv #(.AB(AB), .P(P), .LW(LW), .WTW(WTW), .ACC_W(ACC_W), .BIAS_W(BIAS_W),
+                   .SH_W(SH_W), .OFFSET(OFFSET)) u_conv (
+        .clk(clk), .rst(rst), .go(go_conv), .done(dn_conv),
+        .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad), .d_padv(padv),
+        .d_pix0(pix0), .d_out(out), .d_psum(psum), .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
+        .d_lanes_last(lanes_last), .d_rowstep(rowstep), .d_chstep(chstep), .d_chunkstep(chunkstep),
+        .d_sw(sw), .d_gstep(gstep), .d_howo(howo), .d_zero(zero), .d_qmax(qmax), .d_has_lut(flags[0]),
+        .loaded(loaded), .consumed(consumed),
+        .m_rd(cv_rd), .m_wr(cv_wr), .m_wide(cv_wide), .m_addr(cv_a), .m_wdata(cv_d),
+        .m_rbyte(rbyte), .m_rword(mem_rdata),
+        .wb_addr(wb_raddr), .wb_data(wb_q), .pb_addr(pb_raddr), .pb_data(pb_q),
+        .lut_addr(lut_raddr), .lut_data(lut_q),
+        .mac_en(mac_en), .mac_first(mac_first), .mac_last(mac_last), .mac_act(mac_act), .mac_w(mac_w),
+        .mac_acc(mac_acc), .mac_valid(mac_valid)
+    );
+    yq_fold_pool #(.AB(AB)) u_pool (
+        .clk(clk), .rst(rst), .go(go_pool), .done(dn_pool),
+        .d_c(c), .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad),
+        .d_pix0(pix0), .d_out(out), .d_rowstep(rowstep), .d_sw(sw), .d_hw(hw),
+        .m_rd(pl_rd), .m_wr(pl_wr), .m_addr(pl_a), .m_wdata(pl_d), .m_rbyte(rbyte)
+    );
+    yq_fold_upsample #(.AB(AB)) u_up (
+        .clk(clk), .rst(rst), .go(go_up), .done(dn_up),
+        .d_c(c), .d_h(h), .d_w(w), .d_f(f), .d_in(pix0), .d_out(out),
+        .m_rd(up_rd), .m_wr(up_wr), .m_addr(up_a), .m_wdata(up_d), .m_rbyte(rbyte)
+    );
+    yq_fold_add #(.AB(AB), .IW(ADD_W)) u_add (
+        .clk(clk), .rst(rst), .go(go_add), .done(dn_add),
+        .d_n(n), .d_a(pix0), .d_b(inb), .d_out(out), .d_za(za), .d_zb(zb), .d_zo(zero), .d_qmax(qmax),
+        .d_sa(sa), .d_sb(sb),
+        .m_rd(ad_rd), .m_wr(ad_wr), .m_addr(ad_a), .m_wdata(ad_d), .m_rbyte(rbyte)
+    );
+    yq_fold_input #(.AB(AB)) u_in (
+        .clk(clk), .rst(rst), .go(go_in), .done(dn_in),
+        .d_n(n), .d_out(out), .d_shift(s),
+        .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
+        .m_wr(in_wr), .m_addr(in_a), .m_wdata(in_d)
+    );
+
+    wire host_rd = !busy;
+    wire rd = cv_rd | pl_rd | up_rd | ad_rd | q_rd | host_rd;
+    wire wr = cv_wr | pl_wr | up_wr | ad_wr | in_wr | q_wr;
+    wire [AB-1:0] a = cv_a | pl_a | up_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
+                    | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}});
+    wire [15:0] wd = cv_d | pl_d | up_d | ad_d | in_d | (q_wr ? {8'd0, q_wdata} : 16'd0);
+    wire wide = cv_wide;
+    assign mem_re = rd;
+    assign mem_we = wr;
+    assign mem_addr = a[AB-1:1];
+    assign mem_be = wide ? 2'b11 : (a[0] ? 2'b10 : 2'b01);
+    assign mem_wdata = wide ? wd : {wd[7:0], wd[7:0]};
+    reg rsel;
+    always @(posedge clk) if (rd) rsel <= a[0];
+    assign rbyte = rsel ? mem_rdata[15:8] : mem_rdata[7:0];
+    assign q_rdata = rbyte;
+    assign host_data = rbyte;
+    assign code_we = wr && !wide;
+    assign code_addr = a;
+    assign code_data = wd[7:0];
+    wire unused = ^{co, flags[7:1]};
+endmodule

@@ -1,0 +1,107 @@
+// yq_fold_loader: parses the flash stream of the folded engine. The stream is one sequential
+// read from the start of the weight image (docs/hardware.md, "Flash image"); per layer:
+//   descriptor (DESC_BYTES bytes, decoded by yq_fold_desc),
+//   conv only: the SiLU table (LUT_LEN bytes, if the layer has one), then per group of P
+//   output channels: P parameter words (bias, 4 bytes little endian, then the signed shift,
+//   1 byte), then per chunk TC*P weight bytes (tap-major, lane 0 first).
+// A chunk goes into weight slot (chunk number & 1) and a group's parameters into parameter
+// slot (group & 1); the loader runs at most one chunk ahead of the convolution unit
+// (chunk n waits until chunk n-2 has been consumed), so both slots are double-buffered.
+// `go` starts one layer's record; `desc_ok` pulses when the descriptor is decoded; `idle`
+// is high when the loader has taken the whole record.
+module yq_fold_loader #(
+    parameter P = 16,
+    parameter LW = 4,
+    parameter WTW = 8,
+    parameter DESC_BYTES = 72,
+    parameter CW = 16
+) (
+    input wire clk,
+    input wire rst,
+    input wire go,
+    output reg desc_ok,
+    output wire idle,
+    // flash byte stream
+    input wire s_valid, input wire [7:0] s_data, output wire s_ready,
+    // descriptor decoder
+    output wire d_we, output wire [6:0] d_idx, output wire [7:0] d_data,
+    input wire d_is_conv, input wire d_has_lut, input wire [CW-1:0] d_lut_len,
+    input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
+    // buffers
+    output reg lut_we, output reg [7:0] lut_waddr, output reg [7:0] lut_wdata,
+    output reg pb_we, output reg [LW:0] pb_waddr, output reg [39:0] pb_wdata,
+    output reg wb_we, output reg [WTW:0] wb_waddr, output reg [P*8-1:0] wb_wdata,
+    // chunks loaded (this layer) / consumed by the convolution unit
+    output reg [CW-1:0] loaded,
+    input wire [CW-1:0] consumed
+);
+    localparam [2:0] S_IDLE = 3'd0, S_DESC = 3'd1, S_DECIDE = 3'd2, S_LUT = 3'd3,
+                     S_PRM = 3'd4, S_WGT = 3'd5;
+    localparam [6:0] DLAST = DESC_BYTES - 1;
+    reg [2:0] state;
+    reg [CW-1:0] i, og, n, tap;
+    reg [7:0] ch;
+    reg [2:0] pbyte;
+    reg [LW:0] lane;
+    reg [LW-1:0] wlane;
+    wire room = (n < consumed + 2);
+    wire take = s_valid && s_ready;
+    assign s_ready = (state == S_DESC) || (state == S_LUT) || ((state == S_PRM || state == S_WGT) && room);
+    assign idle = (state == S_IDLE);
+    assign d_we = (state == S_DESC) && take;
+    assign d_idx = i[6:0];
+    assign d_data = s_data;
+    wire [CW-1:0] tc = (ch == d_nch - 8'd1) ? d_tc_last : d_tc;
+    always @(posedge clk) begin
+        desc_ok <= 1'b0; lut_we <= 1'b0; pb_we <= 1'b0; wb_we <= 1'b0;
+        if (rst) begin
+            state <= S_IDLE; loaded <= 0;
+        end else begin
+            case (state)
+            S_IDLE: if (go) begin state <= S_DESC; i <= 0; end
+            S_DESC: if (take) begin
+                i <= i + 1'b1;
+                if (i[6:0] == DLAST) state <= S_DECIDE;
+            end
+            S_DECIDE: begin
+                desc_ok <= 1'b1; i <= 0; og <= 0; n <= 0; ch <= 0; tap <= 0; lane <= 0;
+                pbyte <= 0; wlane <= 0; loaded <= 0;
+                state <= !d_is_conv ? S_IDLE : (d_has_lut ? S_LUT : S_PRM);
+            end
+            S_LUT: if (take) begin
+                lut_we <= 1'b1; lut_waddr <= i[7:0]; lut_wdata <= s_data;
+                i <= i + 1'b1;
+                if (i == d_lut_len - 1'b1) state <= S_PRM;
+            end
+            S_PRM: if (take) begin
+                pb_wdata <= {s_data, pb_wdata[39:8]};
+                pbyte <= pbyte + 3'd1;
+                if (pbyte == 3'd4) begin
+                    pbyte <= 0;
+                    pb_we <= 1'b1; pb_waddr <= {og[0], lane[LW-1:0]};
+                    lane <= lane + 1'b1;
+                    if (lane == P - 1) begin lane <= 0; state <= S_WGT; end
+                end
+            end
+            S_WGT: if (take) begin
+                wb_wdata <= {s_data, wb_wdata[P*8-1:8]};
+                wlane <= wlane + 1'b1;
+                if (wlane == P - 1) begin
+                    wb_we <= 1'b1; wb_waddr <= {n[0], tap[WTW-1:0]};
+                    tap <= tap + 1'b1;
+                    if (tap == tc - 1'b1) begin
+                        tap <= 0; n <= n + 1'b1; loaded <= loaded + 1'b1;
+                        if (ch != d_nch - 8'd1) begin
+                            ch <= ch + 8'd1;
+                        end else begin
+                            ch <= 0; og <= og + 1'b1;
+                            state <= (og == d_g - 1'b1) ? S_IDLE : S_PRM;
+                        end
+                    end
+                end
+            end
+            default: state <= S_IDLE;
+            endcase
+        end
+    end
+endmodule

@@ -1,0 +1,87 @@
+// yq_fold_pool: the folded engine's max-pool unit (k x k, stride S, padding PAD) over C
+// channels, from the layer descriptor. Per output code: K*K tap reads (padded taps are
+// skipped: codes are never below 0, so they cannot win), then one write; the memory port
+// is single-ported, so an output takes K*K + 1 cycles. Codes are written in channel-major
+// order from OUT. Cycles: C*HO*WO*(K*K + 1) + 2 (see src/rtl/folded/cycles.rs).
+module yq_fold_pool #(
+    parameter AB = 17,
+    parameter CW = 16
+) (
+    input wire clk,
+    input wire rst,
+    input wire go,
+    output reg done,
+    input wire [CW-1:0] d_c, input wire [CW-1:0] d_h, input wire [CW-1:0] d_w,
+    input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
+    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad,
+    input wire [23:0] d_pix0, input wire [23:0] d_out, input wire [23:0] d_rowstep,
+    input wire [23:0] d_sw, input wire [23:0] d_hw,
+    output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
+    input wire [7:0] m_rbyte
+);
+    localparam [1:0] S_IDLE = 2'd0, S_TAP = 2'd1, S_WR = 2'd2;
+    reg [1:0] state;
+    reg [CW-1:0] c, ox, oy, oxs, oys, kx, ky;
+    reg [23:0] cbase, pix_in, pix_row, tap_off, oaddr;
+    reg [7:0] mx;
+    reg v1;
+    wire [CW-1:0] km1 = {8'd0, d_k} - 1'b1;
+    wire [CW-1:0] padw = {8'd0, d_pad};
+    wire [CW-1:0] iy = oys + ky;
+    wire [CW-1:0] ix = oxs + kx;
+    wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
+    wire last_tap = (kx == km1) && (ky == km1);
+    wire rd = (state == S_TAP) && !pad;
+    // the running maximum including the code arriving this cycle
+    wire [7:0] mx_now = (v1 && m_rbyte > mx) ? m_rbyte : mx;
+    assign m_rd = rd;
+    assign m_wr = (state == S_WR);
+    wire [23:0] a = rd ? (cbase + pix_in + tap_off) : oaddr;
+    assign m_addr = (m_rd || m_wr) ? a[AB-1:0] : {AB{1'b0}};
+    assign m_wdata = m_wr ? {8'd0, mx_now} : 16'd0;
+    wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
+    always @(posedge clk) begin
+        done <= 1'b0;
+        v1 <= !rst && rd;
+        if (rst) begin
+            state <= S_IDLE;
+        end else begin
+            case (state)
+            S_IDLE: if (go) begin
+                state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0;
+                cbase <= 0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
+            end
+            S_TAP: begin
+                mx <= mx_now;
+                if (kx != km1) begin
+                    kx <= kx + 1'b1; tap_off <= tap_off + 24'd1;
+                end else begin
+                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
+                end
+                if (last_tap) state <= S_WR;
+            end
+            S_WR: begin
+                mx <= 0; kx <= 0; ky <= 0; tap_off <= 0; oaddr <= oaddr + 24'd1;
+                state <= S_TAP;
+                if (ox != d_wo - 1'b1) begin
+                    ox <= ox + 1'b1; oxs <= oxs + {8'd0, d_s}; pix_in <= pix_in + {16'd0, d_s};
+                end else begin
+                    ox <= 0; oxs <= 0;
+                    if (!last_px) begin
+                        oy <= oy + 1'b1; oys <= oys + {8'd0, d_s};
+                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                    end else begin
+                        oy <= 0; oys <= 0; pix_row <= d_pix0; pix_in <= d_pix0;
+                        cbase <= cbase + d_hw; c <= c + 1'b1;
+                        if (c == d_c - 1'b1) begin
+                            state <= S_IDLE; done <= 1'b1;
+                        end
+                    end
+                end
+            end
+            default: state <= S_IDLE;
+            endcase
+        end
+    end
+    wire unused = ^{a[23:AB]};
+endmodule
