@@ -53,6 +53,7 @@ fn uart_primitives_lint_clean() {
                 &[hdl::prim(&format!("{f}.v"))],
                 f,
                 &[("CLKS_PER_BIT", Param::Int(cpb))],
+                &[],
             );
         }
     }

@@ -125,11 +125,13 @@ pub fn verilator(
     ))
 }
 
-/// Lint one primitive with `verilator --lint-only -Wall` (the primitives' own standard).
-pub fn lint(files: &[PathBuf], top: &str, params: &[(&str, Param)]) -> Option<()> {
+/// Lint one primitive with `verilator --lint-only -Wall` (the primitives' own standard);
+/// `extra` goes before the files (defines, a `.vlt` configuration).
+pub fn lint(files: &[PathBuf], top: &str, params: &[(&str, Param)], extra: &[&str]) -> Option<()> {
     let verilator = common::tool("verilator")?;
     let mut c = Command::new(verilator);
-    c.args(["--lint-only", "-Wall", "--top-module", top]);
+    c.args(["--lint-only", "-Wall", "--top-module", top])
+        .args(extra);
     for (k, v) in params {
         match v {
             Param::Int(n) => c.arg(format!("-G{k}={n}")),
@@ -155,4 +157,107 @@ pub fn assert_pass(out: &str, what: &str) {
         out.lines().any(|l| l.starts_with("RESULT PASS")) && !out.contains("RESULT FAIL"),
         "{what}: testbench did not pass:\n{out}"
     );
+}
+
+/// Lint a primitive that instantiates iCE40 cells: Yosys' `cells_sim.v` is read for the
+/// cell definitions, its own warnings are switched off by a Verilator configuration file.
+pub fn lint_ice40(
+    work: &Path,
+    files: &[PathBuf],
+    top: &str,
+    params: &[(&str, Param)],
+) -> Option<()> {
+    let cells = cells_sim()?;
+    let vlt = work.join("cells_sim.vlt");
+    std::fs::write(
+        &vlt,
+        format!(
+            "`verilator_config\nlint_off -file \"{}\"\n",
+            cells.display()
+        ),
+    )
+    .unwrap();
+    let mut all = vec![vlt];
+    all.extend_from_slice(files);
+    all.push(cells);
+    lint(
+        &all,
+        top,
+        params,
+        &["-DNO_ICE40_DEFAULT_ASSIGNMENTS", "--timescale", "1ps/1ps"],
+    )
+}
+
+/// The cell counts of a Yosys `stat` report (`  SB_LUT4   515` lines).
+pub fn stat_cells(stat: &str) -> std::collections::BTreeMap<String, u64> {
+    stat.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (name, n) = (it.next()?, it.next()?);
+            if it.next().is_some() || !name.starts_with("SB_") {
+                return None;
+            }
+            Some((name.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Place and route a synthesized JSON on the UP5K (sg48) with nextpnr-ice40, then time it
+/// with icetime (which, unlike nextpnr 0.4, has real SB_MAC16/SPRAM delays). Returns
+/// (nextpnr Fmax MHz, icetime Fmax MHz, nextpnr log).
+pub fn pnr_up5k(work: &Path, json: &str, pcf: &Path, freq_mhz: u32) -> Option<(f64, f64, String)> {
+    let nextpnr = common::tool("nextpnr-ice40")?;
+    let icetime = common::tool("icetime")?;
+    let mut c = Command::new(nextpnr);
+    c.args([
+        "--up5k",
+        "--package",
+        "sg48",
+        "--seed",
+        "1",
+        "--json",
+        json,
+        "--asc",
+        "pnr.asc",
+    ])
+    .arg("--pcf")
+    .arg(pcf)
+    .args(["--freq", &freq_mhz.to_string()])
+    .current_dir(work);
+    let out = c.output().expect("nextpnr-ice40: cannot start");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "nextpnr-ice40 failed:\n{log}");
+    let nextpnr_mhz = log
+        .lines()
+        .filter(|l| l.contains("Max frequency for clock"))
+        .filter_map(|l| {
+            l.rsplit(": ")
+                .next()?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .last()
+        .expect("nextpnr-ice40 printed no Fmax");
+    let mut t = Command::new(icetime);
+    t.args(["-d", "up5k", "-P", "sg48", "-p"])
+        .arg(pcf)
+        .args(["-t", "pnr.asc"])
+        .current_dir(work);
+    let report = run(t, "icetime");
+    // "Total path delay: 19.45 ns (51.41 MHz)"
+    let icetime_mhz = report
+        .lines()
+        .find(|l| l.starts_with("Total path delay"))
+        .and_then(|l| {
+            l.split('(')
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("icetime printed no path delay:\n{report}"));
+    Some((nextpnr_mhz, icetime_mhz, log))
 }
