@@ -120,3 +120,29 @@ fn uart_rejects_too_few_clocks_per_bit() {
         "CLKS_PER_BIT=3 must fail elaboration naming the rule:\n{text}"
     );
 }
+
+#[test]
+fn uart_echo_up5k_timing() {
+    // The echo harness on the iCEBreaker pins must meet the 40 MHz target with room to spare
+    // (it is one small counter per direction).
+    let work = tempfile::tempdir().unwrap();
+    if common::tool("yosys").is_none() {
+        return;
+    }
+    let script = format!(
+        "read_verilog {} {} {}; synth_ice40 -top yq_uart_pnr -json pnr.json",
+        hdl::prim("yq_uart_rx.v").display(),
+        hdl::prim("yq_uart_tx.v").display(),
+        hdl::tb("yq_uart_pnr.v").display()
+    );
+    hdl::yosys(work.path(), &script).unwrap();
+    let pcf = hdl::tb("yq_uart_pnr.pcf");
+    let Some((nextpnr, icetime, _)) = hdl::pnr_up5k(work.path(), "pnr.json", &pcf, 40) else {
+        return;
+    };
+    eprintln!("yq_uart_pnr: nextpnr {nextpnr:.2} MHz, icetime {icetime:.2} MHz");
+    assert!(
+        icetime >= 40.0 && nextpnr >= 40.0,
+        "UART echo below 40 MHz: icetime {icetime:.2}, nextpnr {nextpnr:.2}"
+    );
+}
