@@ -4,7 +4,7 @@
 // Sums of 1..MAXLEN taps, mostly back to back, with idle cycles between and inside sums,
 // single-tap sums (first and last together), sums abandoned by a new `first` before their
 // `last`, and values biased towards -128/127 so sums wrap when ACC_W is small. Every cycle
-// the testbench checks: acc_valid is high exactly LAT = 4 cycles after each tap with `last`,
+// the testbench checks: acc_valid is high exactly LAT = 5 cycles after each tap with `last`,
 // and acc equals the reference sums from that cycle until the next acc_valid.
 // With -DGATE the device is a synthesized netlist (no parameters; LANES/ACC_W must match).
 // Prints "RESULT PASS" or "RESULT FAIL ..." and finishes.
@@ -16,7 +16,7 @@ module tb_yq_mac_array;
     parameter MAXLEN = 12;
     parameter SEED = 1;
 
-    localparam integer LAT = 4;
+    localparam integer LAT = 5;
     localparam integer AW = ACC_W * LANES;
 
     reg clk = 1'b0;

@@ -7,8 +7,8 @@
 // idle cycles may fall anywhere, also between the taps of one sum. The first tap after reset
 // must have `first` set.
 //
-// Timing (LAT = 4): a tap presented in cycle c (sampled by the clock edge ending cycle c)
-// with `last` high gives `acc_valid` high for exactly cycle c + 4; from that cycle on, `acc`
+// Timing (LAT = 5): a tap presented in cycle c (sampled by the clock edge ending cycle c)
+// with `last` high gives `acc_valid` high for exactly cycle c + 5; from that cycle on, `acc`
 // (lane l in bits [ACC_W*l +: ACC_W], signed, wrapping modulo 2^ACC_W) holds the sum of the
 // products of the taps from the latest `first` up to that `last`, unchanged until the next
 // `acc_valid`. Sums follow each other back to back (a `first` right after a `last`) at one
@@ -18,10 +18,12 @@
 //   c+1  act and w registered           (ice40: SB_MAC16 A_REG/B_REG)
 //   c+2  16-bit products registered     (ice40: TOP/BOT_8x8_MULT_REG, O = product)
 //   c+3  products registered in fabric, zero when the tap is idle (so no 32-bit add sees a
-//        DSP output in the same cycle)
-//   c+4  sum <= sum + product; acc <= sum + product on `last`. The restart on `first` is a
-//        synchronous clear of `sum` one cycle ahead (while the first tap's product is in the
-//        c+3 register), so the adder has no input mux and maps to one carry chain per lane.
+//        DSP output in the same cycle), with the tap's `first`
+//   c+4  sum = first ? product : sum + product (one LUT4 per bit on the carry chain: with
+//        `first` set the carries are ignored)
+//   c+5  acc = sum, on `last`. Taking the held result from the sum register (not from the
+//        adder) lets every sum bit share its logic cell with its adder bit: ~80 logic cells
+//        per lane at ACC_W = 32.
 // IMPL = "ice40": LANES/2 SB_MAC16 in MODE_8x8, two lanes per DSP (A = {act, act},
 // B = {w[lane 2k+1], w[lane 2k]}, O[31:16] = A[15:8]*B[15:8], O[15:0] = A[7:0]*B[7:0], both
 // signed with A_SIGNED = B_SIGNED = 1). IMPL = "generic": the same registers in plain Verilog.
@@ -41,22 +43,22 @@ module yq_mac_array #(
     output reg acc_valid
 );
     /* verilator lint_off UNUSEDPARAM */
-    localparam [2:0] LAT = 3'd4;  // for callers and documentation: tap in cycle c, sum in c + LAT
+    localparam [2:0] LAT = 3'd5;  // for callers and documentation: tap in cycle c, sum in c + LAT
     /* verilator lint_on UNUSEDPARAM */
 
-    // Tap control along the pipeline: [1] = c+1, [2] = c+2, [3] = c+3 (first is used at c+2).
-    reg [3:1] en_p, last_p;
+    // Tap control along the pipeline: [k] = cycle c+k (first is needed up to c+2 only).
+    reg [4:1] en_p, last_p;
     reg [2:1] first_p;
     always @(posedge clk) begin
         if (rst) begin
-            en_p <= 3'b000;
+            en_p <= 4'b0000;
             acc_valid <= 1'b0;
         end else begin
-            en_p <= {en_p[2:1], en};
-            acc_valid <= en_p[3] & last_p[3];
+            en_p <= {en_p[3:1], en};
+            acc_valid <= en_p[4] & last_p[4];
         end
         first_p <= {first_p[1], first};
-        last_p <= {last_p[2:1], last};
+        last_p <= {last_p[3:1], last};
     end
 
     // Products in cycle c+2, lane l in bits [16*l +: 16].
@@ -108,17 +110,20 @@ module yq_mac_array #(
         end
     endgenerate
 
-    // Fabric: product register (c+3), then the accumulators (c+4).
-    wire clear = en_p[2] & first_p[2];  // the next product in the c+3 register starts a sum
+    // Fabric: product register (c+3), sums (c+4), held results (c+5).
+    wire fin = en_p[4] & last_p[4];  // the sum registers hold a finished result
     generate
         for (l = 0; l < LANES; l = l + 1) begin : g_acc
-            reg [15:0] p3;
+            reg [15:0] p3;          // the c+3 tap's product, zero if that cycle is idle
+            reg f3;                 // the c+3 tap starts a sum
             reg [ACC_W-1:0] sum;
-            wire [ACC_W-1:0] total = sum + {{(ACC_W - 16){p3[15]}}, p3};
+            wire [ACC_W-1:0] p3x = {{(ACC_W - 16){p3[15]}}, p3};
+            wire [ACC_W-1:0] nxt = f3 ? p3x : sum + p3x;
             always @(posedge clk) begin
                 p3 <= en_p[2] ? prod[16*l +: 16] : 16'd0;
-                sum <= clear ? {ACC_W{1'b0}} : total;
-                if (en_p[3] & last_p[3]) acc[ACC_W*l +: ACC_W] <= total;
+                f3 <= en_p[2] & first_p[2];
+                sum <= nxt;
+                if (fin) acc[ACC_W*l +: ACC_W] <= sum;
             end
         end
     endgenerate
