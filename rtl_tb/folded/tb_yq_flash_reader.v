@@ -5,7 +5,8 @@
 //      random consumer stalls, the cycle formula, aborts with `stop`;
 //   p1 dual (BBh), p2 single (0Bh): formula and one stalled range;
 //   p3 quad with QE fixed at 1 (the iCEBreaker's -IQ part): formula, no status write;
-//   p4 quad with SKIP_RPD = 1: the model must report a command to a powered-down flash.
+//   p4 quad with SKIP_RPD = 1: the model must report a command to a powered-down flash;
+//   p5 the model alone, driven pin by pin: each of its checks must fire (tb_model_checks).
 // The flash image is IMAGE (IMAGE_BYTES bytes, one hex byte a line) at 1 MiB; every byte
 // taken is compared with the testbench's own copy of it (FFh outside). Output lines:
 //   INIT p=P cycles=N                     first edge after reset to the first edge ready is seen
@@ -196,14 +197,146 @@ module tb_flash_port #(
     end
 endmodule
 
+// The model's own checks, driven pin by pin (SCK half period 20 ns): each step below must
+// add exactly the stated number of FLASH ERROR reports.
+module tb_model_checks #(
+    parameter IMAGE = "flash_image.hex",
+    parameter IMAGE_BYTES = 262144
+) (
+    output reg done,
+    output reg [31:0] fails
+);
+    reg csb = 1'b1, sck = 1'b0;
+    reg [3:0] o = 4'b1111, oe = 4'b0000;
+    wire [3:0] f_o, f_oe;
+    wire f_err;
+    wire [3:0] bus = (o & oe) | (f_o & f_oe) | ~(oe | f_oe);
+    yq_flash_model #(.IMAGE(IMAGE), .OFFSET(24'h100000), .MEM_BYTES(24'h100000 + IMAGE_BYTES),
+        .QE_INIT(0)) u_fl (.csb(csb), .sck(sck), .io_i(bus), .io_o(f_o), .io_oe(f_oe),
+        .error(f_err));
+    reg [7:0] got;
+    integer before, i;
+
+    task bits1;  // one byte out on io0 (io2/io3 high), one byte in from io1
+        input [7:0] b;
+        begin
+            for (i = 7; i >= 0; i = i - 1) begin
+                o = {3'b111, b[i]};
+                oe = 4'b1101;
+                #20 sck = 1'b1;
+                got = {got[6:0], bus[1]};
+                #20 sck = 1'b0;
+            end
+        end
+    endtask
+    task nib4;  // one clock on io0-3
+        input [3:0] v;
+        begin
+            o = v;
+            oe = 4'b1111;
+            #20 sck = 1'b1;
+            #20 sck = 1'b0;
+        end
+    endtask
+    task begin_cmd;
+        input [7:0] c;
+        begin
+            csb = 1'b0;
+            bits1(c);
+        end
+    endtask
+    task end_cmd;
+        input real gap_ns;
+        begin
+            #20 csb = 1'b1;
+            oe = 4'b0000;
+            #(gap_ns);
+        end
+    endtask
+    task expect_errors;
+        input [8*48-1:0] what;
+        input integer want;
+        begin
+            if (u_fl.errors - before != want) begin
+                $display("TB ERROR model check %0s: %0d reports, want %0d", what,
+                         u_fl.errors - before, want);
+                fails = fails + 1;
+            end
+            before = u_fl.errors;
+        end
+    endtask
+
+    initial begin
+        done = 1'b0;
+        fails = 0;
+        before = 0;
+        #100;
+        begin_cmd(8'h05); bits1(8'h00); end_cmd(100.0);
+        expect_errors("command while powered down", 1);
+        begin_cmd(8'hAB); end_cmd(1000.0);
+        begin_cmd(8'h05); bits1(8'h00); end_cmd(3000.0);
+        expect_errors("CS low inside tRES1", 1);
+        begin_cmd(8'h35); bits1(8'h00); end_cmd(100.0);
+        expect_errors("status read", 0);
+        if (got !== 8'h00) begin
+            $display("TB ERROR model check: SR2 = %02h, want 00", got);
+            fails = fails + 1;
+        end
+        begin_cmd(8'h0B);
+        csb = 1'b0;
+        o = 4'b0111;  // /HOLD low
+        #20 sck = 1'b1;
+        #20 sck = 1'b0;
+        end_cmd(100.0);
+        expect_errors("/HOLD low with QE = 0", 1);
+        begin_cmd(8'h06); end_cmd(100.0);
+        begin_cmd(8'h31); bits1(8'h02); end_cmd(100.0);
+        expect_errors("non-volatile status write", 1);
+        begin_cmd(8'hEB); repeat (6) nib4(4'h0); end_cmd(100.0);
+        expect_errors("EBh with QE = 0", 1);
+        begin_cmd(8'h50); end_cmd(20.0);
+        begin_cmd(8'h31); bits1(8'h02); end_cmd(100.0);
+        expect_errors("CS high below tSHSL2", 1);
+        begin_cmd(8'h50); end_cmd(100.0);
+        begin_cmd(8'h31); bits1(8'h02); end_cmd(100.0);
+        begin_cmd(8'h35); bits1(8'h00); end_cmd(100.0);
+        expect_errors("volatile QE write", 0);
+        if (got !== 8'h02 || u_fl.sr_writes != 1) begin
+            $display("TB ERROR model check: SR2 = %02h after 50h+31h, want 02", got);
+            fails = fails + 1;
+        end
+        begin_cmd(8'h9F); bits1(8'h00); end_cmd(100.0);
+        expect_errors("unsupported command", 1);
+        begin_cmd(8'hEB); repeat (6) nib4(4'h0); nib4(4'hA); nib4(4'h0); end_cmd(100.0);
+        expect_errors("continuous-read mode bits", 1);
+        csb = 1'b0;
+        #1 sck = 1'b1;
+        #20 sck = 1'b0;
+        end_cmd(100.0);
+        expect_errors("tSLCH", 1);
+        csb = 1'b0;
+        #20 sck = 1'b1;
+        #1 csb = 1'b1;
+        #19 sck = 1'b0;
+        #100;
+        expect_errors("tCHSH", 1);
+        if (u_fl.bytes_read != 0) begin
+            $display("TB ERROR model check: bytes_read = %0d, want 0", u_fl.bytes_read);
+            fails = fails + 1;
+        end
+        $display("MODEL CHECKS %0s", fails == 0 ? "ok" : "failed");
+        done = 1'b1;
+    end
+endmodule
+
 module tb_yq_flash_reader;
     parameter IMAGE = "flash_image.hex";
     parameter IMAGE_BYTES = 262144;
     reg clk = 1'b0;
     reg rst = 1'b1;
     always #10 clk = ~clk;  // 50 MHz
-    wire [4:0] done;
-    wire [31:0] f0, f1, f2, f3, f4;
+    wire [5:0] done;
+    wire [31:0] f0, f1, f2, f3, f4, f5;
     tb_flash_port #(.P(0), .MODE(2), .QE_INIT(0), .SEED(32'h0BADF00D), .IMAGE(IMAGE),
         .IMAGE_BYTES(IMAGE_BYTES)) p0 (.clk(clk), .rst(rst), .done(done[0]), .fails(f0));
     tb_flash_port #(.P(1), .MODE(1), .QE_INIT(0), .SEED(32'h00C0FFEE), .IMAGE(IMAGE),
@@ -215,12 +348,13 @@ module tb_yq_flash_reader;
     tb_flash_port #(.P(4), .MODE(2), .QE_INIT(1), .SKIP_RPD(1), .SEED(32'h2468ACE0),
         .IMAGE(IMAGE), .IMAGE_BYTES(IMAGE_BYTES)) p4 (.clk(clk), .rst(rst), .done(done[4]),
         .fails(f4));
+    tb_model_checks #(.IMAGE(IMAGE), .IMAGE_BYTES(IMAGE_BYTES)) p5 (.done(done[5]), .fails(f5));
     initial begin
         repeat (3) @(negedge clk);
         rst = 1'b0;
-        while (done != 5'b11111 && $time < 64'd40000000) @(negedge clk);
-        if (done != 5'b11111) $display("TB ERROR: timeout, done = %b", done);
-        if (done == 5'b11111 && f0 + f1 + f2 + f3 + f4 == 0) $display("RESULT PASS");
+        while (done != 6'b111111 && $time < 64'd40000000) @(negedge clk);
+        if (done != 6'b111111) $display("TB ERROR: timeout, done = %b", done);
+        if (done == 6'b111111 && f0 + f1 + f2 + f3 + f4 + f5 == 0) $display("RESULT PASS");
         else $display("RESULT FAIL");
         $finish;
     end

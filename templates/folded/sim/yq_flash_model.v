@@ -52,8 +52,9 @@ module yq_flash_model #(
     // Written only at CS falling edges.
     integer n_fall = 0;
     realtime t_fall = 0.0;
-    reg early = 1'b0;        // this command started inside tRES1
+    reg early = 1'b0;        // this command started inside tRES1 or tSHSL: ignored
     reg e_fall = 1'b0;
+    integer e_fall_n = 0;
     // Written only at CS rising edges.
     reg pd = 1'b1;           // powered down
     realtime t_rise = -1.0e9;
@@ -63,6 +64,7 @@ module yq_flash_model #(
     reg [7:0] sr2 = (QE_INIT != 0) ? 8'h02 : 8'h00;
     reg wel = 1'b0, vwe = 1'b0;
     reg e_rise = 1'b0;
+    integer e_rise_n = 0;
     integer sr_writes = 0;
     integer commands = 0;
     // Written only at SCK edges.
@@ -84,7 +86,7 @@ module yq_flash_model #(
     /* verilator lint_off UNUSEDSIGNAL */
     integer errors;  // for testbenches
     /* verilator lint_on UNUSEDSIGNAL */
-    always @* errors = e_clk_n + (e_fall ? 1 : 0) + (e_rise ? 1 : 0);
+    always @* errors = e_clk_n + e_fall_n + e_rise_n;
     assign error = e_fall | e_rise | e_clk;
     assign io_o = o_r;
     assign io_oe = (!csb && oe_tag == n_fall) ? oe_r : 4'h0;
@@ -126,11 +128,14 @@ module yq_flash_model #(
             $display("FLASH ERROR %m at %0t: CS low %0.1f ns after ABh, tRES1 is %0.1f ns (DS 8.2.22, 9.6)",
                      $time, $realtime - t_rel, T_RES1);
             e_fall = 1'b1;
+            e_fall_n = e_fall_n + 1;
             early = 1'b1;
         end else if ($realtime - t_rise < (last_rd ? T_SHSL1 : T_SHSL2)) begin
             $display("FLASH ERROR %m at %0t: CS high only %0.1f ns, tSHSL is %0.1f ns (DS 9.6)",
                      $time, $realtime - t_rise, last_rd ? T_SHSL1 : T_SHSL2);
             e_fall = 1'b1;
+            e_fall_n = e_fall_n + 1;
+            early = 1'b1;
         end
     end
 
@@ -185,7 +190,7 @@ module yq_flash_model #(
     task decode;
         begin
             if (pd && cmd != 8'hAB) begin
-                $display("FLASH ERROR %m at %0t: command %02hh while powered down (send ABh, wait tRES1; DS 8.2.21)",
+                $display("FLASH ERROR %m at %0t: command 0x%02h while powered down (send ABh, wait tRES1; DS 8.2.21)",
                          $time, cmd);
                 e_clk = 1'b1;
                 e_clk_n = e_clk_n + 1;
@@ -194,14 +199,14 @@ module yq_flash_model #(
                 case (cmd)
                     8'hAB, 8'h05, 8'h35, 8'h06, 8'h50, 8'h31, 8'h0B, 8'h3B, 8'hBB: ;
                     8'h6B, 8'hEB: if (!qe) begin
-                        $display("FLASH ERROR %m at %0t: %02hh needs QE = 1 in Status Register-2 (DS 8.2.9, 8.2.11)",
+                        $display("FLASH ERROR %m at %0t: 0x%02h needs QE = 1 in Status Register-2 (DS 8.2.9, 8.2.11)",
                                  $time, cmd);
                         e_clk = 1'b1;
                         e_clk_n = e_clk_n + 1;
                         ign = 1'b1;
                     end
                     default: begin
-                        $display("FLASH ERROR %m at %0t: unsupported command %02hh", $time, cmd);
+                        $display("FLASH ERROR %m at %0t: unsupported command 0x%02h", $time, cmd);
                         e_clk = 1'b1;
                         e_clk_n = e_clk_n + 1;
                         ign = 1'b1;
@@ -257,11 +262,12 @@ module yq_flash_model #(
 
     always @(posedge csb) begin
         t_rise = $realtime;
-        if (n_seen == n_fall) begin
+        if (n_fall > 0 && n_seen == n_fall) begin
             commands = commands + 1;
             if ($realtime - t_sck < T_CHSH) begin
                 $display("FLASH ERROR %m at %0t: tCHSH (last SCK rise to CS high) below 3 ns", $time);
                 e_rise = 1'b1;
+                e_rise_n = e_rise_n + 1;
             end
             last_rd = ign || is_read(cmd) || cmd == 8'h05 || cmd == 8'h35;
             if (!ign) begin
@@ -281,6 +287,7 @@ module yq_flash_model #(
                                  ? "with 06h writes the non-volatile SR2 (wear): use 50h"
                                  : "without 50h or 06h is ignored");
                         e_rise = 1'b1;
+                        e_rise_n = e_rise_n + 1;
                     end
                     wel = 1'b0;
                 end
