@@ -70,6 +70,10 @@ module tb_flash_port #(
         contention = 1'b1;
     end
 
+    // Coverage: edges on which the reader holds SCK high because both output slots are full.
+    integer pauses = 0;
+    always @(posedge clk) if (u_rd.arm_f && u_rd.hold) pauses <= pauses + 1;
+
     reg [31:0] lfsr = SEED;
     integer t_req = 0, t_last = -1, first = 0, per = 0, gap = -1, taken = 0, expected_total = 0;
     reg clean = 1'b0;  // the previous read had no stalls (gap is measurable)
@@ -177,10 +181,13 @@ module tb_flash_port #(
                 rd(24'h100200, 24'd1000, 0, 10);                  // abort after 10 bytes
                 rd(24'h100300, 24'd8, 0, 0);                      // abort before any byte
                 rd(24'h100400, 24'd300, 50, -1);
+                rd(24'h100800, 24'd200, 95, -1);                  // SCK paused often
+                if (pauses == 0) bad("edges with SCK paused", pauses, 1);
             end else begin
                 rd(24'h10FFF0, 24'd300, 40, -1);
             end
-            $display("CYCLES p=%0d mode=%0d first=%0d per=%0d gap=%0d", P, MODE, first, per, gap);
+            $display("CYCLES p=%0d mode=%0d first=%0d per=%0d gap=%0d pauses=%0d", P, MODE, first,
+                     per, gap, pauses);
             if (P != 0 && u_fl.bytes_read != expected_total)
                 bad("bytes clocked out of the flash", u_fl.bytes_read, expected_total);
             if (P == 0 && u_fl.bytes_read < expected_total + 10)

@@ -44,11 +44,14 @@
 // instruction.
 //
 // Stream: `data`/`valid` with `stall` backpressure: a byte is taken at a clk edge where valid
-// is high and stall low. While the output register holds an untaken byte, the last bit-time
-// of the next byte is held with SCK high (the flash keeps its output until the falling edge;
-// SCK may stop at any level [DS 9.6: clock from D.C.]), so no byte is lost. `stop` aborts the
-// read at once (CS high, the untaken byte is dropped). CS rises one cycle after the last
-// byte has been sampled.
+// is high and stall low. Behind the output register sits one skid byte; while both hold
+// untaken bytes, the last bit-time of the next byte is held with SCK high (the flash keeps
+// its output until the falling edge; SCK may stop at any level [DS 9.6: clock from D.C.]),
+// so no byte is lost. The pause decision uses registered state only, so `stall` and `stop`
+// reach just the output registers, not the SPI engine. `stop` aborts the read: the
+// untaken bytes are dropped at the edge that samples it (valid low after it, no byte
+// follows) and CS rises two edges later. CS rises one cycle after the last byte has been
+// sampled.
 //
 // Cycle model, no stalls (t = the clk edge that samples req with ready high):
 //   byte k (0-based) is taken at edge t + FIRST_BYTE_CYCLES + k * BYTE_CYCLES,
@@ -71,7 +74,7 @@ module yq_flash_reader #(
     input wire [LW-1:0] len,
     input wire stop,
     output reg [7:0] data,
-    output reg valid,
+    output reg valid,  // data holds an untaken byte
     input wire stall,
     output reg flash_clk,
     output reg flash_csb,
@@ -115,8 +118,11 @@ module yq_flash_reader #(
 
     reg [1:0] state;
     reg [2:0] k;
+    reg ki, kd;              // k is an init step / K_DONE
     reg [CW-1:0] cnt;
-    reg ph;                  // 0: SCK-low half of a bit-time, 1: SCK-high half
+    reg gap_ok;              // state == S_GAP and cnt == 0: a command may start
+    reg arm_r;               // SCK-low half of a bit-time: the next edge raises SCK
+    reg arm_f;               // SCK-high half: the next edge lowers SCK unless held
     reg [5:0] bt;            // header bit-time
     reg [5:0] hdr_last;      // last header bit-time of the running command
     reg in_data;             // the running bit-time is a data (input) bit-time
@@ -129,65 +135,61 @@ module yq_flash_reader #(
     reg [39:0] tx;           // bits to send, MSB first
     reg [6:0] rx;
     reg [7:0] sr2;
-    reg [LW-1:0] left;       // bytes after the one being received
+    reg [LW-1:0] left;       // bytes not yet received, the current one included
     reg rel;                 // host outputs released for the rest of the command
+    reg [7:0] sk;            // skid byte behind `data`
+    reg sk_v;
+    reg full;                // valid && sk_v, as its own register
+    reg abort;               // stop was sampled during a read
+    // Decided on the rising SCK step from bit-time state, used on the falling step.
+    reg cap;                 // this bit-time completes a byte
+    reg pend;                // SCK is high on the last bit-time of a read byte
+    reg fin;                 // this bit-time ends the command
+    reg hl;                  // this is the last header bit-time
+    reg wid;                 // the next bit-time switches to LANES (reads, after the command)
+    reg rls;                 // the next bit-time releases the host outputs
 
-    assign ready = (state == S_GAP) && (cnt == {CW{1'b0}}) && (k == K_DONE);
+    assign ready = gap_ok && kd;
 
     wire [7:0] byte_n = (rl == 3'd4) ? {rx[3:0], flash_io_i} :
                         (rl == 3'd2) ? {rx[5:0], flash_io_i[1:0]} : {rx[6:0], flash_io_i[1]};
-    wire cap = in_data && (bb == bb_last);
-    wire room = !valid || !stall;
-    wire hold = cap && is_read && !room;
-    wire finish = cap ? (left == {LW{1'b0}}) : (!in_data && !has_rd && bt == hdr_last);
+    wire hold = pend && full;           // both output slots full
+    wire rise = arm_r;
+    wire fall = arm_f && !hold;
+    wire push = pend && !hold;          // pend implies arm_f
+    wire abort_n = stop && is_read && (state == S_SHIFT);
+    wire take = valid && !stall;
+    wire v_n = !stop && (take ? (sk_v || push) : (valid || push));
+    wire sk_n = !stop && (take ? (sk_v && push) : (sk_v || (push && valid)));
+    wire launch = gap_ok && (ki || (kd && req));
     wire [39:0] tx_n = (tl == 3'd4) ? {tx[35:0], 4'hF} :
                        (tl == 3'd2) ? {tx[37:0], 2'b11} : {tx[38:0], 1'b1};
     wire unused_sent = tx[39];  // already on the pins
-    wire [2:0] tl_n = (is_read && bt == 6'd7) ? LANES3 : tl;
-    wire release_n = is_read && (MODE != 0) && (bt == REL_M1);
-
-    // Start a command: CS low, bit-time 0 driven (command bit 7 on io0, io2/io3 high).
-    task start;
-        input [7:0] cmd;
-        input [7:0] arg;
-        input [5:0] last;
-        input rd;
-        input mem;
-        begin
-            flash_csb <= 1'b0;
-            flash_clk <= 1'b0;
-            ph <= 1'b0;
-            bt <= 6'd0;
-            in_data <= 1'b0;
-            bb <= 3'd0;
-            rel <= 1'b0;
-            left <= {LW{1'b0}};
-            hdr_last <= last;
-            has_rd <= rd;
-            is_read <= mem;
-            tl <= 3'd1;
-            rl <= mem ? LANES3 : 3'd1;
-            bb_last <= mem ? BB_LAST : 3'd7;
-            tx <= {cmd, mem ? addr : {arg, 16'hFFFF}, 8'hFF};
-            flash_io_o <= {3'b111, cmd[7]};
-            flash_io_oe <= 4'b1101;
-            state <= S_SHIFT;
-        end
-    endtask
+    wire [2:0] tl_n = wid ? LANES3 : tl;
+    wire [7:0] cmd_k = cmd_of(k);
+    wire [7:0] rd_arg = (k == K_WRSR) ? (sr2 | 8'h02) : 8'hFF;
 
     always @(posedge clk) begin
         if (rst) begin
             state <= S_GAP;
             k <= K_FIRST;
+            ki <= K_FIRST != K_DONE;
+            kd <= K_FIRST == K_DONE;
             cnt <= {CW{1'b0}};
+            gap_ok <= 1'b1;
             fail <= 1'b0;
             valid <= 1'b0;
             data <= 8'h00;
+            sk <= 8'h00;
+            sk_v <= 1'b0;
+            full <= 1'b0;
+            abort <= 1'b0;
             flash_clk <= 1'b0;
             flash_csb <= 1'b1;
             flash_io_o <= 4'b1111;
             flash_io_oe <= 4'b0000;
-            ph <= 1'b0;
+            arm_r <= 1'b0;
+            arm_f <= 1'b0;
             bt <= 6'd0;
             hdr_last <= 6'd0;
             in_data <= 1'b0;
@@ -202,92 +204,147 @@ module yq_flash_reader #(
             sr2 <= 8'd0;
             left <= {LW{1'b0}};
             rel <= 1'b0;
+            cap <= 1'b0;
+            pend <= 1'b0;
+            fin <= 1'b0;
+            hl <= 1'b0;
+            wid <= 1'b0;
+            rls <= 1'b0;
         end else begin
-            if (valid && !stall) valid <= 1'b0;
-            if (stop) valid <= 1'b0;
-            case (state)
-                S_GAP: begin
-                    if (cnt != {CW{1'b0}}) begin
-                        cnt <= cnt - 1'b1;
-                    end else begin
-                        case (k)
-                            K_RPD: start(8'hAB, 8'hFF, 6'd7, 1'b0, 1'b0);
-                            K_RDSR, K_VERIFY: start(8'h35, 8'hFF, 6'd7, 1'b1, 1'b0);
-                            K_WEV: start(8'h50, 8'hFF, 6'd7, 1'b0, 1'b0);
-                            K_WRSR: start(8'h31, sr2 | 8'h02, 6'd15, 1'b0, 1'b0);
-                            K_DONE: if (req) begin
-                                start(RD_CMD, 8'hFF, HDR_LAST_RD, 1'b1, 1'b1);
-                                left <= len - 1'b1;
-                            end
-                            default: ;
-                        endcase
+            // Output side: two-entry FIFO (data, sk); bytes leave in order; stop empties it.
+            valid <= v_n;
+            sk_v <= sk_n;
+            full <= v_n && sk_n;
+            if (take) begin
+                data <= sk_v ? sk : byte_n;
+                sk <= byte_n;
+            end else if (push) begin
+                if (!valid) data <= byte_n;
+                else sk <= byte_n;
+            end
+            abort <= abort_n;
+
+            if (launch) begin
+                // CS low, bit-time 0 driven: command bit 7 on io0, io2/io3 high.
+                flash_csb <= 1'b0;
+                flash_clk <= 1'b0;
+                gap_ok <= 1'b0;
+                arm_r <= 1'b1;
+                arm_f <= 1'b0;
+                bt <= 6'd0;
+                in_data <= 1'b0;
+                bb <= 3'd0;
+                rel <= 1'b0;
+                is_read <= kd;
+                has_rd <= kd || (k == K_RDSR) || (k == K_VERIFY);
+                hdr_last <= kd ? HDR_LAST_RD : (k == K_WRSR) ? 6'd15 : 6'd7;
+                tl <= 3'd1;
+                rl <= kd ? LANES3 : 3'd1;
+                bb_last <= kd ? BB_LAST : 3'd7;
+                left <= kd ? len : {{(LW - 1){1'b0}}, 1'b1};
+                tx <= {cmd_k, kd ? addr : {rd_arg, 16'hFFFF}, 8'hFF};
+                flash_io_o <= {3'b111, cmd_k[7]};
+                flash_io_oe <= 4'b1101;
+                state <= S_SHIFT;
+            end else if (state == S_GAP && !gap_ok) begin
+                cnt <= cnt - 1'b1;
+                gap_ok <= cnt == {{(CW - 1){1'b0}}, 1'b1};
+            end
+
+            if (state == S_SHIFT && abort) begin
+                flash_clk <= 1'b0;
+                state <= S_CSUP;
+            end
+            if (rise) begin
+                flash_clk <= 1'b1;
+                arm_r <= 1'b0;
+                arm_f <= 1'b1;
+                cap <= in_data && (bb == bb_last);
+                pend <= in_data && (bb == bb_last) && is_read;
+                fin <= in_data ? (bb == bb_last && left == {{(LW - 1){1'b0}}, 1'b1}) : (!has_rd && bt == hdr_last);
+                hl <= bt == hdr_last;
+                wid <= is_read && bt == 6'd7;
+                rls <= is_read && (MODE != 0) && (bt == REL_M1);
+            end
+            if (fall) begin
+                // Falling edge: sample the bit-time that ends, drive the next one.
+                flash_clk <= 1'b0;
+                arm_f <= 1'b0;
+                arm_r <= !fin;
+                pend <= 1'b0;
+                if (in_data) begin
+                    rx <= byte_n[6:0];
+                    bb <= cap ? 3'd0 : bb + 1'b1;
+                end
+                if (cap) begin
+                    if (!is_read) sr2 <= byte_n;
+                    left <= left - 1'b1;
+                end
+                if (!in_data) begin
+                    bt <= bt + 1'b1;
+                    if (hl) in_data <= 1'b1;
+                end
+                tx <= tx_n;
+                tl <= tl_n;
+                if (rls) begin
+                    flash_io_oe <= (MODE == 2) ? 4'b0000 : 4'b1100;
+                    rel <= 1'b1;
+                end else if (rel) begin
+                    // io lines stay with the flash until CS rises
+                end else if (tl_n == 3'd4) begin
+                    flash_io_o <= tx_n[39:36];
+                    flash_io_oe <= 4'b1111;
+                end else if (tl_n == 3'd2) begin
+                    flash_io_o <= {2'b11, tx_n[39:38]};
+                    flash_io_oe <= 4'b1111;
+                end else begin
+                    flash_io_o <= {3'b111, tx_n[39]};
+                end
+                if (fin) state <= S_CSUP;
+            end
+
+            if (state == S_CSUP) begin
+                flash_csb <= 1'b1;
+                state <= S_GAP;
+                cnt <= (k == K_RPD) ? RES1_M1 : SHSL_M1;
+                gap_ok <= ((k == K_RPD) ? RES1_M1 : SHSL_M1) == {CW{1'b0}};
+                case (k)
+                    K_RPD: set_k((MODE == 2) ? K_RDSR : K_DONE);
+                    K_RDSR: set_k(sr2[1] ? K_DONE : K_WEV);
+                    K_WEV: set_k(K_WRSR);
+                    K_WRSR: set_k(K_VERIFY);
+                    K_VERIFY: begin
+                        set_k(sr2[1] ? K_DONE : K_FAIL);
+                        fail <= !sr2[1];
                     end
-                end
-                S_SHIFT: begin
-                    if (stop && is_read) begin
-                        flash_clk <= 1'b0;
-                        state <= S_CSUP;
-                    end else if (!ph) begin
-                        flash_clk <= 1'b1;
-                        ph <= 1'b1;
-                    end else if (!hold) begin
-                        // Falling edge: sample the bit-time that ends, drive the next one.
-                        flash_clk <= 1'b0;
-                        ph <= 1'b0;
-                        if (in_data) begin
-                            rx <= byte_n[6:0];
-                            bb <= cap ? 3'd0 : bb + 1'b1;
-                        end
-                        if (cap) begin
-                            if (is_read) begin
-                                data <= byte_n;
-                                valid <= 1'b1;
-                            end else begin
-                                sr2 <= byte_n;
-                            end
-                            left <= left - 1'b1;
-                        end
-                        if (!in_data) begin
-                            bt <= bt + 1'b1;
-                            if (bt == hdr_last) in_data <= 1'b1;
-                        end
-                        tx <= tx_n;
-                        tl <= tl_n;
-                        if (release_n) begin
-                            flash_io_oe <= (MODE == 2) ? 4'b0000 : 4'b1100;
-                            rel <= 1'b1;
-                        end else if (rel) begin
-                            // io lines stay with the flash until CS rises
-                        end else if (tl_n == 3'd4) begin
-                            flash_io_o <= tx_n[39:36];
-                            flash_io_oe <= 4'b1111;
-                        end else if (tl_n == 3'd2) begin
-                            flash_io_o <= {2'b11, tx_n[39:38]};
-                            flash_io_oe <= 4'b1111;
-                        end else begin
-                            flash_io_o <= {3'b111, tx_n[39]};
-                        end
-                        if (finish) state <= S_CSUP;
-                    end
-                end
-                S_CSUP: begin
-                    flash_csb <= 1'b1;
-                    state <= S_GAP;
-                    cnt <= (k == K_RPD) ? RES1_M1 : SHSL_M1;
-                    case (k)
-                        K_RPD: k <= (MODE == 2) ? K_RDSR : K_DONE;
-                        K_RDSR: k <= sr2[1] ? K_DONE : K_WEV;
-                        K_WEV: k <= K_WRSR;
-                        K_WRSR: k <= K_VERIFY;
-                        K_VERIFY: begin
-                            k <= sr2[1] ? K_DONE : K_FAIL;
-                            fail <= !sr2[1];
-                        end
-                        default: ;
-                    endcase
-                end
-                default: state <= S_GAP;
-            endcase
+                    default: ;
+                endcase
+            end
+            if (stop) pend <= 1'b0;  // after the rise step: no byte follows a stop
+            if (abort_n) begin
+                arm_r <= 1'b0;
+                arm_f <= 1'b0;
+            end
         end
     end
+
+    function [7:0] cmd_of;
+        input [2:0] kk;
+        case (kk)
+            K_RPD: cmd_of = 8'hAB;
+            K_RDSR, K_VERIFY: cmd_of = 8'h35;
+            K_WEV: cmd_of = 8'h50;
+            K_WRSR: cmd_of = 8'h31;
+            default: cmd_of = RD_CMD;
+        endcase
+    endfunction
+
+    task set_k;
+        input [2:0] nk;
+        begin
+            k <= nk;
+            ki <= nk < K_DONE;
+            kd <= nk == K_DONE;
+        end
+    endtask
 endmodule
