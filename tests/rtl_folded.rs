@@ -25,8 +25,18 @@ fn check_pass(dir: &Path, r: &SimReport) {
     assert_eq!(r.rows.len(), m.layers.len());
     for (row, l) in r.rows.iter().zip(&m.layers) {
         let n: usize = l.shape.iter().product();
-        assert_eq!((row.writes, row.mismatches), (n, 0), "layer {} {}", l.index, l.name);
-        assert_eq!(row.cycles_sim, row.cycles_pred, "layer {} {} cycles", l.index, l.name);
+        assert_eq!(
+            (row.writes, row.mismatches),
+            (n, 0),
+            "layer {} {}",
+            l.index,
+            l.name
+        );
+        assert_eq!(
+            row.cycles_sim, row.cycles_pred,
+            "layer {} {} cycles",
+            l.index, l.name
+        );
     }
     assert_eq!(r.frame_sim, r.frame_pred, "frame cycles");
 }
@@ -44,7 +54,10 @@ fn synthetic_network_bit_exact_in_verilator() {
     if common::tool("verilator").is_none() {
         return;
     }
-    check_pass(&design(), &simulate(&design(), Simulator::Verilator).unwrap());
+    check_pass(
+        &design(),
+        &simulate(&design(), Simulator::Verilator).unwrap(),
+    );
 }
 
 /// Weight slots of 32 taps split most reductions into chunks (first / middle / last psum
@@ -64,9 +77,21 @@ fn partial_sum_path_is_exact() {
     let tmp = tempfile::tempdir().unwrap();
     folded::emit::generate(&q, 32, hw, &image, tmp.path()).unwrap();
     let m = read_manifest(tmp.path()).unwrap();
-    let chunked = m.design.as_array().unwrap().iter().filter(|l| l["chunks"].as_u64().unwrap_or(0) > 2).count();
-    assert!(chunked >= 3, "only {chunked} layers use three or more chunks");
-    check_pass(tmp.path(), &simulate(tmp.path(), Simulator::Verilator).unwrap());
+    let chunked = m
+        .design
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["chunks"].as_u64().unwrap_or(0) > 2)
+        .count();
+    assert!(
+        chunked >= 3,
+        "only {chunked} layers use three or more chunks"
+    );
+    check_pass(
+        tmp.path(),
+        &simulate(tmp.path(), Simulator::Verilator).unwrap(),
+    );
 }
 
 /// Flip one weight byte of a convolution in the flash image: that layer must mismatch.
@@ -82,7 +107,11 @@ fn corrupted_flash_weight_is_caught() {
     let rec = &m.design.as_array().unwrap()[2]["flash"];
     let end = rec[1].as_u64().unwrap() as usize;
     let path = tmp.path().join("tb/flash.hex");
-    let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let v = u8::from_str_radix(&lines[end - 1], 16).unwrap();
     lines[end - 1] = format!("{:02x}", v ^ 0x40);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();

@@ -12,7 +12,8 @@ module yq_fold_core #(
     parameter NL = 8, parameter LYW = 3,
     parameter AB = 17, parameter P = 16, parameter LW = 4, parameter WTW = 8,
     parameter ACC_W = 32, parameter BIAS_W = 32, parameter SH_W = 40, parameter OFFSET = 128,
-    parameter ADD_W = 24, parameter DESC_BYTES = 72
+    parameter ADD_W = 24, parameter DESC_BYTES = 72,
+    parameter IMPL = "generic"   // "ice40": SB_MAC16 multipliers
 ) (
     input wire clk,
     input wire rst,
@@ -149,9 +150,9 @@ module yq_fold_core #(
     wire signed [7:0] mac_act;
     wire [P*8-1:0] mac_w;
     wire [P*ACC_W-1:0] mac_acc;
-    yq_fold_mac #(.P(P), .ACC_W(ACC_W)) u_mac (
+    yq_mac_array #(.LANES(P), .ACC_W(ACC_W), .IMPL(IMPL)) u_mac (
         .clk(clk), .rst(rst), .en(mac_en), .first(mac_first), .last(mac_last),
-        .act(mac_act), .w(mac_w), .acc(mac_acc), .valid(mac_valid)
+        .act(mac_act), .w(mac_w), .acc(mac_acc), .acc_valid(mac_valid)
     );
 
     yq_fold_conv #(.AB(AB), .P(P), .LW(LW), .WTW(WTW), .ACC_W(ACC_W), .BIAS_W(BIAS_W),

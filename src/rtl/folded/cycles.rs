@@ -11,6 +11,9 @@ use super::desc::DESC_BYTES;
 use super::{FoldLayer, FoldedDesign, PARAM_BYTES};
 use crate::rtl::plan::LayerKind;
 
+/// `yq_mac_array`: a tap presented in cycle c gives its sum in cycle c + MAC_LAT.
+pub const MAC_LAT: u64 = 5;
+
 /// The byte stream as the loader sees it.
 struct Stream {
     /// Cycle at which the next byte is available.
@@ -56,8 +59,10 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
         ld = last + 1;
         let start = wait.max(last + 1) + 1;
         let nl = if og == g - 1 { lanes_last } else { p };
+        // taps, the MAC array's latency plus the cycle that sees its result, the drain
+        let wait_mac = MAC_LAT + 1;
         let per_px = if nch == 1 {
-            tc + nl + 10
+            tc + wait_mac + nl + 7
         } else {
             let lane = if ch == 0 {
                 2
@@ -66,7 +71,7 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
             } else {
                 5
             };
-            tc + 3 + nl * lane + 1
+            tc + wait_mac + nl * lane + 1
         };
         let end = start + howo * per_px - 1;
         done_at.push(end);

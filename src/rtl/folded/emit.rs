@@ -21,12 +21,12 @@ use tera::{Context, Tera};
 /// The engine's hand-written primitives, copied verbatim into `rtl/`.
 pub const PRIMS: [(&str, &str); 9] = [
     (
-        "yq_fold_mem.v",
-        include_str!("../../../templates/folded/prims/yq_fold_mem.v"),
+        "yq_spram.v",
+        include_str!("../../../templates/folded/prims/yq_spram.v"),
     ),
     (
-        "yq_fold_mac.v",
-        include_str!("../../../templates/folded/prims/yq_fold_mac.v"),
+        "yq_mac_array.v",
+        include_str!("../../../templates/folded/prims/yq_mac_array.v"),
     ),
     (
         "yq_fold_loader.v",
