@@ -229,7 +229,7 @@ fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
         parallel: d.hw.lanes,
         abits: d.abits,
         wbits: d.wbits,
-        mem_depth: d.psum_word * 2 + d.psum_bytes,
+        mem_depth: d.mem_used,
         frame_cycles: d.frame_cycles,
         total_macs: d.total_macs,
         mac_utilisation: d.total_macs as f64 / (d.hw.lanes as u64 * d.frame_cycles.max(1)) as f64,
@@ -270,7 +270,7 @@ pub fn generate(
             ),
         ));
     }
-    let mut d = super::lower(&plan, hw)?;
+    let mut d = super::lower(q, &plan, hw)?;
     let g = crate::rtl::golden::golden(q, &plan, image);
     super::cycles::apply(&mut d, g.qnms.as_ref().map(|r| r.cycles));
     let (files, manifest) = render_all(&d, &plan, &g)?;

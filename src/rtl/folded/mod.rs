@@ -18,6 +18,7 @@ pub mod cycles;
 pub mod desc;
 pub mod emit;
 pub mod flash;
+pub mod scratch;
 
 use super::plan::{LayerKind, LayerPlan, Plan};
 use crate::error::{Error, Result};
@@ -97,10 +98,10 @@ pub struct FoldedDesign {
     pub wbits: u32,
     /// Byte address width of the activation memory.
     pub ab: u32,
-    /// Bytes used: tensors (and NMS records), then the psum region.
+    /// Bytes of tensors (and NMS records).
     pub tensor_bytes: usize,
-    pub psum_word: usize,
-    pub psum_bytes: usize,
+    /// Highest byte used by tensors or partial sums.
+    pub mem_used: usize,
     /// Requantizer and add widths (the widest any layer needs).
     pub sh_w: u32,
     pub add_w: u32,
@@ -120,7 +121,7 @@ fn refuse(layer: &str, what: impl std::fmt::Display) -> Error {
 }
 
 /// Lower a plan to the folded engine `hw`.
-pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
+pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
     if plan.abits > 8 {
         return Err(Error::arg(
             "--quant",
@@ -131,10 +132,19 @@ pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
         ));
     }
     let p = hw.lanes;
-    // Psum region: after every tensor, word aligned, as large as the largest chunked conv needs.
     let tensor_bytes = plan.mem_depth;
-    let psum_word = tensor_bytes.div_ceil(2);
-    let mut psum_bytes = 0usize;
+    if tensor_bytes > hw.mem_bytes {
+        return Err(Error::arg(
+            "--imgsz",
+            format!(
+                "at {}x{} the live tensors need {tensor_bytes} bytes but the board's activation memory has {}; use a smaller --imgsz (the folded engine's floor is 128)",
+                plan.imgsz[0], plan.imgsz[1], hw.mem_bytes
+            ),
+        ));
+    }
+    // Partial sums of chunked reductions go to a region free during their layer.
+    let lives = scratch::live(q, plan);
+    let mut psum_end = 0usize;
     let mut sh_w = ACC_W + 2;
     let mut add_w = 10u32;
     let mut layers = Vec::with_capacity(plan.layers.len());
@@ -285,9 +295,22 @@ pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
                 sh_w = sh_w
                     .max(crate::quant::spec::signed_bits(sum_bound) + lsh + 2)
                     .max(rsh + 2);
-                if nch > 1 {
-                    psum_bytes = psum_bytes.max(c.ho * c.wo * p * 4);
-                }
+                let psum = if nch > 1 {
+                    let bytes = c.ho * c.wo * p * 4;
+                    let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes).ok_or_else(|| {
+                        Error::arg(
+                            "--imgsz",
+                            format!(
+                                "{}: its partial sums need {bytes} bytes of activation memory and no such region is free at {}x{}; use a smaller --imgsz",
+                                l.name, plan.imgsz[0], plan.imgsz[1]
+                            ),
+                        )
+                    })?;
+                    psum_end = psum_end.max(at + bytes);
+                    at / 2
+                } else {
+                    0
+                };
                 let lut_len = c.lut.as_ref().map(|t| t.len()).unwrap_or(0);
                 if lut_len > 256 {
                     return Err(refuse(&l.name, format!("a {lut_len}-entry SiLU table exceeds the engine's 256 entries; use --lut-bits 8")));
@@ -309,7 +332,7 @@ pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
                         wrap24(c.in_base as i64 - (c.pad * c.w + c.pad) as i64),
                     )
                     .set("out", c.out_base as i64)
-                    .set("psum", if nch > 1 { psum_word as i64 } else { 0 })
+                    .set("psum", psum as i64)
                     .set("g", g as i64)
                     .set("nch", nch as i64)
                     .set("tc", tc as i64)
@@ -350,22 +373,6 @@ pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
             cycles: 0,
         });
     }
-    let need = psum_word * 2 + psum_bytes;
-    if need > hw.mem_bytes {
-        let worst = plan
-            .layers
-            .iter()
-            .max_by_key(|l| l.shape.iter().product::<usize>())
-            .map(|l| l.name.as_str())
-            .unwrap_or("the network");
-        return Err(Error::arg(
-            "--imgsz",
-            format!(
-                "at {}x{} the live tensors need {need} bytes ({tensor_bytes} for tensors, largest around {worst}, {psum_bytes} for partial sums) but the board has {}; use a smaller --imgsz",
-                plan.imgsz[0], plan.imgsz[1], hw.mem_bytes
-            ),
-        ));
-    }
     let ab = super::ubits((hw.mem_bytes - 1) as u64);
     let mut d = FoldedDesign {
         top: "yq_top".into(),
@@ -375,8 +382,7 @@ pub fn lower(plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
         wbits: plan.wbits,
         ab,
         tensor_bytes,
-        psum_word,
-        psum_bytes,
+        mem_used: tensor_bytes.max(psum_end),
         sh_w,
         add_w,
         layers,
