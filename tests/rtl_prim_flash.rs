@@ -261,7 +261,7 @@ fn reader_and_model_in_verilator() {
         "verilator",
     );
     let out = run(
-        &mut Command::new(tmp.path().join("obj/Vtb_yq_flash_reader")).current_dir(tmp.path()),
+        Command::new(tmp.path().join("obj/Vtb_yq_flash_reader")).current_dir(tmp.path()),
         "Vtb_yq_flash_reader",
     );
     check_output(&out, &img, "verilator");
