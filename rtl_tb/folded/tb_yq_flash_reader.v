@@ -222,7 +222,7 @@ module tb_model_checks #(
         .QE_INIT(0)) u_fl (.csb(csb), .sck(sck), .io_i(bus), .io_o(f_o), .io_oe(f_oe),
         .error(f_err));
     reg [7:0] got;
-    integer before, i;
+    integer base, i;
 
     task bits1;  // one byte out on io0 (io2/io3 high), one byte in from io1
         input [7:0] b;
@@ -264,19 +264,19 @@ module tb_model_checks #(
         input [8*48-1:0] what;
         input integer want;
         begin
-            if (u_fl.errors - before != want) begin
+            if (u_fl.errors - base != want) begin
                 $display("TB ERROR model check %0s: %0d reports, want %0d", what,
-                         u_fl.errors - before, want);
+                         u_fl.errors - base, want);
                 fails = fails + 1;
             end
-            before = u_fl.errors;
+            base = u_fl.errors;
         end
     endtask
 
     initial begin
         done = 1'b0;
         fails = 0;
-        before = 0;
+        base = 0;
         #100;
         begin_cmd(8'h05); bits1(8'h00); end_cmd(100.0);
         expect_errors("command while powered down", 1);

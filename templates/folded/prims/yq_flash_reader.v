@@ -47,8 +47,8 @@
 // is high and stall low. Behind the output register sits one skid byte; while both hold
 // untaken bytes, the last bit-time of the next byte is held with SCK high (the flash keeps
 // its output until the falling edge; SCK may stop at any level [DS 9.6: clock from D.C.]),
-// so no byte is lost. The pause decision uses registered state only, so `stall` and `stop`
-// reach just the output registers, not the SPI engine. `stop` aborts the read: the
+// so no byte is lost. The pause decision uses registered state only: `stall` reaches just
+// the output registers, `stop` a few control flops, not the SPI engine's enables. `stop` aborts the read: the
 // untaken bytes are dropped at the edge that samples it (valid low after it, no byte
 // follows) and CS rises two edges later. CS rises one cycle after the last byte has been
 // sampled.

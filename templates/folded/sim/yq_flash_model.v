@@ -14,8 +14,8 @@
 // 6Bh [DS 8.2.9], BBh [DS 8.2.10], EBh [DS 8.2.11]; anything else is reported. Every report is
 // a `FLASH ERROR` line and sets the sticky `error` output; `errors` counts them.
 // Checked: CS high for tRES1 = 3 us after ABh, tSHSL1 = 10 ns after reads and tSHSL2 = 50 ns
-// after other commands, tSLCH and tCHSH = 3 ns [DS 9.6] (with $realtime, in ns); QE = 1 for
-// 6Bh/EBh [DS 8.2.9, 8.2.11]; mode bits M7-4 = Fh for BBh/EBh (figures 22a, 24a; M5-4 = 10
+// after other commands (a command that starts too early is ignored), tSLCH and tCHSH = 3 ns
+// [DS 9.6] (with $realtime, in ns); QE = 1 for 6Bh/EBh [DS 8.2.9, 8.2.11]; mode bits M7-4 = Fh for BBh/EBh (figures 22a, 24a; M5-4 = 10
 // would be the continuous read mode); /HOLD (io3) high during standard/dual commands while
 // QE = 0 [DS 4.4]; a non-volatile status write (06h + 31h) is reported too: this project
 // only ever writes the volatile copy (50h + 31h).
