@@ -58,7 +58,34 @@ pub const PRIMS: [(&str, &str); 9] = [
     ),
 ];
 
-const TEMPLATES: [(&str, &str); 3] = [
+/// Board-only primitives (not part of the simulated design), copied into `board/`.
+pub const BOARD_PRIMS: [(&str, &str); 4] = [
+    (
+        "yq_flash_reader.v",
+        include_str!("../../../templates/folded/prims/yq_flash_reader.v"),
+    ),
+    (
+        "yq_uart_rx.v",
+        include_str!("../../../templates/folded/prims/yq_uart_rx.v"),
+    ),
+    (
+        "yq_uart_tx.v",
+        include_str!("../../../templates/folded/prims/yq_uart_tx.v"),
+    ),
+    (
+        "yq_board_ctrl.v",
+        include_str!("../../../templates/folded/prims/yq_board_ctrl.v"),
+    ),
+];
+
+/// The board clock the design is built for.
+pub const BOARD_HZ: u64 = 30_000_000;
+
+const TEMPLATES: [(&str, &str); 4] = [
+    (
+        "folded/board.v",
+        include_str!("../../../templates/folded/board_icebreaker.v.tera"),
+    ),
     (
         "folded/desc.v",
         include_str!("../../../templates/folded/desc.v.tera"),
@@ -215,6 +242,24 @@ pub fn render_all(
     mk.insert("mems", &mems);
     mk.insert("rtl", &rtl);
     files.push(("Makefile".into(), render(&t, "Makefile", &mk)?));
+    // The iCEBreaker top level, pins and flash image.
+    let pll = super::board::pll(BOARD_HZ)?;
+    ctx.insert("pll", &pll);
+    ctx.insert("baud", &super::board::BAUD);
+    ctx.insert("clks_per_bit", &super::board::clks_per_bit(BOARD_HZ)?);
+    ctx.insert("flash_base", &super::board::FLASH_BASE);
+    ctx.insert("flash_len", &d.flash.len());
+    files.push((
+        "board/yq_board.v".into(),
+        render(&t, "folded/board.v", &ctx)?,
+    ));
+    files.push((
+        "board/icebreaker.pcf".into(),
+        include_str!("../../../templates/folded/icebreaker.pcf").into(),
+    ));
+    for (name, src) in BOARD_PRIMS {
+        files.push((format!("board/{name}"), src.to_string()));
+    }
     let manifest = manifest(d, rtl)?;
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     files.push(("manifest.json".into(), json + "\n"));
@@ -272,6 +317,12 @@ pub fn generate(
     }
     let mut d = super::lower(q, &plan, hw)?;
     let g = crate::rtl::golden::golden(q, &plan, image);
+    // The NMS stage writes the count and the records of this image.
+    if let Some(run) = &g.qnms {
+        for l in d.layers.iter_mut().filter(|l| l.kind == LayerKind::Qnms) {
+            l.shape = [1, 1, run.codes.len()];
+        }
+    }
     super::cycles::apply(&mut d, g.qnms.as_ref().map(|r| r.cycles));
     let (files, manifest) = render_all(&d, &plan, &g)?;
     if out.join("manifest.json").is_file() {
@@ -285,5 +336,7 @@ pub fn generate(
     for (rel, body) in &files {
         write_atomic_str(&out.join(rel), body)?;
     }
+    // The flash image for `iceprog -o 1M board/flash.bin`.
+    crate::util::write_atomic(&out.join("board/flash.bin"), &d.flash)?;
     Ok(manifest)
 }

@@ -14,6 +14,7 @@
 //! - a network that does not fit (memory, widths, kinds) is refused with one line naming the
 //!   layer and what to change.
 
+pub mod board;
 pub mod cycles;
 pub mod desc;
 pub mod emit;

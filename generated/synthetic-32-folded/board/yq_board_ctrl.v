@@ -1,0 +1,92 @@
+// yq_board_ctrl: the host protocol of a folded-engine board over one UART (docs/hardware.md,
+// "Board protocol"). Commands from the host, one byte each:
+//   'P'              -> 'Y' (alive; 'E' instead when the flash reader failed to start)
+//   'F' + pixels     -> 'R' when the engine is ready for pixels; the host then sends the
+//                       letterboxed input codes (planar RGB, N bytes); when the frame is done
+//                       the board answers 'K' and the frame's cycle count (4 bytes, LE)
+//   'D' a0 a1 a2 n0 n1 n2 -> n bytes of activation memory from byte address a (both LE):
+//                       detection records, head tensors or any layer's output
+// The engine's flash stream is one read of FLASH_LEN bytes from FLASH_BASE per frame.
+module yq_board_ctrl #(
+    parameter AB = 17,
+    parameter [23:0] FLASH_BASE = 24'h100000,
+    parameter [23:0] FLASH_LEN = 24'd1
+) (
+    input wire clk,
+    input wire rst,
+    // UART
+    input wire rx_valid, input wire [7:0] rx_data,
+    output reg tx_valid, output reg [7:0] tx_data, input wire tx_ready,
+    // flash reader
+    input wire fl_ready, input wire fl_fail,
+    output reg fl_req, output wire [23:0] fl_addr, output wire [23:0] fl_len,
+    // engine
+    output reg start, input wire busy, input wire finished, input wire f_start,
+    input wire in_ready, output wire in_valid, output wire [7:0] in_data,
+    output reg [AB-1:0] host_addr, input wire [7:0] host_data,
+    output wire led_busy, output wire led_fail
+);
+    localparam [3:0] B_IDLE = 4'd0, B_SEND = 4'd1, B_WAITIN = 4'd2, B_FRAME = 4'd3,
+                     B_DONE = 4'd4, B_DARG = 4'd5, B_DRD = 4'd6, B_DTX = 4'd7;
+    reg [3:0] st, ret;
+    reg [31:0] cycles;
+    reg [47:0] arg;
+    reg [2:0] nargs, nsend;
+    reg [23:0] left;
+    reg [39:0] out;       // bytes to send, low byte first
+    assign fl_addr = FLASH_BASE;
+    assign fl_len = FLASH_LEN;
+    assign in_valid = (st == B_FRAME) && rx_valid && in_ready;
+    assign in_data = rx_data;
+    assign led_busy = busy;
+    assign led_fail = fl_fail;
+    always @(posedge clk) begin
+        start <= 1'b0;
+        if (rst) begin
+            st <= B_IDLE; tx_valid <= 1'b0; fl_req <= 1'b0; cycles <= 0;
+        end else begin
+            if (f_start) fl_req <= 1'b1;
+            else if (fl_ready) fl_req <= 1'b0;
+            if (busy) cycles <= cycles + 32'd1;
+            case (st)
+            B_IDLE: if (rx_valid) begin
+                case (rx_data)
+                8'h50: begin out <= {32'd0, fl_fail ? 8'h45 : 8'h59}; nsend <= 3'd1; ret <= B_IDLE; st <= B_SEND; end
+                8'h46: if (fl_ready && !busy) begin start <= 1'b1; cycles <= 0; st <= B_WAITIN; end
+                8'h44: begin nargs <= 3'd0; st <= B_DARG; end
+                default: ;
+                endcase
+            end
+            B_SEND: if (!tx_valid) begin
+                if (nsend == 3'd0) st <= ret;
+                else begin tx_valid <= 1'b1; tx_data <= out[7:0]; out <= {8'd0, out[39:8]}; nsend <= nsend - 3'd1; end
+            end else if (tx_ready) tx_valid <= 1'b0;
+            B_WAITIN: if (in_ready) begin out <= {32'd0, 8'h52}; nsend <= 3'd1; ret <= B_FRAME; st <= B_SEND; end
+            B_FRAME: if (finished) begin
+                out <= {cycles, 8'h4b}; nsend <= 3'd5; ret <= B_IDLE; st <= B_SEND;
+            end
+            B_DARG: if (rx_valid) begin
+                arg <= {rx_data, arg[47:8]}; nargs <= nargs + 3'd1;
+                if (nargs == 3'd5) st <= B_DRD;
+            end
+            B_DRD: begin
+                host_addr <= arg[AB-1:0]; left <= arg[47:24];
+                st <= (arg[47:24] == 24'd0) ? B_IDLE : B_DTX;
+                nsend <= 3'd2;
+            end
+            B_DTX: begin
+                // nsend counts the read latency down, then the byte goes out
+                if (nsend != 3'd0) nsend <= nsend - 3'd1;
+                else if (!tx_valid) begin
+                    tx_valid <= 1'b1; tx_data <= host_data;
+                    host_addr <= host_addr + 1'b1; left <= left - 24'd1; nsend <= 3'd2;
+                    if (left == 24'd1) st <= B_DONE;
+                end
+            end
+            B_DONE: if (tx_valid && tx_ready) begin tx_valid <= 1'b0; st <= B_IDLE; end
+            default: st <= B_IDLE;
+            endcase
+            if (st == B_DTX && tx_valid && tx_ready) tx_valid <= 1'b0;
+        end
+    end
+endmodule
