@@ -202,11 +202,11 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
     }
     files.push((
         "tb/input.hex".into(),
-        hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
+        hex::values(g.pixels.iter().map(|&p| p as i64), 8),
     ));
     files.push((
         "tb/golden.hex".into(),
-        hex::image(g.codes.iter().map(|&c| hex::word(&[(c as i64, d.abits)]))),
+        hex::values(g.codes.iter().map(|&c| c as i64), d.abits),
     ));
     let mems: Vec<&String> = files
         .iter()
