@@ -10,7 +10,7 @@
 use super::super::golden::Golden;
 use super::super::manifest::{Manifest, ManifestLayer};
 use super::super::plan::LayerKind;
-use super::super::{hex, prims, COMMON_TEMPLATES, CW};
+use super::super::{hex, prims, Arch, COMMON_TEMPLATES, CW};
 use super::{HwDesign, LayerParams};
 use crate::error::{Error, Result};
 use crate::util::write_atomic_str;
@@ -227,6 +227,7 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
 fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
     Ok(Manifest {
         top: d.top.clone(),
+        arch: Arch::Layerseq,
         imgsz: d.imgsz,
         parallel: d.parallel,
         abits: d.abits,
