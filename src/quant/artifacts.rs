@@ -1,7 +1,7 @@
 //! Hardware-facing artifacts of a quantized model: `mem/*.hex` ROM images, golden
 //! `activations/` of one image, and the `first_pixel.yaml` trace.
 //!
-//! Hex packing (`$readmemh`): one value per line, two's complement, as many hex digits as the
+//! Hex packing (`$readmemh`, written by [`crate::rtl::hex`]): one value per line, two's complement, as many hex digits as the
 //! value's width needs (`ceil(bits / 4)`), in row-major order of the tensor:
 //! weights `[c_out][c_in][ky][kx]` at `wbits`; biases at the layer's `acc_bits`; multipliers at
 //! 16 bits; shifts at 8 bits; SiLU tables at the activation width; activations `[c][y][x]`.
@@ -10,30 +10,11 @@ use super::int_model::Value;
 use super::spec::{requant, rshift_round};
 use super::{QAct, QConv, QOp, QuantGraph};
 use crate::error::Result;
+use crate::rtl::hex;
 use crate::util::write_atomic_str;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// Two's complement hex of `v` in `bits` bits, zero-padded to `ceil(bits/4)` digits.
-pub fn hex(v: i64, bits: u32) -> String {
-    let digits = bits.div_ceil(4) as usize;
-    let mask = if bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << bits) - 1
-    };
-    format!("{:0digits$x}", (v as u64) & mask)
-}
-
-fn hex_lines(vals: impl Iterator<Item = i64>, bits: u32) -> String {
-    let mut s = String::new();
-    for v in vals {
-        s.push_str(&hex(v, bits));
-        s.push('\n');
-    }
-    s
-}
 
 /// File-name-safe form of a node name.
 pub fn file_stem(name: &str) -> String {
@@ -48,21 +29,21 @@ pub fn write_mem(q: &QuantGraph, dir: &Path) -> Result<()> {
             let p = |ext: &str| stem.with_extension(ext);
             write_atomic_str(
                 &p("weight.hex"),
-                &hex_lines(c.weight.iter().map(|&v| v as i64), c.wbits),
+                &hex::values(c.weight.iter().map(|&v| v as i64), c.wbits),
             )?;
             write_atomic_str(
                 &p("bias.hex"),
-                &hex_lines(c.bias.iter().copied(), c.acc_bits),
+                &hex::values(c.bias.iter().copied(), c.acc_bits),
             )?;
-            write_atomic_str(&p("mult.hex"), &hex_lines(c.mult.iter().copied(), 16))?;
+            write_atomic_str(&p("mult.hex"), &hex::values(c.mult.iter().copied(), 16))?;
             write_atomic_str(
                 &p("shift.hex"),
-                &hex_lines(c.shift.iter().map(|&v| v as i64), 8),
+                &hex::values(c.shift.iter().map(|&v| v as i64), 8),
             )?;
             if let QAct::Lut { table, .. } = &c.act {
                 write_atomic_str(
                     &p("silu.hex"),
-                    &hex_lines(table.iter().map(|&v| v as i64), q.config.abits),
+                    &hex::values(table.iter().map(|&v| v as i64), q.config.abits),
                 )?;
             }
         }
@@ -71,11 +52,11 @@ pub fn write_mem(q: &QuantGraph, dir: &Path) -> Result<()> {
         for (l, lv) in t.levels.iter().enumerate() {
             write_atomic_str(
                 &dir.join(format!("qnms_{l}.exp.hex")),
-                &hex_lines(lv.exp.iter().map(|&v| v as i64), 17),
+                &hex::values(lv.exp.iter().map(|&v| v as i64), 17),
             )?;
             write_atomic_str(
                 &dir.join(format!("qnms_{l}.sigmoid.hex")),
-                &hex_lines(lv.sigmoid.iter().map(|&v| v as i64), 17),
+                &hex::values(lv.sigmoid.iter().map(|&v| v as i64), 17),
             )?;
         }
     }
@@ -88,7 +69,7 @@ pub fn write_activations_hex(q: &QuantGraph, values: &[Option<Value>], dir: &Pat
         if let (Some(Value::Int(a)), Some(f)) = (v, n.fmt) {
             write_atomic_str(
                 &dir.join(format!("{}.hex", file_stem(&n.name))),
-                &hex_lines(a.iter().map(|&x| x as i64), f.bits),
+                &hex::values(a.iter().map(|&x| x as i64), f.bits),
             )?;
         }
     }

@@ -213,10 +213,35 @@ pub fn suppresses(k: &IntDet, c: &IntDet, iou_num: i64) -> bool {
 
 /// Class-aware greedy NMS over candidates in score order; stops at `max_det` kept boxes.
 pub fn nms(cands: Vec<IntDet>, iou_num: i64, max_det: usize) -> Vec<IntDet> {
+    nms_steps(&cands, iou_num, max_det, |_| {})
+}
+
+/// One decision of the greedy NMS: the candidate was compared with `kept_before` kept boxes
+/// and kept or suppressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NmsStep {
+    pub kept_before: usize,
+    pub keep: bool,
+}
+
+/// The greedy NMS ([`nms`]), reporting every decision in order to `on` (the hardware's cycle
+/// schedule replays them); returns the kept boxes.
+pub fn nms_steps(
+    cands: &[IntDet],
+    iou_num: i64,
+    max_det: usize,
+    mut on: impl FnMut(NmsStep),
+) -> Vec<IntDet> {
     let mut keep: Vec<IntDet> = Vec::new();
     for c in cands {
-        if !keep.iter().any(|k| suppresses(k, &c, iou_num)) {
-            keep.push(c);
+        let kept_before = keep.len();
+        let suppressed = keep.iter().any(|k| suppresses(k, c, iou_num));
+        on(NmsStep {
+            kept_before,
+            keep: !suppressed,
+        });
+        if !suppressed {
+            keep.push(c.clone());
             if keep.len() == max_det {
                 break;
             }

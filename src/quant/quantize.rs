@@ -7,7 +7,7 @@
 
 use super::bias_correct;
 use super::calibrate::{choose_format, CalibStats};
-use super::spec::{mult_shift, signed_bits, QFormat};
+use super::spec::{mult_shift, partial_sum_range, signed_bits, QFormat};
 use super::weights::{layer_wbits, quantize_weights};
 use super::{HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, ScaleMode};
 use crate::error::{Error, Result};
@@ -73,13 +73,11 @@ fn quantize_conv(
     for o in 0..co {
         let wc = qw.wq.index_axis(Axis(0), o);
         let wsum: i64 = wc.iter().map(|&q| q as i64).sum();
-        let pos: i64 = wc.iter().map(|&q| (q as i64).max(0)).sum();
-        let neg: i64 = wc.iter().map(|&q| (q as i64).min(0)).sum();
+        let (lo_sum, hi_sum) = partial_sum_range(wc.iter(), qmax_in);
         let acc_scale = fi.scale * qw.scale[o];
         let bf = b.map_or(0.0, |b| b[o] as f64) - corr[o];
         bias[o] = (bf / acc_scale).round() as i64 - fi.zero as i64 * wsum;
-        let hi = bias[o] + qmax_in * pos;
-        let lo = bias[o] + qmax_in * neg;
+        let (hi, lo) = (bias[o] + hi_sum, bias[o] + lo_sum);
         acc_bound = acc_bound.max(hi.abs()).max(lo.abs());
         match cfg.scale {
             ScaleMode::Pow2 => shift[o] = fi.frac + qw.frac[o] - target.frac,

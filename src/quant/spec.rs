@@ -73,6 +73,17 @@ pub fn requant(acc: i64, mult: i64, shift: i32, out: &QFormat) -> i32 {
     ) as i32
 }
 
+/// Range `[lo, hi]` of every partial sum of one output channel's products with input codes
+/// in `[0, qmax]` (bias not included): `[qmax * N, qmax * P]`, with `P` / `N` the sums of the
+/// channel's positive / negative weights. The quantizer's proven accumulator width and the
+/// hardware's accumulator width both start from it.
+pub fn partial_sum_range<'a>(weights: impl IntoIterator<Item = &'a i32>, qmax: i64) -> (i64, i64) {
+    let (pos, neg) = weights.into_iter().fold((0i64, 0i64), |(p, n), &v| {
+        (p + (v.max(0)) as i64, n + (v.min(0)) as i64)
+    });
+    (qmax * neg, qmax * pos)
+}
+
 /// Signed width (bits, including sign) needed to hold every value in `[-bound, bound]`.
 pub fn signed_bits(bound: i64) -> u32 {
     let b = bound.unsigned_abs();

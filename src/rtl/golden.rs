@@ -13,7 +13,7 @@
 use super::hex;
 use super::plan::{LayerPlan, Plan};
 use super::qnms::{QnmsRun, NMS};
-use crate::quant::int_model::{forward, HeadOut};
+use crate::quant::int_model::{forward, input_codes, HeadOut};
 use crate::quant::{qhead, QuantGraph};
 use ndarray::Array3;
 use serde::Serialize;
@@ -21,7 +21,7 @@ use serde::Serialize;
 /// Golden data of one emitted design.
 #[derive(Clone, Debug, Serialize)]
 pub struct Golden {
-    /// Raw pixels `round(255 * x)`, planar, row-major.
+    /// Raw pixels (`quant::int_model::input_codes` unshifted), planar, row-major.
     #[serde(skip)]
     pub pixels: Vec<u8>,
     /// Every planned layer's output codes, concatenated in plan order.
@@ -41,10 +41,8 @@ pub struct Golden {
 /// Run the integer model on `image` (`[3,H,W]` in [0,1]) and collect every layer's codes.
 pub fn golden(q: &QuantGraph, d: &Plan, image: &Array3<f32>) -> Golden {
     let out = forward(q, image, true, NMS);
-    let pixels = image
-        .iter()
-        .map(|&v| ((v * 255.0).round() as i32).clamp(0, 255) as u8)
-        .collect();
+    // The 8-bit pixels the loader receives: the reference model's input rule without the shift.
+    let pixels = input_codes(image, 0).iter().map(|&c| c as u8).collect();
     let mut codes = Vec::new();
     let mut offsets = Vec::with_capacity(d.layers.len());
     let mut layer_inputs = Vec::with_capacity(d.layers.len());
@@ -59,9 +57,7 @@ pub fn golden(q: &QuantGraph, d: &Plan, image: &Array3<f32>) -> Golden {
         for j in inputs {
             let v = out.values[j].as_ref().expect("keep_all keeps every value");
             img.push_str(&format!("@{:x}\n", d.nodes[j].base));
-            img.push_str(&hex::image(
-                v.int().iter().map(|&c| hex::word(&[(c as i64, d.abits)])),
-            ));
+            img.push_str(&hex::values(v.int().iter().map(|&c| c as i64), d.abits));
         }
         layer_inputs.push(img);
         offsets.push(codes.len());

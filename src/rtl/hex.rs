@@ -1,5 +1,7 @@
 //! ROM image formatting for `$readmemh`: one word per line, fixed width hex, fields packed
-//! least significant first, negative values in two's complement.
+//! least significant first, negative values in two's complement. The crate's one writer of
+//! hex images: the generated designs' `mem/` and `tb/` files and the quantizer's `mem/` and
+//! `activations/` artifacts (`quant::artifacts`).
 
 /// Pack `(value, width)` fields (first field in the least significant bits) into one
 /// hex word of `ceil(total / 4)` digits. Each value is truncated to its width.
@@ -35,6 +37,11 @@ pub fn image(words: impl IntoIterator<Item = String>) -> String {
     s
 }
 
+/// An image of single values: one `bits`-wide word per line.
+pub fn values(vals: impl IntoIterator<Item = i64>, bits: u32) -> String {
+    image(vals.into_iter().map(|v| word(&[(v, bits)])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +53,28 @@ mod tests {
         assert_eq!(word(&[(-2, 3), (1, 1)]), "e");
         assert_eq!(word(&[(3, 2), (0, 3)]), "03");
         assert_eq!(word(&[(-1, 70)]), "3fffffffffffffffff");
+        assert_eq!(values([-1, 5, 300], 9), "1ff\n005\n12c\n");
+    }
+
+    /// Single values against the masked two's complement, `ceil(bits / 4)` digits.
+    #[test]
+    fn single_values_are_masked_twos_complement() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for bits in 1..=64u32 {
+            for _ in 0..8 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let v = (x as i64) >> (x % 64);
+                let mask = if bits == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << bits) - 1
+                };
+                let digits = bits.div_ceil(4) as usize;
+                let want = format!("{:0digits$x}\n", v as u64 & mask);
+                assert_eq!(values([v], bits), want, "{v} at {bits} bits");
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! the file and the fix.
 
 use super::plan::LayerKind;
+use super::Arch;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -28,6 +29,9 @@ pub struct ManifestLayer {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub top: String,
+    /// The architecture that emitted the design (absent in older manifests: layerseq).
+    #[serde(default)]
+    pub arch: Arch,
     pub imgsz: [usize; 2],
     pub parallel: usize,
     pub abits: u32,
@@ -55,4 +59,35 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             format!("not a yoloq-gen manifest ({e}); re-run `yoloq-gen emit`"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_without_arch_read_as_layerseq() {
+        let m = Manifest {
+            top: "t".into(),
+            arch: Arch::Folded,
+            imgsz: [32, 32],
+            parallel: 1,
+            abits: 8,
+            wbits: 8,
+            mem_depth: 1,
+            frame_cycles: 1,
+            total_macs: 0,
+            mac_utilisation: 0.0,
+            layers: vec![],
+            rtl: vec![],
+            testbench: "tb/tb_top.v".into(),
+            design: serde_json::Value::Null,
+        };
+        let mut v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["arch"], "folded");
+        assert_eq!(serde_json::from_value::<Manifest>(v.clone()).unwrap(), m);
+        v.as_object_mut().unwrap().remove("arch");
+        let old: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(old.arch, Arch::Layerseq);
+    }
 }

@@ -48,27 +48,23 @@ impl QnmsPlan {
         let n = sorted.len() as u64;
         // go is seen in S_IDLE; done is registered after S_DONE.
         let mut cycles = 1 + self.scan_cycles(sorted.len()) + 1;
-        let mut kept: Vec<IntDet> = Vec::new();
-        let mut left = sorted.iter();
-        loop {
-            if n == 0 {
-                break;
-            }
+        let kept = qhead::nms_steps(sorted, self.iou_num, self.max_det, |s| {
             cycles += n + 1 + 1; // S_SEL scan + S_PICK
-            let Some(c) = left.next() else { break };
-            if !kept.is_empty() {
-                cycles += kept.len() as u64 + 3 + 1; // S_NMS pipeline + S_DECIDE
+            if s.kept_before > 0 {
+                cycles += s.kept_before as u64 + 3 + 1; // S_NMS pipeline + S_DECIDE
             }
-            if kept.iter().any(|k| qhead::suppresses(k, c, self.iou_num)) {
+            if !s.keep {
                 cycles += 1; // back to S_SELI
-                continue;
+                return;
             }
-            kept.push(c.clone());
             cycles += 1 + RECORD as u64; // S_KEEP + S_OUT
-            if kept.len() == self.max_det {
-                break;
+            if s.kept_before + 1 < self.max_det {
+                cycles += 1; // S_SELI
             }
-            cycles += 1; // S_SELI
+        });
+        // Out of candidates before max_det: one more selection finds none.
+        if n > 0 && kept.len() < self.max_det {
+            cycles += n + 1 + 1;
         }
         cycles += 2 + 1; // S_COUNT + S_DONE
         let mut codes = vec![

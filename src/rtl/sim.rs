@@ -260,7 +260,7 @@ fn run_with_progress(mut c: Command, what: &str, m: &Manifest) -> Result<String>
             .strip_prefix("DONE ")
             .and_then(|v| v.trim().parse::<usize>().ok())
         {
-            let done: u64 = m.layers.iter().take(l + 1).map(|x| x.cycles + 1).sum();
+            let done: u64 = m.layers.iter().take(l + 1).map(|x| x.cycles).sum();
             bar.set_position(done.min(m.frame_cycles));
             continue;
         }

@@ -7,7 +7,7 @@
 // cycles (idle slots keep the drain below from being overrun). When a pixel's last tap is
 // accumulated the P sums move to a shift register that drains one channel per cycle through
 // bias add, requantizer and (HAS_LUT) the SiLU table into the activation memory, while the
-// next pixel accumulates. Cycles: G * HO*WO * SLOT + LAT (see src/rtl/cycles.rs).
+// next pixel accumulates. Cycles: G * HO*WO * SLOT + LAT (see src/rtl/layerseq/conv.rs).
 module yq_conv_engine #(
     parameter AW = 12, parameter DW = 8, parameter WB = 8, parameter P = 4,
     parameter CW = 16,

@@ -103,7 +103,7 @@ pub fn lower(c: &ConvPlan, aw: u32, parallel: usize) -> ConvP {
     let rom_lut = c
         .lut
         .as_ref()
-        .map(|table| hex::image(table.iter().map(|&v| hex::word(&[(v as i64, c.out.bits)]))));
+        .map(|table| hex::values(table.iter().map(|&v| v as i64), c.out.bits));
     let origin = c.in_base as i64 - (c.pad * c.w + c.pad) as i64;
     ConvP {
         ci: c.ci,

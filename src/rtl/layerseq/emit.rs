@@ -10,7 +10,7 @@
 use super::super::golden::Golden;
 use super::super::manifest::{Manifest, ManifestLayer};
 use super::super::plan::LayerKind;
-use super::super::{hex, prims, COMMON_TEMPLATES, CW};
+use super::super::{hex, prims, Arch, COMMON_TEMPLATES, CW};
 use super::{HwDesign, LayerParams};
 use crate::error::{Error, Result};
 use crate::util::write_atomic_str;
@@ -202,11 +202,11 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
     }
     files.push((
         "tb/input.hex".into(),
-        hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
+        hex::values(g.pixels.iter().map(|&p| p as i64), 8),
     ));
     files.push((
         "tb/golden.hex".into(),
-        hex::image(g.codes.iter().map(|&c| hex::word(&[(c as i64, d.abits)]))),
+        hex::values(g.codes.iter().map(|&c| c as i64), d.abits),
     ));
     let mems: Vec<&String> = files
         .iter()
@@ -227,6 +227,7 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
 fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
     Ok(Manifest {
         top: d.top.clone(),
+        arch: Arch::Layerseq,
         imgsz: d.imgsz,
         parallel: d.parallel,
         abits: d.abits,

@@ -3,12 +3,13 @@
 //!
 //! Widths are derived from the actual integer weights: with input codes in `[0, qmax]`,
 //! every partial sum of channel `c` lies in `[qmax*N[c], qmax*P[c]]` (`P`/`N` the sums of
-//! positive/negative weights), so the accumulator holds it; the bias add, multiplier and
+//! positive/negative weights, `quant::spec::partial_sum_range`, the rule the quantizer's
+//! proven `acc_bits` in `scales.yaml` also starts from), so the accumulator holds it; the bias add, multiplier and
 //! shifts each get one more bit than their worst case. A multiplier reads memory words of
 //! `dw` bits (zero-extended codes), so the accumulator is also at least one product wide.
 
 use super::super::ubits;
-use crate::quant::spec::{signed_bits, QFormat};
+use crate::quant::spec::{partial_sum_range, signed_bits, QFormat};
 use crate::quant::{QAct, QConv};
 use ndarray::Array4;
 use serde::Serialize;
@@ -99,14 +100,8 @@ pub fn build(
     let qmax = fi.qmax() as i64;
     let (mut mac_bound, mut bias_bound) = (0i64, 0i64);
     for o in 0..co {
-        let (pos, neg) = c
-            .weight
-            .index_axis(ndarray::Axis(0), o)
-            .iter()
-            .fold((0i64, 0i64), |(p, n), &v| {
-                (p + (v.max(0)) as i64, n + (v.min(0)) as i64)
-            });
-        mac_bound = mac_bound.max(qmax * pos).max(-qmax * neg);
+        let (lo, hi) = partial_sum_range(c.weight.index_axis(ndarray::Axis(0), o), qmax);
+        mac_bound = mac_bound.max(hi).max(-lo);
         bias_bound = bias_bound.max(c.bias[o].abs());
     }
     // The engine multiplies memory words (dw bits, zero-extended codes) by weights.

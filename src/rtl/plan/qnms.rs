@@ -189,7 +189,6 @@ pub fn build(
     let denw = ubits(rm * emax);
     let numw = ubits(rm * (rm - 1) * emax).max(denw + qb - DIST_FRAC - 1);
     let ncand = anchors(q, shapes);
-    let word = |v: &i32| hex::word(&[(*v as i64, EW)]);
     let per_level = |f: fn(&QnmsLevel) -> u64| packed(&levels.iter().map(f).collect::<Vec<_>>());
     Ok(QnmsPlan {
         nl: t.levels.len(),
@@ -228,8 +227,8 @@ pub fn build(
         iou_den: IOU_DEN,
         out_base,
         region: region(q, shapes),
-        rom_exp: hex::image(exp.iter().map(word)),
-        rom_sig: hex::image(sig.iter().map(word)),
+        rom_exp: hex::values(exp.iter().map(|&v| v as i64), EW),
+        rom_sig: hex::values(sig.iter().map(|&v| v as i64), EW),
         levels,
         exp,
         sig,
