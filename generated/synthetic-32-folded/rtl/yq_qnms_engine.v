@@ -13,7 +13,7 @@
 // record; stop after MAX_DET kept boxes or when no candidate is left.
 // Output at OUT_BASE: count (2 bytes, little endian), then per detection 11 bytes:
 // x1, y1, x2, y2 (16-bit two's complement, FRAC fraction bits), score (16 bits, 15 fraction
-// bits), class. Cycles: see src/rtl/qnms.rs (`QnmsP::cycles`), which follows this schedule.
+// bits), class. Cycles: see src/rtl/qnms.rs (`QnmsPlan::schedule`), which follows this schedule.
 //
 // Per-level values come packed 32 bits per level (level 0 in the low bits).
 module yq_qnms_engine #(

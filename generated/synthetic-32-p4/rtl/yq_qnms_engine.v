@@ -84,6 +84,9 @@ module yq_qnms_engine #(
     wire [31:0] soff = L_SOFF[lvl*32 +: 32];
     wire [31:0] lhw = L_HW[lvl*32 +: 32];
     wire [AW-1:0] hw = lhw[AW-1:0];
+    // pixel index widened to any address width
+    wire [AW+15:0] pix_x = {{AW{1'b0}}, pix};
+    wire [AW-1:0] pix_a = pix_x[AW-1:0];
 
     // Candidate store and its `used` flags; kept boxes with their areas.
     reg [ENTW-1:0] cand [0:NCAND-1];
@@ -206,7 +209,7 @@ module yq_qnms_engine #(
                     nkeep <= {KIW{1'b0}}; wa <= REC_BASE; state <= S_ANCHOR;
                 end
                 S_ANCHOR: begin
-                    ra <= cls_base[AW-1:0] + pix[AW-1:0]; k <= 16'd0; vd <= 1'b0; state <= S_CLS;
+                    ra <= cls_base[AW-1:0] + pix_a; k <= 16'd0; vd <= 1'b0; state <= S_CLS;
                 end
                 S_CLS: begin
                     if (k < NC) begin
@@ -219,7 +222,7 @@ module yq_qnms_engine #(
                     if (vd && kd == NC - 1) state <= S_THR;
                 end
                 S_THR: begin
-                    ra <= box_base[AW-1:0] + pix[AW-1:0]; k <= 16'd0; vd <= 1'b0; side <= 2'd0;
+                    ra <= box_base[AW-1:0] + pix_a; k <= 16'd0; vd <= 1'b0; side <= 2'd0;
                     state <= ({{(32-QW){1'b0}}, best_q} >= thr) ? S_BMAX : S_NEXT;
                 end
                 S_BMAX: begin

@@ -269,6 +269,7 @@ pub fn render_all(
 
 fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
     Ok(Manifest {
+        arch: crate::rtl::Arch::Folded,
         top: d.top.clone(),
         imgsz: d.imgsz,
         parallel: d.hw.lanes,
