@@ -81,7 +81,17 @@ pub const BOARD_PRIMS: [(&str, &str); 4] = [
 /// The board clock the design is built for.
 pub const BOARD_HZ: u64 = 30_000_000;
 
-const TEMPLATES: [(&str, &str); 4] = [
+/// The flash model, for the board testbench.
+pub const FLASH_MODEL: (&str, &str) = (
+    "yq_flash_model.v",
+    include_str!("../../../templates/folded/sim/yq_flash_model.v"),
+);
+
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "folded/tb_board.v",
+        include_str!("../../../templates/folded/tb_board.v.tera"),
+    ),
     (
         "folded/board.v",
         include_str!("../../../templates/folded/board_icebreaker.v.tera"),
@@ -260,6 +270,21 @@ pub fn render_all(
     for (name, src) in BOARD_PRIMS {
         files.push((format!("board/{name}"), src.to_string()));
     }
+    // The simulated board: the same host protocol over the UART, weights through the flash
+    // reader from the flash model.
+    ctx.insert("half_period_ns", &format!("{:.3}", 5e8 / BOARD_HZ as f64));
+    ctx.insert(
+        "max_cycles_board",
+        &(4 * d.frame_cycles
+            + 40 * (g.pixels.len() as u64 + 4 * g.codes.len() as u64)
+                * super::board::clks_per_bit(BOARD_HZ)?
+            + 100_000),
+    );
+    files.push((
+        "tb/tb_board.v".into(),
+        render(&t, "folded/tb_board.v", &ctx)?,
+    ));
+    files.push((format!("tb/{}", FLASH_MODEL.0), FLASH_MODEL.1.to_string()));
     let manifest = manifest(d, rtl)?;
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     files.push(("manifest.json".into(), json + "\n"));
