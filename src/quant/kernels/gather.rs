@@ -64,7 +64,14 @@ impl Padded {
     /// `end`) along one output row: block slots `t0..t0+len`, the window origin of the first
     /// one in `xp` and the input span (`(len - 1) * s + 1`) one reduction row reads.
     #[inline(always)]
-    fn runs(&self, wo: usize, s: usize, p0: usize, end: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    fn runs(
+        &self,
+        wo: usize,
+        s: usize,
+        p0: usize,
+        end: usize,
+        mut f: impl FnMut(usize, usize, usize, usize),
+    ) {
         let end = (p0 + NB).min(end);
         let mut pos = p0;
         while pos < end {
@@ -90,7 +97,10 @@ impl Padded {
         self.runs(wo, s, p0, end, |t0, len, origin, span| {
             for j in 0..kw {
                 let dst = &mut block[j * NB + t0..j * NB + t0 + len];
-                let (lo, hi) = (self.row(2 * j, origin, span), self.row(2 * j + 1, origin, span));
+                let (lo, hi) = (
+                    self.row(2 * j, origin, span),
+                    self.row(2 * j + 1, origin, span),
+                );
                 if s == 1 {
                     for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
                         *d = pair(l as i32, h as i32);
@@ -113,12 +123,22 @@ impl Padded {
                 let r: [&[i16]; 4] = std::array::from_fn(|g| self.row(4 * j + g, origin, span));
                 if s == 1 {
                     for (t, d) in dst.iter_mut().enumerate() {
-                        *d = quad([r[0][t] as i32, r[1][t] as i32, r[2][t] as i32, r[3][t] as i32]);
+                        *d = quad([
+                            r[0][t] as i32,
+                            r[1][t] as i32,
+                            r[2][t] as i32,
+                            r[3][t] as i32,
+                        ]);
                     }
                 } else {
                     for (t, d) in dst.iter_mut().enumerate() {
                         let i = t * s;
-                        *d = quad([r[0][i] as i32, r[1][i] as i32, r[2][i] as i32, r[3][i] as i32]);
+                        *d = quad([
+                            r[0][i] as i32,
+                            r[1][i] as i32,
+                            r[2][i] as i32,
+                            r[3][i] as i32,
+                        ]);
                     }
                 }
             }

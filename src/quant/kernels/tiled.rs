@@ -313,7 +313,11 @@ mod tests {
             let x = Array3::from_shape_fn((ci, 13, 11), |(c, y, xx)| {
                 [0, 255, 128, 127, 1][(c + y * 3 + xx) % 5]
             });
-            assert_eq!(super::choose(x.view(), &q), Some(Isa::Avx512VnniU8), "case {i}");
+            assert_eq!(
+                super::choose(x.view(), &q),
+                Some(Isa::Avx512VnniU8),
+                "case {i}"
+            );
             let want = conv_acc_naive(x.view(), &q);
             for budget in [1, 5000, super::TILE_BYTES] {
                 let got = super::conv_with(
