@@ -14,33 +14,20 @@ Needs torch and numpy (Debian: python3-torch, python3-numpy); safetensors is rea
 """
 
 import argparse
-import json
 import os
 import statistics
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+import safetensors_np
+
 
 def read_safetensors(path):
-    """Name -> float32 torch tensor (8-byte little-endian header length, JSON header, raw data)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    dtypes = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = meta["data_offsets"]
-        arr = np.frombuffer(data[lo:hi], dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
-        out[name] = torch.from_numpy(arr.astype(np.float32))
-    return out
+    """Name -> float32 torch tensor."""
+    return {k: torch.from_numpy(v) for k, v in safetensors_np.read(path).items()}
 
 
 class Model:

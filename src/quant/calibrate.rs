@@ -39,6 +39,13 @@ impl Histogram {
             self.counts[b.clamp(0, BINS as isize - 1) as usize] += 1;
         }
     }
+    /// Add the counts of a histogram over the same range.
+    fn merge_counts(&mut self, o: &Histogram) {
+        debug_assert!(self.lo == o.lo && self.hi == o.hi);
+        for (c, &d) in self.counts.iter_mut().zip(&o.counts) {
+            *c += d;
+        }
+    }
     fn center(&self, b: usize) -> f64 {
         self.lo + (b as f64 + 0.5) * (self.hi - self.lo) / BINS as f64
     }
@@ -143,7 +150,32 @@ fn merge(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
     (a.0.min(b.0), a.1.max(b.1))
 }
 
-/// Collect statistics over `inputs` (`[3,H,W]` tensors from `load(i)`), calling `tick` per image.
+/// Images run in parallel per chunk; statistics are merged in image order after each chunk
+/// (a bound on the per-image partial statistics held at once).
+const CHUNK: usize = 8;
+
+/// `f(i)` for every image in parallel, chunk by chunk, then `merge(i, result)` in image
+/// order; the first failing image (in order) stops the run with its error.
+fn per_image<T: Send>(
+    n_images: usize,
+    f: impl Fn(usize) -> crate::Result<T> + Sync,
+    mut merge: impl FnMut(T),
+) -> crate::Result<()> {
+    for c0 in (0..n_images).step_by(CHUNK) {
+        let chunk: Vec<crate::Result<T>> = (c0..(c0 + CHUNK).min(n_images))
+            .into_par_iter()
+            .map(&f)
+            .collect();
+        for r in chunk {
+            merge(r?);
+        }
+    }
+    Ok(())
+}
+
+/// Collect statistics over `inputs` (`[3,H,W]` tensors from `load(i)`), calling `tick` per
+/// image. Images are processed in parallel; the statistics do not depend on the thread
+/// count (ranges and histogram counts are order-free, tap sums are added in image order).
 pub fn calibrate(
     g: &FusedGraph,
     n_images: usize,
@@ -157,22 +189,29 @@ pub fn calibrate(
     // Pass 1: ranges.
     let mut grange = vec![(f32::INFINITY, f32::NEG_INFINITY); ng];
     let mut prange = vec![(f32::INFINITY, f32::NEG_INFINITY); n];
-    for i in 0..n_images {
-        let (vals, pre) = forward_with_pre(g, &load(i)?);
-        let mm: Vec<(f32, f32)> = vals.par_iter().map(minmax).collect();
-        for (node, r) in mm.into_iter().enumerate() {
-            grange[groups[node]] = merge(grange[groups[node]], r);
-        }
-        for (node, p) in pre.iter().enumerate() {
-            if let Some(p) = p {
-                prange[node] = merge(prange[node], minmax(p));
+    per_image(
+        n_images,
+        |i| {
+            let (vals, pre) = forward_with_pre(g, &load(i)?);
+            let mm: Vec<(f32, f32)> = vals.par_iter().map(minmax).collect();
+            let pm: Vec<Option<(f32, f32)>> = pre.iter().map(|p| p.as_ref().map(minmax)).collect();
+            tick("ranges");
+            Ok((mm, pm))
+        },
+        |(mm, pm)| {
+            for (node, r) in mm.into_iter().enumerate() {
+                grange[groups[node]] = merge(grange[groups[node]], r);
             }
-        }
-        tick("ranges");
-    }
+            for (node, p) in pm.into_iter().enumerate() {
+                if let Some(p) = p {
+                    prange[node] = merge(prange[node], p);
+                }
+            }
+        },
+    )?;
     // Pass 2: histograms over the final ranges.
-    let mut group_hist: Vec<Histogram> = grange.iter().map(|r| Histogram::new(r.0, r.1)).collect();
-    let mut pre_hist: Vec<Option<Histogram>> = (0..n)
+    let group_hist0: Vec<Histogram> = grange.iter().map(|r| Histogram::new(r.0, r.1)).collect();
+    let pre_hist0: Vec<Option<Histogram>> = (0..n)
         .map(|i| {
             prange[i]
                 .0
@@ -180,7 +219,7 @@ pub fn calibrate(
                 .then(|| Histogram::new(prange[i].0, prange[i].1))
         })
         .collect();
-    let mut taps: Vec<Option<TapSums>> = g
+    let taps0: Vec<Option<TapSums>> = g
         .nodes
         .iter()
         .map(|n| match &n.op {
@@ -188,30 +227,51 @@ pub fn calibrate(
             _ => None,
         })
         .collect();
-    for i in 0..n_images {
-        let (vals, pre) = forward_with_pre(g, &load(i)?);
-        taps.par_iter_mut().enumerate().for_each(|(node, t)| {
-            if let (Some(t), Op::Conv(c)) = (t, &g.nodes[node].op) {
-                t.add(vals[g.nodes[node].inputs[0]].view(), c.stride, c.pad);
-            }
-        });
-        group_hist.par_iter_mut().enumerate().for_each(|(gid, h)| {
-            for (node, v) in vals.iter().enumerate() {
-                if groups[node] == gid {
-                    h.add(v.as_slice().unwrap());
+    let (mut group_hist, mut pre_hist, mut taps) =
+        (group_hist0.clone(), pre_hist0.clone(), taps0.clone());
+    per_image(
+        n_images,
+        |i| {
+            let (vals, pre) = forward_with_pre(g, &load(i)?);
+            let mut taps = taps0.clone();
+            taps.par_iter_mut().enumerate().for_each(|(node, t)| {
+                if let (Some(t), Op::Conv(c)) = (t, &g.nodes[node].op) {
+                    t.add(vals[g.nodes[node].inputs[0]].view(), c.stride, c.pad);
                 }
-            }
-        });
-        pre_hist
-            .par_iter_mut()
-            .zip(pre.par_iter())
-            .for_each(|(h, p)| {
+            });
+            let mut gh = group_hist0.clone();
+            gh.par_iter_mut().enumerate().for_each(|(gid, h)| {
+                for (node, v) in vals.iter().enumerate() {
+                    if groups[node] == gid {
+                        h.add(v.as_slice().unwrap());
+                    }
+                }
+            });
+            let mut ph = pre_hist0.clone();
+            ph.par_iter_mut().zip(pre.par_iter()).for_each(|(h, p)| {
                 if let (Some(h), Some(p)) = (h, p) {
                     h.add(p.as_slice().unwrap());
                 }
             });
-        tick("histograms");
-    }
+            tick("histograms");
+            Ok((taps, gh, ph))
+        },
+        |(t, gh, ph)| {
+            for (acc, t) in taps.iter_mut().zip(&t) {
+                if let (Some(acc), Some(t)) = (acc, t) {
+                    acc.merge(t);
+                }
+            }
+            for (acc, h) in group_hist.iter_mut().zip(&gh) {
+                acc.merge_counts(h);
+            }
+            for (acc, h) in pre_hist.iter_mut().zip(&ph) {
+                if let (Some(acc), Some(h)) = (acc, h) {
+                    acc.merge_counts(h);
+                }
+            }
+        },
+    )?;
     Ok(CalibStats {
         groups,
         group_hist,

@@ -1,15 +1,17 @@
 //! Integer kernels of the reference model, each with a naive version beside it.
 //!
 //! The fast convolution is exact: when codes and weights fit i16 and the worst-case sum fits
-//! i31 it runs an AVX2 integer kernel ([`conv_i16`]); otherwise a float GEMM on small
+//! i31 it runs a tiled SIMD integer kernel ([`tiled`]: u8 × i8 VNNI for 8-bit codes, else
+//! i16 pairs); otherwise a float GEMM on small
 //! integers whose partial sums are bounded (from the actual weights) below 2^24 for f32,
 //! else f64 (exact below 2^53). Property tests compare it with the naive i64 loop.
 
 #[macro_use]
 mod rows;
-mod conv_i16;
 mod gather;
-mod micro_i16;
+mod micro;
+mod micro_u8;
+mod tiled;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
 use super::{QAct, QConv};
@@ -19,8 +21,8 @@ use rayon::prelude::*;
 
 /// Accumulators `sum(w * q) + bias` of an integer convolution, padding with `pad_value`.
 pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
-    if conv_i16::applicable(x, q) {
-        return conv_i16::conv_acc(x, q);
+    if tiled::applicable(x, q) {
+        return tiled::conv_acc(x, q);
     }
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
@@ -75,10 +77,10 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
 /// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
 /// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
 pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
-    if !conv_i16::applicable(x, q) {
+    if !tiled::applicable(x, q) {
         return conv_output(&conv_acc(x, q), q, out);
     }
-    conv_i16::conv_fused(x, q, |o, acc, dst| {
+    tiled::conv_fused(x, q, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match &q.act {
             QAct::None => rows::requant_row(acc, b, m, s, out, dst),

@@ -1,16 +1,30 @@
-//! The im2col gather of the i16 convolution: the input as i16 with a border of pad codes,
-//! and the packing of 32 output positions' receptive fields into a panel block of i16 pairs
-//! (`[k2][NB]` words), vectorized for the CPU at run time. Every word of the used part of a
-//! block is written from the input or the pad code, so blocks are reused without clearing.
+//! The im2col gather of the integer convolution: the input as i16 with a border of pad codes,
+//! and the packing of 32 output positions' receptive fields into a panel block of operand
+//! words (`[kw][NB]`): pairs of i16 ([`Isa::Avx2`], [`Isa::Avx512Vnni`]) or quads of u8
+//! codes ([`Isa::Avx512VnniU8`]), vectorized for the CPU at run time. Every word of the used
+//! part of a block is written from the input or the pad code, so blocks are reused without
+//! clearing.
 
-use super::conv_i16::pair;
-use super::micro_i16::NB;
+use super::micro::{Isa, NB};
 use super::QConv;
 use ndarray::ArrayView3;
 use rayon::prelude::*;
 
+/// Word of two i16 (`lo` in the low half).
+pub(super) fn pair(lo: i32, hi: i32) -> i32 {
+    ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
+}
+
+/// Word of four bytes (`v[0]` in the low byte).
+pub(super) fn quad(v: [i32; 4]) -> i32 {
+    let b = |i: usize| (v[i] as u32 & 0xff) << (8 * i);
+    (b(0) | b(1) | b(2) | b(3)) as i32
+}
+
 /// The input as i16 with a border of `pad` pad codes, and the offset of every reduction row
-/// `r = (c, ky, kx)` relative to an output position's window origin.
+/// `r = (c, ky, kx)` relative to an output position's window origin. The rows are padded to
+/// a multiple of the word size with copies of row 0: their weights are 0, so any in-range
+/// code there gives the same sums.
 pub struct Padded {
     xp: Vec<i16>,
     wp: usize,
@@ -18,7 +32,7 @@ pub struct Padded {
 }
 
 impl Padded {
-    pub fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
+    pub fn new(x: ArrayView3<i32>, q: &QConv, group: usize) -> Self {
         let (ci, h, w) = x.dim();
         let (k, pad) = (q.weight.dim().2, q.pad);
         let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -33,7 +47,8 @@ impl Padded {
                     }
                 }
             });
-        let mut rows = Vec::with_capacity(ci * k * k);
+        let kk = ci * k * k;
+        let mut rows = Vec::with_capacity(kk.next_multiple_of(group));
         for c in 0..ci {
             for ky in 0..k {
                 for kx in 0..k {
@@ -41,42 +56,51 @@ impl Padded {
                 }
             }
         }
+        rows.resize(kk.next_multiple_of(group), 0);
         Padded { xp, wp, rows }
     }
 
-    /// Gather positions `p0..p0+NB` (clipped to `end`) into `block` as `[k2][NB]` words: rows
-    /// `2j` and `2j+1` of position `p0 + t` as the pair at `j * NB + t` (a missing last odd
-    /// row is 0; positions past `end` keep stale words, their sums are never read).
-    /// Positions are taken in runs along one output row.
+    /// Call `f(t0, len, origin, span)` for each run of positions `p0..p0+NB` (clipped to
+    /// `end`) along one output row: block slots `t0..t0+len`, the window origin of the first
+    /// one in `xp` and the input span (`(len - 1) * s + 1`) one reduction row reads.
     #[inline(always)]
-    fn pack_block_body(
+    fn runs(
         &self,
         wo: usize,
         s: usize,
         p0: usize,
         end: usize,
-        k2: usize,
-        block: &mut [i32],
+        mut f: impl FnMut(usize, usize, usize, usize),
     ) {
-        let kk = self.rows.len();
         let end = (p0 + NB).min(end);
         let mut pos = p0;
         while pos < end {
             let (oy, ox0) = (pos / wo, pos % wo);
             let len = (wo - ox0).min(end - pos);
-            let (t0, origin) = (pos - p0, oy * s * self.wp + ox0 * s);
-            for j in 0..k2 {
+            f(pos - p0, len, oy * s * self.wp + ox0 * s, (len - 1) * s + 1);
+            pos += len;
+        }
+    }
+
+    /// Input run of reduction row `r` from `origin`.
+    #[inline(always)]
+    fn row(&self, r: usize, origin: usize, span: usize) -> &[i16] {
+        let at = origin + self.rows[r];
+        &self.xp[at..at + span]
+    }
+
+    /// Gather positions `p0..p0+NB` (clipped to `end`) into `block` as `[kw][NB]` pairs:
+    /// rows `2j, 2j+1` of position `p0 + t` in the word at `j * NB + t` (positions past
+    /// `end` keep stale words, their sums are never read).
+    #[inline(always)]
+    fn pack_pairs(&self, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) {
+        self.runs(wo, s, p0, end, |t0, len, origin, span| {
+            for j in 0..kw {
                 let dst = &mut block[j * NB + t0..j * NB + t0 + len];
-                let lo = &self.xp[origin + self.rows[2 * j]..];
-                if 2 * j + 1 >= kk {
-                    for (d, &v) in dst.iter_mut().zip(lo.iter().step_by(s)) {
-                        *d = pair(v as i32, 0);
-                    }
-                    continue;
-                }
-                let hi = &self.xp[origin + self.rows[2 * j + 1]..];
-                let span = (len - 1) * s + 1;
-                let (lo, hi) = (&lo[..span], &hi[..span]);
+                let (lo, hi) = (
+                    self.row(2 * j, origin, span),
+                    self.row(2 * j + 1, origin, span),
+                );
                 if s == 1 {
                     for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
                         *d = pair(l as i32, h as i32);
@@ -87,13 +111,61 @@ impl Padded {
                     }
                 }
             }
-            pos += len;
-        }
+        })
+    }
+
+    /// As [`Self::pack_pairs`] with quads of u8 codes: rows `4j .. 4j+4` in one word.
+    #[inline(always)]
+    fn pack_quads(&self, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) {
+        self.runs(wo, s, p0, end, |t0, len, origin, span| {
+            for j in 0..kw {
+                let dst = &mut block[j * NB + t0..j * NB + t0 + len];
+                let r: [&[i16]; 4] = std::array::from_fn(|g| self.row(4 * j + g, origin, span));
+                if s == 1 {
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        *d = quad([
+                            r[0][t] as i32,
+                            r[1][t] as i32,
+                            r[2][t] as i32,
+                            r[3][t] as i32,
+                        ]);
+                    }
+                } else {
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        let i = t * s;
+                        *d = quad([
+                            r[0][i] as i32,
+                            r[1][i] as i32,
+                            r[2][i] as i32,
+                            r[3][i] as i32,
+                        ]);
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pack_body(
+    src: &Padded,
+    isa: Isa,
+    wo: usize,
+    s: usize,
+    p0: usize,
+    end: usize,
+    kw: usize,
+    block: &mut [i32],
+) {
+    match isa.group() {
+        2 => src.pack_pairs(wo, s, p0, end, kw, block),
+        _ => src.pack_quads(wo, s, p0, end, kw, block),
     }
 }
 
 multiversion! {
-    /// [`Padded::pack_block_body`], vectorized.
+    /// Pack one panel block for kernel `isa` ([`Padded::pack_block_body`]), vectorized.
     #[allow(clippy::too_many_arguments)]
-    pub fn pack_block(src: &Padded, wo: usize, s: usize, p0: usize, end: usize, k2: usize, block: &mut [i32]) -> () = Padded::pack_block_body;
+    pub fn pack_block(src: &Padded, isa: Isa, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) -> () = pack_body;
 }

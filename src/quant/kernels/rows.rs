@@ -66,19 +66,14 @@ macro_rules! multiversion {
 }
 
 multiversion! {
-    /// Largest `|v|` over `s` and `init` (as i64, so `|i32::MIN|` is exact).
-    pub fn max_abs(s: &[i32], init: i64) -> i64 = max_abs_body;
+    /// Smallest and largest value of `s` (`(i32::MAX, i32::MIN)` when empty).
+    pub fn min_max(s: &[i32]) -> (i32, i32) = min_max_body;
 }
 
 #[inline(always)]
-fn max_abs_body(s: &[i32], init: i64) -> i64 {
-    let (lo, hi) = s
-        .iter()
-        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    if s.is_empty() {
-        return init;
-    }
-    init.max((lo as i64).abs()).max((hi as i64).abs())
+fn min_max_body(s: &[i32]) -> (i32, i32) {
+    s.iter()
+        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
 }
 
 multiversion! {

@@ -1,18 +1,20 @@
-//! Exact integer convolution on 16-bit operands, used when codes and weights fit i16 and the
-//! worst-case sum `max|code| * max_o sum|w_o|` fits i31, so no i32 lane of the SIMD
-//! micro-kernels ([`super::micro_i16`]: AVX-512 VNNI or AVX2) can overflow. The i32 sums are
-//! exact; the bias is added in i64 and the epilogue (requantize / SiLU table, or the raw
+//! Exact tiled integer convolution on SIMD words, used when codes and weights fit i16 and the
+//! worst-case sum `max|code| * max_o sum|w_o|` fits i31, so no i32 lane of the micro-kernels
+//! ([`super::micro`]) can overflow. Codes in 0..=255 with weights in -128..=127 (8-bit
+//! activations, weights of 8 bits or fewer) run the u8 × i8 kernel (`vpdpbusd`, four rows per
+//! word) where the CPU has AVX-512 VNNI, everything else the i16-pair kernels. The i32 sums
+//! are exact; the bias is added in i64 and the epilogue (requantize / SiLU table, or the raw
 //! accumulator) is the scalar definition, so results are bit-identical to the naive loop.
 //!
-//! Cache blocking: output positions are cut into tiles whose im2col panel (`k2` pairs of
-//! reduction rows × tile, i16 pairs) fits in L2; each tile is gathered from the padded input,
+//! Cache blocking: output positions are cut into tiles whose im2col panel (`kw` words of
+//! reduction rows × tile) fits in L2; each tile is gathered from the padded input,
 //! multiplied block by block (a weight block of `mr` channels stays in L1 while it sweeps the
 //! tile's 32-position blocks) and finished while hot. Tiles run in parallel on rayon and own
 //! disjoint output positions.
 
-use super::gather::{pack_block, Padded};
-use super::micro_i16::{micro, Isa, MR_MAX, NB};
-use super::rows::max_abs;
+use super::gather::{pack_block, pair, quad, Padded};
+use super::micro::{micro, Isa, MR_MAX, NB};
+use super::rows::min_max;
 use super::QConv;
 use crate::model::conv::out_size;
 use ndarray::{Array3, ArrayView3};
@@ -21,33 +23,45 @@ use rayon::prelude::*;
 /// Panel bytes per tile: half of this machine's 1 MiB L2.
 const TILE_BYTES: usize = 1 << 19;
 
-/// True when the exact i16 path applies to this layer and input on this CPU.
-pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
-    if Isa::detect().is_none() {
-        return false;
-    }
-    let fits = |v: i64| (-(1 << 15)..(1 << 15)).contains(&v);
-    let pad = (q.pad_value as i64).abs();
-    let xmax = match x.as_slice() {
-        Some(s) => max_abs(s, pad),
-        None => x.iter().fold(pad, |m, &v| m.max((v as i64).abs())),
+/// The kernel for this layer and input on this CPU, `None` when the exact tiled path does
+/// not apply (no AVX2, operands beyond i16, or sums that could leave i31).
+pub fn choose(x: ArrayView3<i32>, q: &QConv) -> Option<Isa> {
+    let best = Isa::detect()?;
+    let (lo, hi) = match x.as_slice() {
+        Some(s) => min_max(s),
+        None => x
+            .iter()
+            .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
     };
+    let (lo, hi) = (lo.min(q.pad_value), hi.max(q.pad_value));
     let ws = q.weight.as_standard_layout();
     let ws = ws.as_slice().expect("standard layout");
-    if !fits(xmax) || !fits(max_abs(ws, 0)) {
-        return false;
+    let (wlo, whi) = min_max(ws);
+    let fits = |v: i32| (-(1 << 15)..(1 << 15)).contains(&v);
+    if !(fits(lo) && fits(hi) && fits(wlo) && fits(whi)) {
+        return None;
     }
+    let xmax = (lo as i64).abs().max((hi as i64).abs());
     let kk = ws.len() / q.weight.dim().0.max(1);
     let wsum = ws
         .chunks_exact(kk.max(1))
         .map(|wc| wc.iter().map(|&v| v.unsigned_abs() as i64).sum::<i64>())
         .max()
         .unwrap_or(0);
-    xmax * wsum < 1 << 31
+    if xmax * wsum >= 1 << 31 {
+        return None;
+    }
+    let bytes = lo >= 0 && hi <= 255 && wlo >= -128 && whi <= 127;
+    Some(if bytes && best == Isa::Avx512Vnni {
+        Isa::Avx512VnniU8
+    } else {
+        best
+    })
 }
 
-pub(super) fn pair(lo: i32, hi: i32) -> i32 {
-    ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
+/// True when the exact tiled path applies to this layer and input on this CPU.
+pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
+    choose(x, q).is_some()
 }
 
 /// Output buffer shared by the tile tasks; each task writes only its own positions.
@@ -70,18 +84,19 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     })
 }
 
-/// Output elements `finish(o, sums, dst)` per channel, with the best kernel and default tiles;
-/// call only when [`applicable`] holds.
+/// Output elements `finish(o, sums, dst)` per channel, with the kernel of [`choose`] and
+/// default tiles; call only when [`applicable`] holds.
 pub fn conv_fused<T, F>(x: ArrayView3<i32>, q: &QConv, finish: F) -> Array3<T>
 where
     T: Copy + Default + Send,
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
-    let isa = Isa::detect().expect("applicable() checked the CPU");
+    let isa = choose(x, q).expect("applicable() checked the layer");
     conv_with(x, q, isa, TILE_BYTES, finish)
 }
 
-/// Run the tiled convolution with kernel `isa` and panel budget `tile_bytes`; `finish(o,
+/// Run the tiled convolution with kernel `isa` (whose operand range the caller has checked,
+/// as [`choose`] does) and panel budget `tile_bytes`; `finish(o,
 /// sums, dst)` turns the i32 sums (without bias) of channel `o` at consecutive output
 /// positions into the output elements `dst` (same length). Output `[co, ho, wo]`.
 pub fn conv_with<T, F>(
@@ -102,12 +117,12 @@ where
         out_size(w, k, q.stride, q.pad),
     );
     let (kk, n) = (ci * k * k, ho * wo);
-    let k2 = kk.div_ceil(2);
+    let kw = kk.div_ceil(isa.group());
     let mr = isa.mr();
-    let src = Padded::new(x, q);
-    let wp = pack_weights(q, kk, k2, mr);
+    let src = Padded::new(x, q, isa.group());
+    let wp = pack_weights(q, kk, isa, kw);
     // Tile width: a multiple of NB within the budget, and at least four tiles when possible.
-    let tile = (tile_bytes / (4 * k2 * NB))
+    let tile = (tile_bytes / (4 * kw * NB))
         .clamp(1, 32)
         .min(n.div_ceil(4 * NB).max(1))
         * NB;
@@ -115,19 +130,19 @@ where
     let dst = SharedOut(out.as_mut_ptr());
     let dst = &dst;
     (0..n.div_ceil(tile)).into_par_iter().for_each_init(
-        || vec![0i32; k2 * tile],
+        || vec![0i32; kw * tile],
         |panel, t| {
             let (p0, p1) = (t * tile, ((t + 1) * tile).min(n));
             let blocks = (p1 - p0).div_ceil(NB);
             for cb in 0..blocks {
-                let pb = &mut panel[cb * k2 * NB..(cb + 1) * k2 * NB];
-                pack_block(&src, wo, q.stride, p0 + cb * NB, p1, k2, pb);
+                let pb = &mut panel[cb * kw * NB..(cb + 1) * kw * NB];
+                pack_block(&src, isa, wo, q.stride, p0 + cb * NB, p1, kw, pb);
             }
             let mut acc = [[0i32; NB]; MR_MAX];
             for ob in (0..co).step_by(mr) {
-                let a = &wp[ob * k2..(ob + mr) * k2];
+                let a = &wp[ob * kw..(ob + mr) * kw];
                 for cb in 0..blocks {
-                    micro(isa, a, &panel[cb * k2 * NB..], k2, &mut acc);
+                    micro(isa, a, &panel[cb * kw * NB..], kw, &mut acc);
                     let (c0, len) = (p0 + cb * NB, (p1 - p0 - cb * NB).min(NB));
                     for (r, row) in acc.iter().enumerate().take((co - ob).min(mr)) {
                         let o = ob + r;
@@ -145,18 +160,21 @@ where
     Array3::from_shape_vec((co, ho, wo), out).expect("shape")
 }
 
-/// Weight words `[co / mr][k2][mr]` (pairs of i16 along the reduction), zero-padded to a
-/// multiple of `mr` channels and an even reduction length.
-fn pack_weights(q: &QConv, kk: usize, k2: usize, mr: usize) -> Vec<i32> {
-    let co = q.weight.dim().0;
+/// Weight words `[co / mr][kw][mr]` (pairs of i16 or quads of i8 along the reduction, as
+/// `isa` takes them), zero-padded to a multiple of `mr` channels and of the word's rows.
+fn pack_weights(q: &QConv, kk: usize, isa: Isa, kw: usize) -> Vec<i32> {
+    let (co, mr) = (q.weight.dim().0, isa.mr());
     let ws = q.weight.as_standard_layout();
     let ws = ws.as_slice().expect("standard layout");
-    let mut wp = vec![0i32; co.next_multiple_of(mr) * k2];
+    let mut wp = vec![0i32; co.next_multiple_of(mr) * kw];
     for o in 0..co {
         let at = |r: usize| if r < kk { ws[o * kk + r] } else { 0 };
         let (blk, r) = (o / mr, o % mr);
-        for j in 0..k2 {
-            wp[(blk * k2 + j) * mr + r] = pair(at(2 * j), at(2 * j + 1));
+        for j in 0..kw {
+            wp[(blk * kw + j) * mr + r] = match isa.group() {
+                2 => pair(at(2 * j), at(2 * j + 1)),
+                _ => quad(std::array::from_fn(|g| at(4 * j + g))),
+            };
         }
     }
     wp
@@ -197,7 +215,7 @@ mod tests {
     /// has and with tiny and default tile budgets: equal to the definition.
     #[test]
     fn equals_naive_on_block_and_tile_tails() {
-        let isas: Vec<Isa> = [Isa::Avx2, Isa::Avx512Vnni]
+        let isas: Vec<Isa> = [Isa::Avx2, Isa::Avx512Vnni, Isa::Avx512VnniU8]
             .into_iter()
             .filter(|i| i.available())
             .collect();
@@ -222,7 +240,8 @@ mod tests {
             assert!(super::applicable(x.view(), &q), "case {i}");
             let want = conv_acc_naive(x.view(), &q);
             assert_eq!(super::conv_acc(x.view(), &q), want, "case {i}");
-            for &isa in &isas {
+            let bytes = wmax <= 127 && xmax <= 255;
+            for &isa in isas.iter().filter(|i| bytes || **i != Isa::Avx512VnniU8) {
                 for budget in [1, 5000, super::TILE_BYTES] {
                     let got =
                         super::conv_with(x.view(), &q, isa, budget, |o, acc, d: &mut [i64]| {
@@ -263,6 +282,67 @@ mod tests {
             }
             let want = conv_output(&conv_acc_naive(x.view(), &q), &q, &out);
             assert_eq!(conv(x.view(), &q, &out), want, "lut {lut}");
+        }
+    }
+
+    /// The u8 × i8 kernel at the ends of both ranges (codes 0 and 255, weights -128 and 127,
+    /// so unsigned/signed handling of every byte matters) and reduction lengths that leave
+    /// 1, 2 or 3 rows in the last word: equal to the definition. The kernel choice follows
+    /// the ranges: bytes only when codes, pad code and weights all fit.
+    #[test]
+    fn u8_kernel_at_range_extremes() {
+        if !Isa::Avx512VnniU8.available() {
+            eprintln!("SKIPPED: no AVX-512 VNNI on this CPU, the u8 kernel is never used");
+            return;
+        }
+        for (i, &(ci, k, stride)) in [(3, 3, 2), (5, 1, 1), (2, 3, 1), (7, 1, 2), (1, 3, 1)]
+            .iter()
+            .enumerate()
+        {
+            let mut q = layer(10, ci, k, stride, 127, 90 + i as u64);
+            let mut n = 0usize;
+            q.weight.mapv_inplace(|v| {
+                n += 1;
+                match n % 5 {
+                    0 => -128,
+                    1 => 127,
+                    _ => v,
+                }
+            });
+            q.pad_value = if i % 2 == 0 { 255 } else { 0 };
+            let x = Array3::from_shape_fn((ci, 13, 11), |(c, y, xx)| {
+                [0, 255, 128, 127, 1][(c + y * 3 + xx) % 5]
+            });
+            assert_eq!(
+                super::choose(x.view(), &q),
+                Some(Isa::Avx512VnniU8),
+                "case {i}"
+            );
+            let want = conv_acc_naive(x.view(), &q);
+            for budget in [1, 5000, super::TILE_BYTES] {
+                let got = super::conv_with(
+                    x.view(),
+                    &q,
+                    Isa::Avx512VnniU8,
+                    budget,
+                    |o, acc, d: &mut [i64]| {
+                        for (d, &a) in d.iter_mut().zip(acc) {
+                            *d = a as i64 + q.bias[o];
+                        }
+                    },
+                );
+                assert_eq!(got, want, "case {i} budget {budget}");
+            }
+            // One value outside the byte ranges moves the layer to the i16 kernel.
+            let mut x16 = x.clone();
+            x16[[0, 0, 0]] = 256;
+            assert_eq!(super::choose(x16.view(), &q), Some(Isa::Avx512Vnni));
+            let mut q16 = q.clone();
+            q16.weight[[0, 0, 0, 0]] = -129;
+            assert_eq!(super::choose(x.view(), &q16), Some(Isa::Avx512Vnni));
+            q16 = q.clone();
+            q16.pad_value = -1;
+            assert_eq!(super::choose(x.view(), &q16), Some(Isa::Avx512Vnni));
         }
     }
 

@@ -1,23 +1,29 @@
-//! Exact i16 micro-kernels of the integer convolution, with runtime dispatch: AVX-512 VNNI
-//! (`vpdpwssd` on zmm: 8 channels × 32 positions per call) or AVX2 (`vpmaddwd` + `vpaddd` on
-//! ymm: 4 channels × 32 positions, as two halves of 16). Both compute, in i32 lanes,
-//! `acc[r][t] = sum_j pair(a) · pair(b)` over `k2` pairs of i16 — exact (no lane can wrap)
-//! whenever the caller has bounded the sums below 2^31, and then bit-identical to each other.
+//! Exact integer micro-kernels of the convolution, with runtime dispatch. Operands are 32-bit
+//! words holding a group of consecutive reduction rows: two i16 (AVX-512 VNNI `vpdpwssd` on
+//! zmm, 8 channels × 32 positions per call; AVX2 `vpmaddwd` + `vpaddd` on ymm, 4 channels ×
+//! 32 positions as two halves of 16), or four bytes, unsigned codes × signed weights
+//! (AVX-512 VNNI `vpdpbusd`, [`super::micro_u8`], 8 × 32). Every kernel computes, in i32
+//! lanes, `acc[r][t] = sum_j word(a) · word(b)` over the words — exact (no lane can wrap)
+//! whenever the caller has bounded the sums below 2^31, and then bit-identical to the others.
 
 /// Output positions per panel block (one AVX-512 pair of zmm, four ymm).
 pub const NB: usize = 32;
 /// Largest channel block of any kernel.
 pub const MR_MAX: usize = 8;
 
-/// Instruction set of the micro-kernel.
+/// Instruction set and operand format of the micro-kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// i16 pairs, `vpmaddwd`.
     Avx2,
+    /// i16 pairs, `vpdpwssd`.
     Avx512Vnni,
+    /// u8 codes × i8 weights in quads, `vpdpbusd`: codes in 0..=255, weights in -128..=127.
+    Avx512VnniU8,
 }
 
 impl Isa {
-    /// Best kernel this CPU supports, `None` without AVX2.
+    /// Best i16 kernel this CPU supports, `None` without AVX2.
     pub fn detect() -> Option<Isa> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -36,7 +42,15 @@ impl Isa {
     pub fn mr(self) -> usize {
         match self {
             Isa::Avx2 => 4,
-            Isa::Avx512Vnni => MR_MAX,
+            Isa::Avx512Vnni | Isa::Avx512VnniU8 => MR_MAX,
+        }
+    }
+
+    /// Reduction rows per operand word.
+    pub fn group(self) -> usize {
+        match self {
+            Isa::Avx2 | Isa::Avx512Vnni => 2,
+            Isa::Avx512VnniU8 => 4,
         }
     }
 
@@ -45,21 +59,22 @@ impl Isa {
         match (self, Isa::detect()) {
             (_, None) => false,
             (Isa::Avx2, Some(_)) => true,
-            (Isa::Avx512Vnni, Some(best)) => best == Isa::Avx512Vnni,
+            (Isa::Avx512Vnni | Isa::Avx512VnniU8, Some(best)) => best == Isa::Avx512Vnni,
         }
     }
 }
 
-/// `acc[r][t] = sum_j a[j*mr + r] · b[j*NB + t]` (words of two i16) for `r < isa.mr()`.
-/// `a` holds `k2 * mr` words (`[j][r]`), `b` holds `k2 * NB` words (`[j][t]`).
-pub fn micro(isa: Isa, a: &[i32], b: &[i32], k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
-    assert!(isa.available() && a.len() >= k2 * isa.mr() && b.len() >= k2 * NB);
+/// `acc[r][t] = sum_j a[j*mr + r] · b[j*NB + t]` (words of `isa.group()` rows) for
+/// `r < isa.mr()`. `a` holds `kw * mr` words (`[j][r]`), `b` holds `kw * NB` words (`[j][t]`).
+pub fn micro(isa: Isa, a: &[i32], b: &[i32], kw: usize, acc: &mut [[i32; NB]; MR_MAX]) {
+    assert!(isa.available() && a.len() >= kw * isa.mr() && b.len() >= kw * NB);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the CPU supports `isa` (checked above) and the slices are long enough.
     unsafe {
         match isa {
-            Isa::Avx2 => micro_avx2(a.as_ptr(), b.as_ptr(), k2, acc),
-            Isa::Avx512Vnni => micro_avx512(a.as_ptr(), b.as_ptr(), k2, acc),
+            Isa::Avx2 => micro_avx2(a.as_ptr(), b.as_ptr(), kw, acc),
+            Isa::Avx512Vnni => micro_avx512(a.as_ptr(), b.as_ptr(), kw, acc),
+            Isa::Avx512VnniU8 => super::micro_u8::micro_u8(a.as_ptr(), b.as_ptr(), kw, acc),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
