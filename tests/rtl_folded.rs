@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use yoloq_gen::quant::QuantConfig;
 use yoloq_gen::rtl::folded::{self, FoldHw};
 use yoloq_gen::rtl::manifest::read_manifest;
-use yoloq_gen::rtl::sim::{simulate, SimReport, Simulator};
+use yoloq_gen::rtl::plan::LayerKind;
+use yoloq_gen::rtl::sim::{simulate, simulate_board, SimReport, Simulator};
 use yoloq_gen::synthetic;
 
 fn design() -> PathBuf {
@@ -60,6 +61,40 @@ fn synthetic_network_bit_exact_in_verilator() {
     );
 }
 
+/// The simulated board: weights through the flash reader from the W25Q128JV model (which
+/// starts powered down), pixels and results over the UART with the host protocol. Exact in
+/// every element; every layer but the UART-bound input within 1 % of the cycle model.
+#[test]
+fn synthetic_board_with_flash_model_and_uart() {
+    if common::tool("iverilog").is_none() {
+        return;
+    }
+    let r = simulate_board(&design(), Simulator::Icarus).unwrap();
+    print!("{}", r.table());
+    assert!(r.pass, "{:?}", r.first_mismatch);
+    let m = read_manifest(&design()).unwrap();
+    for (row, l) in r.rows.iter().zip(&m.layers) {
+        let n: usize = l.shape.iter().product();
+        assert_eq!(
+            (row.writes, row.mismatches),
+            (n, 0),
+            "layer {} {}",
+            l.index,
+            l.name
+        );
+        if l.kind != LayerKind::Input {
+            let d = (row.cycles_sim as f64 - row.cycles_pred as f64).abs() / row.cycles_pred as f64;
+            assert!(
+                d <= 0.01,
+                "layer {}: {} simulated, {} predicted",
+                l.name,
+                row.cycles_sim,
+                row.cycles_pred
+            );
+        }
+    }
+}
+
 /// Weight slots of 32 taps split most reductions into chunks (first / middle / last psum
 /// passes); the result must still be exact and on schedule.
 #[test]
@@ -103,9 +138,19 @@ fn corrupted_flash_weight_is_caught() {
     let m = read_manifest(&design()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&design(), tmp.path());
-    // Layer 2 (a strided 3x3 conv): the last byte of its record is a weight.
-    let rec = &m.design.as_array().unwrap()[2]["flash"];
-    let end = rec[1].as_u64().unwrap() as usize;
+    // Layer 2 (a strided 3x3 conv): lane 0's weight of the first tap, after the
+    // descriptor, the SiLU table and the group's parameter words.
+    let l2 = &m.design.as_array().unwrap()[2];
+    let start = l2["flash"][0].as_u64().unwrap() as usize;
+    let lut = l2["desc"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f[0] == "lut_len")
+        .map(|f| f[1].as_u64().unwrap() as usize)
+        .unwrap_or(0);
+    let hw = FoldHw::up5k();
+    let end = start + folded::desc::DESC_BYTES + lut + hw.lanes * folded::PARAM_BYTES + 1;
     let path = tmp.path().join("tb/flash.hex");
     let mut lines: Vec<String> = std::fs::read_to_string(&path)
         .unwrap()

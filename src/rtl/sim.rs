@@ -42,10 +42,16 @@ impl Simulator {
     /// returns the command that runs it.
     fn build(self, dir: &Path, m: &Manifest, work: &Path, layer: Option<usize>) -> Result<Command> {
         let mut srcs: Vec<&str> = m.rtl.iter().map(|s| s.as_str()).collect();
+        // The top module is the testbench file's stem (tb_top, tb_board, tb_layer).
+        let stem = Path::new(&m.testbench)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("tb_top")
+            .to_string();
         let top = if layer.is_some() {
             "tb_layer"
         } else {
-            "tb_top"
+            stem.as_str()
         };
         srcs.push(if layer.is_some() {
             "tb/tb_layer.v"
@@ -213,8 +219,38 @@ pub fn simulate_layer(dir: &Path, sim: Simulator, layer: usize) -> Result<SimRep
     }
 }
 
+/// Build and run the board testbench of a folded design (`tb/tb_board.v`): the weights come
+/// through the flash reader from the W25Q128JV model, the pixels and the results go over the
+/// UART with the board's host protocol.
+pub fn simulate_board(dir: &Path, sim: Simulator) -> Result<SimReport> {
+    let mut m = read_manifest(dir)?;
+    if m.arch != super::Arch::Folded || !dir.join("tb/tb_board.v").is_file() {
+        return Err(Error::arg(
+            "--board-tb",
+            format!(
+                "{} is not a folded design with a board testbench; emit it with --arch folded",
+                dir.display()
+            ),
+        ));
+    }
+    for f in super::folded::emit::BOARD_PRIMS
+        .iter()
+        .map(|p| format!("board/{}", p.0))
+    {
+        m.rtl.push(f);
+    }
+    m.rtl
+        .push(format!("tb/{}", super::folded::emit::FLASH_MODEL.0));
+    m.testbench = "tb/tb_board.v".into();
+    run_with(dir, sim, None, m)
+}
+
 fn run(dir: &Path, sim: Simulator, layer: Option<usize>) -> Result<SimReport> {
     let m = read_manifest(dir)?;
+    run_with(dir, sim, layer, m)
+}
+
+fn run_with(dir: &Path, sim: Simulator, layer: Option<usize>, m: Manifest) -> Result<SimReport> {
     let work = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let t0 = Instant::now();
     let spin = crate::progress::spinner(&format!("building the testbench ({})", sim.name()));
