@@ -26,12 +26,16 @@ pub struct EmitArgs {
     /// Image for the golden vectors (letterboxed to --imgsz); default: a seeded synthetic image.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Output directory, e.g. generated/<cfg>.
+    /// Output directory, e.g. generated/<cfg> (new, empty, or an earlier emitted design).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: EmitArgs) -> anyhow::Result<()> {
+    yoloq_gen::util::outdir::check_design(&a.out, "--out", a.force)?;
     let q = match &a.quant {
         Some(dir) => store::load(dir)?,
         None => {

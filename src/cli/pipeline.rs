@@ -5,6 +5,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use yoloq_gen::quant::run as qrun;
+use yoloq_gen::util::outdir;
 use yoloq_gen::{fuse, model, quant};
 
 #[derive(Args, Debug)]
@@ -42,9 +43,12 @@ pub struct PipelineArgs {
     /// Also synthesize the generated design for the board (Yosys; large designs take long).
     #[arg(long)]
     pub synth: bool,
-    /// Output directory for every artifact.
+    /// Output directory for every artifact (new, empty, or written by yoloq-gen before).
     #[arg(long, default_value = "runs/yoloq")]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
@@ -69,6 +73,22 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         yoloq_gen::import::download::resolve_model(a.model.as_deref(), &super::cache_dir(), &url)?;
     yoloq_gen::rtl::synth::board(&a.board)?;
     model::check_imgsz("--hw-imgsz", a.hw_imgsz, a.hw_imgsz)?;
+    let qdir = a.out.join(format!("quant_w{0}a{0}", a.bits));
+    let rtl = a
+        .out
+        .join(format!("rtl_{0}x{0}_p{1}", a.hw_imgsz, a.parallel));
+    // The output-folder rule for the job's folder and each stage's folder, before any work.
+    outdir::check(&a.out, "--out", a.force)?;
+    for d in [a.out.join("import"), qdir.clone(), a.out.join("val")] {
+        outdir::check(&d, "--out", a.force)?;
+    }
+    outdir::check_design(&rtl, "--out", a.force)?;
+    let entries: Vec<String> = [&a.out.join("import"), &qdir, &a.out.join("val"), &rtl]
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(|n| format!("{n}/")))
+        .chain(["val.json", "sim.json", "synth.json"].map(String::from))
+        .collect();
+    outdir::write_marker(&a.out, "yoloq-gen", &entries)?;
     let total = 6;
     println!(
         "[1/{total}] import + BatchNorm fusion: {}",
@@ -81,7 +101,6 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
 
     let calib = a.calib.clone().or_else(|| shared("data/coco128/images"));
     let data = a.data.clone().or_else(|| shared("data/val2017-79"));
-    let qdir = a.out.join(format!("quant_w{0}a{0}", a.bits));
     println!("[2/{total}] calibrate + quantize W{0}A{0} (pow2, per-channel, integer head, quantized NMS)", a.bits);
     let Some(calib) = calib else {
         println!("  skipped: no calibration images (pass --calib DIR or set YOLOQ_DATA_DIR); later stages need them too");
@@ -121,14 +140,12 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
                 save_dets: None,
                 report: a.out.join("val"),
                 strict: false,
+                force: a.force,
             };
             super::val::validate(&args)?;
         }
         None => println!("  skipped: no validation dataset (pass --data or set YOLOQ_DATA_DIR)"),
     }
-    let rtl = a
-        .out
-        .join(format!("rtl_{0}x{0}_p{1}", a.hw_imgsz, a.parallel));
     println!(
         "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} lanes)",
         a.hw_imgsz, a.parallel
@@ -140,6 +157,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         parallel: a.parallel,
         image: Some(sample.clone()),
         out: rtl.clone(),
+        force: a.force,
     })?;
     println!("[5/{total}] simulate (bit-exact against the integer reference model)");
     if a.sim {

@@ -4,6 +4,7 @@ use clap::Args;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use yoloq_gen::util::outdir;
 use yoloq_gen::validate::{detect, Stage, ValParams};
 use yoloq_gen::{draw, image_io, model, quant, Error};
 
@@ -27,9 +28,12 @@ pub struct PredictArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Write annotated PNGs into this folder.
+    /// Write annotated PNGs into this folder (new, empty, or written by yoloq-gen before).
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Save into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -44,6 +48,9 @@ struct JsonDet {
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    if let Some(dir) = &a.save {
+        outdir::check(dir, "--save", a.force)?;
+    }
     let p = ValParams {
         imgsz: a.imgsz,
         conf: a.conf,
@@ -68,6 +75,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             .into())
         }
     };
+    let staging = match &a.save {
+        Some(dir) => Some(outdir::Staging::begin(dir, "predict")?),
+        None => None,
+    };
     let mut all: BTreeMap<String, Vec<JsonDet>> = BTreeMap::new();
     for path in &a.images {
         let mut img = image_io::load_rgb(path)?;
@@ -77,13 +88,13 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             .and_then(|n| n.to_str())
             .unwrap_or("image")
             .to_string();
-        if let Some(dir) = &a.save {
+        if let Some(st) = &staging {
             let labelled: Vec<_> = dets
                 .iter()
                 .map(|d| (*d, format!("{} {:.2}", names[d.cls], d.conf)))
                 .collect();
             draw::annotate(&mut img, &labelled);
-            let out = dir.join(format!(
+            let out = st.path().join(format!(
                 "{}.png",
                 path.file_stem().and_then(|s| s.to_str()).unwrap_or("image")
             ));
@@ -111,7 +122,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
-    if let Some(dir) = &a.save {
+    if let (Some(st), Some(dir)) = (staging, &a.save) {
+        st.commit()?;
         eprintln!("annotated images in {}", dir.display());
     }
     Ok(())

@@ -123,9 +123,12 @@ pub struct QuantizeCmd {
     /// Input size of the golden activations and first-pixel trace.
     #[arg(long, default_value_t = 160)]
     pub sample_imgsz: usize,
-    /// Output directory.
+    /// Output directory (new, empty, or written by yoloq-gen before).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
@@ -150,6 +153,7 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
         )
         .into());
     }
+    yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
     let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
     let q = run::quantize_model(&fg, &a.q.calib, a.q.calib_images, a.q.imgsz, &cfg)?;
     let sample = match &a.sample {

@@ -32,9 +32,13 @@ pub struct SweepArgs {
     /// Clipping-range choice for every variant: max, percentile:P or mse.
     #[arg(long, default_value = "mse", value_parser = super::quantize::parse_method)]
     pub calib_method: CalibMethod,
-    /// Output folder for results.md, results.json and ap_vs_bits.png.
+    /// Output folder for results.md, results.json and ap_vs_bits.png (new, empty, or written
+    /// by yoloq-gen before).
     #[arg(long, default_value = "runs/sweep")]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,7 @@ fn command_line(a: &SweepArgs) -> String {
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
     if a.calib_images == 0 {
         return Err(Error::arg("--calib-images", "use at least 1 calibration image").into());
     }
@@ -96,7 +101,8 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let table = sweep::markdown_table(&all);
     println!("{table}");
     let cmd = command_line(&a);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let staging = yoloq_gen::util::outdir::Staging::begin(&a.out, "sweep")?;
+    let t = staging.path();
     let md = format!(
         "# Quantization sweep\n\n`{cmd}`\n\nValidation: {} images at {}, conf {}, iou {}, max_det {}; \
          calibration on the first {} images of the calibration set.\n\n{table}",
@@ -107,7 +113,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         p.max_det,
         a.calib_images
     );
-    write_atomic_str(&a.out.join("results.md"), &md)?;
+    write_atomic_str(&t.join("results.md"), &md)?;
     let json = ResultsJson {
         command: &cmd,
         calib_images: a.calib_images,
@@ -116,10 +122,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         variants: &rows,
     };
     write_atomic_str(
-        &a.out.join("results.json"),
+        &t.join("results.json"),
         &(serde_json::to_string_pretty(&json)? + "\n"),
     )?;
-    sweep::plot_ap_vs_bits(&a.out.join("ap_vs_bits.png"), &rows, float.ap)?;
+    sweep::plot_ap_vs_bits(&t.join("ap_vs_bits.png"), &rows, float.ap)?;
+    staging.commit()?;
     eprintln!(
         "wrote {0}/results.md, {0}/results.json, {0}/ap_vs_bits.png",
         a.out.display()

@@ -1,10 +1,10 @@
 //! `yoloq-gen val` (stages side by side on a dataset) and `yoloq-gen coco-eval` (the evaluator alone).
 
-use anyhow::Context;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use yoloq_gen::eval::{coco_json, cocoeval, dataset, plot, report};
+use yoloq_gen::util::outdir;
 use yoloq_gen::validate::{run_stage, Stage, ValParams};
 use yoloq_gen::{fuse, model, quant, Error};
 
@@ -36,9 +36,14 @@ pub struct ValArgs {
     /// Write each stage's detections in COCO results format (`FILE` for one stage, `FILE.<stage>.json` for several).
     #[arg(long)]
     pub save_dets: Option<PathBuf>,
-    /// Folder for the report (table, per-class AP, PR curves and AP bars as PNG).
+    /// Folder for the report (table, per-class AP, PR curves and AP bars as PNG); new, empty,
+    /// or written by yoloq-gen before.
     #[arg(long, default_value = "runs/val")]
     pub report: PathBuf,
+    /// Write the report into a non-empty folder that yoloq-gen did not write (only its own
+    /// files are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Fail on the first unreadable image instead of listing and skipping it.
     #[arg(long)]
     pub strict: bool,
@@ -56,6 +61,7 @@ pub fn run(a: ValArgs) -> anyhow::Result<()> {
 
 pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    outdir::check(&a.report, "--report", a.force)?;
     if a.model.is_none() && a.quant.is_empty() {
         return Err(Error::arg(
             "--model/--quant",
@@ -160,8 +166,8 @@ fn write_report(
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&m)?)?;
     }
     let dir = &a.report;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create the report folder", dir.display()))?;
+    let staging = outdir::Staging::begin(dir, "val")?;
+    let t = staging.path();
     let md = format!(
         "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
         a.data.display(),
@@ -172,11 +178,12 @@ fn write_report(
         a.max_det,
         report::format_class_table(&last.per_category)
     );
-    yoloq_gen::util::write_atomic_str(&dir.join("report.md"), &md)?;
+    yoloq_gen::util::write_atomic_str(&t.join("report.md"), &md)?;
     let series: Vec<(&str, &cocoeval::EvalResult)> =
         rows.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    plot::plot_pr_curves(&dir.join("pr_curves.png"), &series)?;
-    plot::plot_ap_bars(&dir.join("ap_per_stage.png"), &stats)?;
+    plot::plot_pr_curves(&t.join("pr_curves.png"), &series)?;
+    plot::plot_ap_bars(&t.join("ap_per_stage.png"), &stats)?;
+    staging.commit()?;
     eprintln!(
         "report: {}/report.md, pr_curves.png, ap_per_stage.png",
         dir.display()

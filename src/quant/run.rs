@@ -1,5 +1,5 @@
 //! The quantize job end to end: list and letterbox calibration images, calibrate, quantize,
-//! and write the whole output directory atomically (built in a temporary sibling, then renamed).
+//! and write the whole output directory (staged inside it, then moved into place).
 
 use super::int_model::{self, NmsParams};
 use super::{artifacts, calibrate, quantize, store, QuantConfig, QuantGraph};
@@ -79,18 +79,11 @@ pub struct Outputs<'a> {
     pub sample_imgsz: usize,
 }
 
-/// Write the output directory: files go to a temporary sibling first, which replaces `out` at the end.
+/// Write the output directory: files are staged inside `out` and moved into place at the end
+/// (`util::outdir`: only files of ours are replaced; callers check the folder rule first).
 pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".yoloq-tmp")
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io(&parent, e))?;
-    let t = tmp.path();
+    let staging = crate::util::outdir::Staging::begin(out, "quantize")?;
+    let t = staging.path();
     store::save(o.q, t)?;
     // Compressed architecture with the quantization fields.
     let mut arch = architecture::describe(o.fused.graph(), o.sample_imgsz, o.sample_imgsz);
@@ -131,11 +124,7 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
             o.sample_imgsz
         ),
     )?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
+    staging.commit()?;
     Ok(())
 }
 
