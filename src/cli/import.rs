@@ -17,7 +17,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub force: bool,
     /// Input size (square) used for shapes and MACs in architecture.yaml; a multiple of 32.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = super::args::defaults::IMGSZ)]
     pub imgsz: usize,
 }
 

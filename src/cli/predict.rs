@@ -1,5 +1,6 @@
 //! `yoloq-gen predict`: detections on images, as text, JSON or annotated PNGs.
 
+use super::args::{self, defaults};
 use clap::Args;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,13 +18,16 @@ pub struct PredictArgs {
     #[arg(long, conflicts_with = "model")]
     pub quant: Option<PathBuf>,
     /// Inference size (long side), a multiple of 32.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
-    #[arg(long, default_value_t = 0.25)]
+    /// Score threshold (0..1).
+    #[arg(long, default_value_t = defaults::PREDICT_CONF, value_parser = args::score)]
     pub conf: f32,
-    #[arg(long, default_value_t = 0.7)]
+    /// NMS IoU threshold (above 0, at most 1).
+    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
     pub iou: f32,
-    #[arg(long, default_value_t = 300)]
+    /// Detections kept per image (at least 1).
+    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
     pub max_det: usize,
     /// Print JSON instead of text.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! `yoloq-gen val` (stages side by side on a dataset) and `yoloq-gen coco-eval` (the evaluator alone).
 
+use super::args::{self, defaults};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,16 +20,21 @@ pub struct ValArgs {
     /// Which float stages to run.
     #[arg(long, value_delimiter = ',', default_value = "original,fused")]
     pub stages: Vec<String>,
-    /// Dataset: COCO json, YOLO .yaml, or a folder (annotations/*.json or images/ + labels/).
+    /// Dataset: COCO json, YOLO .yaml, or a folder (annotations/*.json or images/ + labels/);
+    /// default: $YOLOQ_DATA_DIR/data/val2017-79.
     #[arg(long)]
-    pub data: PathBuf,
-    #[arg(long, default_value_t = 640)]
+    pub data: Option<PathBuf>,
+    /// Inference size (long side), a multiple of 32.
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
-    #[arg(long, default_value_t = 0.001)]
+    /// Score threshold (0..1).
+    #[arg(long, default_value_t = defaults::VAL_CONF, value_parser = args::score)]
     pub conf: f32,
-    #[arg(long, default_value_t = 0.7)]
+    /// NMS IoU threshold (above 0, at most 1).
+    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
     pub iou: f32,
-    #[arg(long, default_value_t = 300)]
+    /// Detections kept per image (at least 1).
+    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
     pub max_det: usize,
     /// Write the 12 numbers per stage as JSON.
     #[arg(long)]
@@ -47,6 +53,9 @@ pub struct ValArgs {
     /// Fail on the first unreadable image instead of listing and skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also print the per-class AP table (it is always in the report).
+    #[arg(long)]
+    pub classes: bool,
 }
 
 /// The result of `val`: per stage, its name and evaluation.
@@ -69,9 +78,31 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         )
         .into());
     }
-    let ds = dataset::open_dataset(&a.data)?;
+    if a.model.is_some() {
+        for s in &a.stages {
+            if !["original", "fused"].contains(&s.as_str()) {
+                return Err(Error::arg(
+                    "--stages",
+                    format!("unknown stage `{s}`; use original and/or fused"),
+                )
+                .into());
+            }
+        }
+    }
+    for (flag, p) in a
+        .model
+        .iter()
+        .map(|m| ("--model", m))
+        .chain(a.quant.iter().map(|q| ("--quant", q)))
+    {
+        if !p.exists() {
+            return Err(Error::arg(flag, format!("{} does not exist", p.display())).into());
+        }
+    }
+    let data = args::val_data(a.data.as_deref())?;
+    let ds = dataset::open_dataset(&data)?;
     if ds.images.is_empty() {
-        return Err(Error::data(&a.data, "the dataset has no images").into());
+        return Err(Error::data(&data, "the dataset has no images").into());
     }
     let p = ValParams {
         imgsz: a.imgsz,
@@ -133,7 +164,7 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
             .to_string();
         eval(name, Stage::Quant(&q))?;
     }
-    write_report(&rows, &ds, a)?;
+    write_report(&rows, &ds, &data, a)?;
     Ok(ValOutcome { rows })
 }
 
@@ -148,16 +179,19 @@ fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
 fn write_report(
     rows: &[(String, cocoeval::EvalResult)],
     ds: &dataset::Dataset,
+    data: &Path,
     a: &ValArgs,
 ) -> anyhow::Result<()> {
     let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
     let table = report::format_stats_table(&stats);
     println!("{table}");
     let (last_name, last) = rows.last().expect("at least one stage");
-    println!(
-        "per-class AP ({last_name}):\n{}",
-        report::format_class_table(&last.per_category)
-    );
+    if a.classes {
+        println!(
+            "per-class AP ({last_name}):\n{}",
+            report::format_class_table(&last.per_category)
+        );
+    }
     if let Some(j) = &a.json {
         let m: BTreeMap<&str, report::StatsJson> = stats
             .iter()
@@ -170,7 +204,7 @@ fn write_report(
     let t = staging.path();
     let md = format!(
         "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
-        a.data.display(),
+        data.display(),
         ds.images.len(),
         a.imgsz,
         a.conf,
