@@ -78,12 +78,32 @@ pub fn val_data(given: Option<&Path>) -> Result<PathBuf, Error> {
     )
 }
 
-/// The golden-vector image: the shared bus.jpg, else the first calibration image.
+/// The golden-vector image of the main job: the shared bus.jpg, else the first readable
+/// calibration image.
 pub fn sample_image(calib: &Path) -> Result<PathBuf, Error> {
     match shared(defaults::SAMPLE_IMAGE) {
         Some(p) => Ok(p),
-        None => Ok(yoloq_gen::quant::run::list_images(calib)?.remove(0)),
+        None => first_readable(calib),
     }
+}
+
+/// The first calibration image that decodes (the error of the first one when none does).
+pub fn first_readable(calib: &Path) -> Result<PathBuf, Error> {
+    let mut first_err = None;
+    for p in yoloq_gen::quant::run::list_images(calib)? {
+        match yoloq_gen::image_io::load_rgb(&p) {
+            Ok(_) => return Ok(p),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        Error::arg(
+            "--calib",
+            format!("{} holds no .jpg/.png images", calib.display()),
+        )
+    }))
 }
 
 /// A count of at least 1.

@@ -203,7 +203,7 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
             .into())
         }
         Some(s) => s.clone(),
-        None => run::list_images(&calib)?.remove(0),
+        None => args::first_readable(&calib)?,
     };
     yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
     let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);

@@ -111,11 +111,23 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         max_det: a.max_det,
     };
     let mut rows = Vec::new();
+    let mut skipped: Vec<PathBuf> = Vec::new();
     let mut eval = |name: String, stage: Stage| -> anyhow::Result<()> {
         let run = run_stage(&stage, &ds, &p, &name, a.strict)?;
         for (path, e) in &run.bad_images {
-            eprintln!("warning: skipped unreadable image {}: {e}", path.display());
+            if !skipped.contains(path) {
+                eprintln!("warning: skipped unreadable image {}: {e}", path.display());
+                skipped.push(path.clone());
+            }
         }
+        // A skipped image leaves the evaluation with its ground truth.
+        let bad: std::collections::HashSet<u64> = ds
+            .images
+            .iter()
+            .filter(|im| run.bad_images.iter().any(|(p, _)| *p == im.path))
+            .map(|im| im.id)
+            .collect();
+        let gt = ds.gt.without_images(&bad);
         if let Some(f) = &a.save_dets {
             coco_json::save_dets(
                 &stage_file(
@@ -126,12 +138,14 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
                 &run.dets,
             )?;
         }
-        let r = cocoeval::evaluate(&ds.gt, &run.dets);
+        let r = cocoeval::evaluate(&gt, &run.dets);
         eprintln!(
-            "{name}: AP {:.4} AP50 {:.4} ({} detections)",
+            "{name}: AP {:.4} AP50 {:.4} ({} detections on {} images{})",
             r.stats[0],
             r.stats[1],
-            run.dets.len()
+            run.dets.len(),
+            gt.images.len(),
+            skipped_note(bad.len())
         );
         rows.push((name, r));
         Ok(())
@@ -164,8 +178,17 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
             .to_string();
         eval(name, Stage::Quant(&q))?;
     }
-    write_report(&rows, &ds, &data, a)?;
+    let n_skipped = skipped.len();
+    write_report(&rows, &ds, &data, n_skipped, a)?;
     Ok(ValOutcome { rows })
+}
+
+/// `"; N unreadable images skipped, their ground truth left out"`, or nothing.
+fn skipped_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!("; {n} unreadable image(s) skipped, their ground truth left out"),
+    }
 }
 
 fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
@@ -180,6 +203,7 @@ fn write_report(
     rows: &[(String, cocoeval::EvalResult)],
     ds: &dataset::Dataset,
     data: &Path,
+    skipped: usize,
     a: &ValArgs,
 ) -> anyhow::Result<()> {
     let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
@@ -203,9 +227,10 @@ fn write_report(
     let staging = outdir::Staging::begin(dir, "val")?;
     let t = staging.path();
     let md = format!(
-        "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
+        "# Validation report\n\ndataset: {} ({} images{}), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
         data.display(),
         ds.images.len(),
+        skipped_note(skipped),
         a.imgsz,
         a.conf,
         a.iou,

@@ -44,7 +44,7 @@ pub fn load_input(path: &Path, imgsz: usize) -> Result<Array3<f32>> {
     Ok(preprocess::letterbox(&img, (imgsz, imgsz), false, 32).tensor)
 }
 
-/// Calibrate on the first `k` images of `dir` at `imgsz`, with a progress bar.
+/// Calibrate on the first `k` readable images of `dir` at `imgsz`, with a progress bar.
 pub fn calibrate_dir(
     fg: &FusedGraph,
     dir: &Path,
@@ -58,7 +58,32 @@ pub fn calibrate_dir(
             "no .jpg/.png images in the calibration set; point --calib at a folder of images",
         ));
     }
-    let images: Vec<PathBuf> = images.into_iter().take(k.max(1)).collect();
+    // The first k readable images: an unreadable one (corrupt, truncated) is named and skipped.
+    let mut chosen: Vec<PathBuf> = Vec::new();
+    let mut skipped: Vec<Error> = Vec::new();
+    for p in images {
+        if chosen.len() == k.max(1) {
+            break;
+        }
+        match image_io::load_rgb(&p) {
+            Ok(_) => chosen.push(p),
+            Err(e) => {
+                eprintln!("warning: skipped unreadable calibration image: {e}");
+                skipped.push(e);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(skipped.remove(0));
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "calibration: {} unreadable image(s) skipped, calibrating on {}",
+            skipped.len(),
+            chosen.len()
+        );
+    }
+    let images = chosen;
     let pb = crate::progress::bar(2 * images.len() as u64, "calibrating");
     let stats = calibrate::calibrate(
         fg,
