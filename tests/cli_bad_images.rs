@@ -48,7 +48,11 @@ fn truncated_jpeg_is_unreadable_for_the_library_but_decodes_leniently() {
     let (img, warn) = yoloq_gen::image_io::decode_rgb_lenient(&bytes).unwrap();
     assert_eq!(img.dimensions(), (810, 1080));
     assert!(warn.is_some());
-    assert!(img.rows().last().unwrap().all(|p| p.0 == [128, 128, 128]));
+    assert!(img
+        .rows()
+        .next_back()
+        .unwrap()
+        .all(|p| p.0 == [128, 128, 128]));
     // The whole file has no warning.
     let (_, warn) = yoloq_gen::image_io::decode_rgb_lenient(&std::fs::read(&bus).unwrap()).unwrap();
     assert!(warn.is_none());
