@@ -6,7 +6,8 @@
 //!   JPEG pixels are bit-identical to OpenCV's (same libjpeg-turbo decoder and settings, see
 //!   [`jpeg`]); PNG goes through the `image` crate.
 //! - Every failure (missing, unreadable, truncated, corrupt, unsupported format) is a single-line
-//!   [`Error`] naming the file and what to do.
+//!   [`Error`] naming the file and what to do; a JPEG with a libjpeg warning counts as corrupt
+//!   ([`decode_rgb_lenient`] keeps OpenCV's behaviour for comparisons).
 //! - [`save_png`] writes through [`write_atomic`], so no half-written file is ever left behind.
 
 use crate::error::{Error, Result};
@@ -18,21 +19,39 @@ use std::path::Path;
 
 mod jpeg;
 
-/// Decode a JPEG or PNG file into an 8-bit RGB image.
+/// Decode a JPEG or PNG file into an 8-bit RGB image. A JPEG that libjpeg warns about (cut
+/// short, corrupt data) is unreadable: its pixels would be partly invented.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     decode_rgb(&bytes).map_err(|msg| Error::data(path, msg))
 }
 
-/// Decode in-memory JPEG or PNG bytes; the error is a one-line message without the file name.
+/// Decode in-memory JPEG or PNG bytes, refusing a JPEG with decoder warnings; the error is a
+/// one-line message without the file name.
 pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
+    match decode_rgb_lenient(bytes)? {
+        (_, Some((w, n))) => Err(format!(
+            "unreadable JPEG: libjpeg warns \"{w}\"{}; the file is truncated or corrupt, re-export it as JPEG or PNG",
+            if n > 1 { format!(" and {} more", n - 1) } else { String::new() }
+        )),
+        (img, None) => Ok(img),
+    }
+}
+
+/// Decode like `cv2.imread`, which keeps what libjpeg makes of a damaged JPEG: the image, and
+/// the first decoder warning with their count when there were any.
+pub fn decode_rgb_lenient(
+    bytes: &[u8],
+) -> std::result::Result<(RgbImage, Option<(String, usize)>), String> {
     let bad = |e: image::ImageError| {
         let msg = e.to_string().replace(['\n', '\r'], " ");
         format!("cannot decode image ({msg}); the file is corrupt or truncated, re-export it as JPEG or PNG")
     };
+    let mut warning = None;
     let img = match image::guess_format(bytes) {
         Ok(ImageFormat::Jpeg) => {
             let decoded = jpeg::decode(bytes)?;
+            warning = decoded.warning;
             let mut img = DynamicImage::ImageRgb8(decoded.image);
             img.apply_orientation(decoded.orientation);
             img
@@ -59,7 +78,7 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero width or height".to_string());
     }
-    Ok(img.to_rgb8())
+    Ok((img.to_rgb8(), warning))
 }
 
 /// Encode `img` as an 8-bit RGB PNG and write it atomically to `path`.

@@ -3,6 +3,7 @@
 mod cli;
 
 fn main() {
+    yoloq_gen::util::interrupt::install_handler();
     if let Err(e) = cli::run() {
         // One line, naming the file or argument and the fix; the chain adds detail.
         let mut msg = format!("error: {e}");

@@ -11,6 +11,15 @@ use yoloq_gen::validate::{run_stage, Stage, ValParams};
 
 const FLOAT_AP: f64 = 0.4206;
 const FLOAT_AP50: f64 = 0.5804;
+/// Our float stages against Ultralytics' figures: measured 0.0001 (0.4207 / 0.5805 for the
+/// synthetic-BN checkpoint, 0.4206 / 0.5804 for the fused safetensors); the evaluator is
+/// pycocotools-exact, so what is left is float noise flipping the rank of a detection or two,
+/// worth about 1e-4 AP on 79 images: 2e-4 allowed.
+const FLOAT_TOL: f64 = 2e-4;
+/// Quantized models: measured AP (docs/RESULTS.md, this machine) minus 0.002 — the models are
+/// deterministic (tests/quant_determinism.rs), so the margin only covers float differences
+/// between machines in calibration (MSE range search) and in the float parts of the model.
+const QUANT_TOL: f64 = 0.002;
 const P: ValParams = ValParams {
     imgsz: 640,
     conf: 0.001,
@@ -43,12 +52,19 @@ fn float_stages_match_ultralytics_map() {
         ("real fused safetensors", real),
     ] {
         eprintln!("{name}: AP {:.4} AP50 {:.4}", s[0], s[1]);
-        assert!((s[0] - FLOAT_AP).abs() <= 0.005, "{name} AP {}", s[0]);
-        assert!((s[1] - FLOAT_AP50).abs() <= 0.005, "{name} AP50 {}", s[1]);
+        assert!((s[0] - FLOAT_AP).abs() <= FLOAT_TOL, "{name} AP {}", s[0]);
+        assert!(
+            (s[1] - FLOAT_AP50).abs() <= FLOAT_TOL,
+            "{name} AP50 {}",
+            s[1]
+        );
     }
+    // BatchNorm folding changes the float rounding only: measured 0.0000.
     assert!(
-        (original[0] - fused[0]).abs() <= 0.001,
-        "original vs fused AP differ"
+        (original[0] - fused[0]).abs() <= FLOAT_TOL,
+        "original vs fused AP differ: {} vs {}",
+        original[0],
+        fused[0]
     );
 }
 
@@ -74,8 +90,8 @@ fn w8a8_integer_models_keep_accuracy() {
         s[0], s[1]
     );
     assert!(
-        s[0] >= FLOAT_AP - 0.010,
-        "W8A8 int head + qnms + bc AP {}",
+        s[0] >= 0.4203 - QUANT_TOL,
+        "W8A8 int head + qnms + bc AP {} (measured 0.4203)",
         s[0]
     );
     // The same without bias correction.
@@ -89,7 +105,11 @@ fn w8a8_integer_models_keep_accuracy() {
         "W8A8 pow2 per-channel, int head, qnms: AP {:.4} AP50 {:.4}",
         s[0], s[1]
     );
-    assert!(s[0] >= FLOAT_AP - 0.010, "W8A8 int head + qnms AP {}", s[0]);
+    assert!(
+        s[0] >= 0.4170 - QUANT_TOL,
+        "W8A8 int head + qnms AP {} (measured 0.4170)",
+        s[0]
+    );
     // Head kept in float, ordinary NMS.
     let cfg = QuantConfig {
         head: HeadMode::Float,
@@ -103,7 +123,11 @@ fn w8a8_integer_models_keep_accuracy() {
         "W8A8 pow2 per-channel, float head: AP {:.4} AP50 {:.4}",
         s[0], s[1]
     );
-    assert!(s[0] >= FLOAT_AP - 0.008, "W8A8 float head AP {}", s[0]);
+    assert!(
+        s[0] >= 0.4220 - QUANT_TOL,
+        "W8A8 float head AP {} (measured 0.4220)",
+        s[0]
+    );
     // 6-bit pow2 weights with bias correction, integer head and quantized NMS.
     let cfg = QuantConfig {
         wbits: 6,
@@ -116,5 +140,9 @@ fn w8a8_integer_models_keep_accuracy() {
         "W6A8 pow2 per-channel, bias correction, int head, qnms: AP {:.4} AP50 {:.4}",
         s[0], s[1]
     );
-    assert!(s[0] >= FLOAT_AP - 0.025, "W6A8 bias-corrected AP {}", s[0]);
+    assert!(
+        s[0] >= 0.4064 - QUANT_TOL,
+        "W6A8 bias-corrected AP {} (measured 0.4064)",
+        s[0]
+    );
 }

@@ -9,7 +9,7 @@ use mozjpeg::{ColorSpace, Compress, Marker};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use yoloq_gen::image_io::load_rgb;
+use yoloq_gen::image_io::{decode_rgb_lenient, load_rgb};
 use yoloq_gen::preprocess::letterbox;
 
 /// For each path on stdin: `<u32 h><u32 w>` (0, 0 when cv2 fails) then h*w*3 RGB bytes.
@@ -86,7 +86,17 @@ struct Diff {
 fn compare_with_opencv(py: &Path, files: &[PathBuf]) -> Vec<Diff> {
     let mut diffs = Vec::new();
     for (file, cv) in files.iter().zip(opencv_decode(py, files)) {
-        let ours = load_rgb(file);
+        // OpenCV keeps what libjpeg makes of a damaged file; so does the lenient decoder, while
+        // `load_rgb` refuses any file libjpeg warns about (checked below).
+        let ours = decode_rgb_lenient(&std::fs::read(file).unwrap()).map(|(img, warning)| {
+            assert_eq!(
+                load_rgb(file).is_err(),
+                warning.is_some(),
+                "{}: load_rgb must refuse exactly the files with warnings",
+                file.display()
+            );
+            img
+        });
         let Some((w, h, cv)) = cv else {
             assert!(
                 ours.is_err(),
@@ -254,6 +264,8 @@ fn generated_variants_decode_exactly_like_opencv() {
         .zip(variants.iter().flat_map(|v| [v, v]))
     {
         let cut = file.to_string_lossy().ends_with("-cut.jpg");
+        // A cut file is unreadable for every command; a whole one decodes.
+        assert_eq!(load_rgb(file).is_err(), cut, "{}", file.display());
         if cut && var.progressive {
             // The missing coefficients of an incomplete progressive scan are estimated by
             // libjpeg's block smoothing, which differs slightly between libjpeg-turbo releases

@@ -14,6 +14,10 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+/// Lower-case hex of a string's bytes (to edit the hex fixtures).
+fn hexstr(x: &str) -> String {
+    x.bytes().map(|b| format!("{b:02x}")).collect()
+}
 fn st(x: &str) -> Value {
     Value::Str(x.to_string())
 }
@@ -93,14 +97,79 @@ fn objects_are_inert_records() {
 }
 
 #[test]
-fn memo_shares_and_rejects_cycles() {
+fn memo_shares_and_marks_cycles() {
     // python3: l = [5]; pickle.dumps([l, l], protocol=4).hex()
     let v = unpickle(&hex("8004950c000000000000005d94285d944b05616801652e")).unwrap();
     let inner = Value::List(vec![Value::Int(5)]);
     assert_eq!(v, Value::List(vec![inner.clone(), inner]));
     // python3: l = []; l.append(l); pickle.dumps(l, protocol=4).hex()
-    let e = unpickle(&hex("80049506000000000000005d946800612e")).unwrap_err();
-    assert!(e.contains("refers to itself"), "{e}");
+    // The reference back to the list under construction is kept as a marker, not followed.
+    let v = unpickle(&hex("80049506000000000000005d946800612e")).unwrap();
+    assert_eq!(v, Value::List(vec![Value::Cycle]));
+    // python3: d = {}; d['a'] = [d, 1]; pickle.dumps(d, protocol=4).hex()
+    let v = unpickle(&hex(
+        "80049510000000000000007d948c0161945d942868004b0165732e",
+    ))
+    .unwrap();
+    assert_eq!(
+        v,
+        Value::Dict(vec![(
+            st("a"),
+            Value::List(vec![Value::Cycle, Value::Int(1)])
+        )])
+    );
+}
+
+/// CPython 3's pickle (protocol 2) of an object of a class registered as
+/// `ultralytics.nn.modules.conv.Conv`, with `m.training = False; m.forward = m.forward_fuse`
+/// (what `model.fuse()` leaves): `forward` is `getattr(<m, still being built>, 'forward_fuse')`.
+const FUSED_CONV: &str = "800263756c7472616c79746963732e6e6e2e6d6f64756c65732e636f6e760a436f6e760a7100298171017d7102285808000000747261696e696e677103895807000000666f72776172647104635f5f6275696c74696e5f5f0a676574617474720a71056801580c000000666f72776172645f66757365710686710752710875622e";
+
+#[test]
+fn bound_method_of_an_allowed_class_is_an_inert_reference() {
+    let v = unpickle(&hex(FUSED_CONV)).unwrap();
+    let o = v.as_object().unwrap();
+    assert_eq!(
+        o.class_name(),
+        Some(("ultralytics.nn.modules.conv", "Conv"))
+    );
+    assert_eq!(o.attr("training"), Some(&Value::Bool(false)));
+    assert_eq!(
+        o.attr("forward"),
+        Some(&Value::Method {
+            class: Box::new(Value::Global {
+                module: "ultralytics.nn.modules.conv".into(),
+                name: "Conv".into()
+            }),
+            name: "forward_fuse".into()
+        })
+    );
+    // The same shape for a class outside torch/ultralytics: recorded as an uncalled getattr
+    // whose first argument is the cycle marker.
+    let other = FUSED_CONV.replace(
+        &hexstr("ultralytics.nn.modules.conv\nConv\n"),
+        &hexstr("evil.module.abcdefghijklmn\nConv\n"),
+    );
+    let v = unpickle(&hex(&other)).unwrap();
+    let call = v
+        .as_object()
+        .unwrap()
+        .attr("forward")
+        .unwrap()
+        .as_object()
+        .unwrap();
+    assert_eq!(call.class_name(), Some(("__builtin__", "getattr")));
+    assert_eq!(call.args, [Value::Cycle, st("forward_fuse")]);
+    // An attribute that is not an identifier is not a method reference either.
+    let odd = FUSED_CONV.replace(&hexstr("forward_fuse"), &hexstr("forward.fuse"));
+    let v = unpickle(&hex(&odd)).unwrap();
+    assert!(v
+        .as_object()
+        .unwrap()
+        .attr("forward")
+        .unwrap()
+        .as_object()
+        .is_some());
 }
 
 #[test]

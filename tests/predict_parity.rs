@@ -1,7 +1,7 @@
 //! Float predictions match Ultralytics `YOLO.predict` (reference/ultralytics-predict-samples.json)
 //! on both sample images, for the fused and the unfused (synthetic-BN) checkpoint: same number of
-//! detections, same classes in the same order, confidence within 0.01, every box corner within
-//! 2 px. Checked through the library (`validate::detect`) and through `yoloq-gen predict --json`,
+//! detections, same classes in the same order, confidence and every box corner equal up to the
+//! reference file's rounding (4 decimals, 0.1 px). Checked through the library (`validate::detect`) and through `yoloq-gen predict --json`,
 //! whose `--save DIR` must write one annotated PNG per image, of the image's size.
 mod common;
 
@@ -33,6 +33,13 @@ fn reference() -> Option<Predictions> {
     Some(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
 }
 
+/// The reference is rounded to 4 decimals (conf) and 0.1 px (corners): half a unit of that,
+/// plus f32 noise (1e-7 at conf ~1, 1e-4 at corners ~1000 px). Measured: the library is at most
+/// 0.00005 / 0.050 px from the reference (the rounding itself), `predict --json` (rounded
+/// the same way) 0 / 0.
+const CONF_TOL: f32 = 0.5e-4 + 1e-6;
+const PX_TOL: f32 = 0.05 + 1e-4;
+
 fn assert_matches(what: &str, got: &[Det], want: &[Det]) {
     let show = |d: &[Det]| format!("{d:?}");
     assert_eq!(
@@ -44,17 +51,25 @@ fn assert_matches(what: &str, got: &[Det], want: &[Det]) {
         show(got),
         show(want)
     );
+    let (mut dconf, mut dbox) = (0f32, 0f32);
+    for (g, w) in got.iter().zip(want) {
+        dconf = dconf.max((g.conf - w.conf).abs());
+        for k in 0..4 {
+            dbox = dbox.max((g.xyxy[k] - w.xyxy[k]).abs());
+        }
+    }
+    eprintln!("{what}: max |conf diff| {dconf:.5}, max corner diff {dbox:.3} px");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.cls, w.cls, "{what} #{i}: class");
         assert!(
-            (g.conf - w.conf).abs() <= 0.01,
+            (g.conf - w.conf).abs() <= CONF_TOL,
             "{what} #{i}: conf {g:?} vs {w:?}"
         );
         for k in 0..4 {
             let d = (g.xyxy[k] - w.xyxy[k]).abs();
             assert!(
-                d <= 2.0,
-                "{what} #{i}: corner {k} off by {d:.1} px: {g:?} vs {w:?}"
+                d <= PX_TOL,
+                "{what} #{i}: corner {k} off by {d:.3} px: {g:?} vs {w:?}"
             );
         }
     }
@@ -135,7 +150,8 @@ fn predict_command_json_and_saved_images_match_ultralytics() {
         assert_eq!(got.len(), IMAGES.len(), "{prefix}: keys {:?}", got.keys());
         for (image, src) in IMAGES.iter().zip(&images) {
             let key = format!("{prefix}/{image}");
-            assert_matches(&format!("cli {key}"), &got[*image], &refs[&key]);
+            let given = src.display().to_string();
+            assert_matches(&format!("cli {key}"), &got[&given], &refs[&key]);
             let stem = image.trim_end_matches(".jpg");
             let png = save.join(format!("{stem}.png"));
             assert!(

@@ -107,7 +107,15 @@ fn sweep_twice_gives_identical_results() {
     }
     let t = tree(&dirs[0]);
     let names: Vec<_> = t.keys().map(|k| k.display().to_string()).collect();
-    assert_eq!(names, ["ap_vs_bits.png", "results.json", "results.md"]);
+    assert_eq!(
+        names,
+        [
+            "ap_vs_bits.png",
+            "results.json",
+            "results.md",
+            "yoloq-outputs.json"
+        ]
+    );
     let json: serde_json::Value = serde_json::from_slice(&t[Path::new("results.json")]).unwrap();
     assert_eq!(json["variants"].as_array().unwrap().len(), 17);
     assert_same_tree(&dirs[0], &dirs[1]);

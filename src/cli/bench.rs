@@ -14,13 +14,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Input size (square), a multiple of 32.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = super::args::defaults::IMGSZ)]
     pub imgsz: usize,
     /// Also print the time split by operation kind.
     #[arg(long)]
     pub profile: bool,
     /// Timed runs (after two warm-up runs).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::args::at_least_one)]
     pub runs: usize,
     /// Also time the integer reference model of this quantized directory (`yoloq-gen quantize`).
     #[arg(long)]

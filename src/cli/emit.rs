@@ -29,12 +29,16 @@ pub struct EmitArgs {
     /// Hardware architecture.
     #[arg(long, value_enum, default_value_t = rtl::Arch::Layerseq)]
     pub arch: rtl::Arch,
-    /// Output directory, e.g. generated/<cfg>.
+    /// Output directory, e.g. generated/<cfg> (new, empty, or an earlier emitted design).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: EmitArgs) -> anyhow::Result<()> {
+    yoloq_gen::util::outdir::check_design(&a.out, "--out", a.force)?;
     let q = match &a.quant {
         Some(dir) => store::load(dir)?,
         None => {

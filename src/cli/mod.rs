@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions and dispatch.
 
+mod args;
 mod bench;
 mod emit;
 mod import;
@@ -73,5 +74,30 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::CocoEval(a)) => val::coco_eval(a),
         Some(Cmd::Sweep(a)) => sweep::run(a),
         None => pipeline::run(cli.main),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag of every command has a help line (clap's own --help/--version included).
+    #[test]
+    fn every_flag_has_help() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        let mut check = |c: &clap::Command, path: &str| {
+            for a in c.get_arguments() {
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", a.get_id()));
+                }
+            }
+        };
+        check(&cmd, "yoloq-gen");
+        for sub in cmd.get_subcommands() {
+            check(sub, &format!("yoloq-gen {}", sub.get_name()));
+        }
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

@@ -1,9 +1,10 @@
 //! `yoloq-gen predict`: detections on images, as text, JSON or annotated PNGs.
 
+use super::args::{self, defaults};
 use clap::Args;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+use yoloq_gen::util::outdir;
 use yoloq_gen::validate::{detect, Stage, ValParams};
 use yoloq_gen::{draw, image_io, model, quant, Error};
 
@@ -16,20 +17,29 @@ pub struct PredictArgs {
     #[arg(long, conflicts_with = "model")]
     pub quant: Option<PathBuf>,
     /// Inference size (long side), a multiple of 32.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
-    #[arg(long, default_value_t = 0.25)]
+    /// Score threshold (0..1).
+    #[arg(long, default_value_t = defaults::PREDICT_CONF, value_parser = args::score)]
     pub conf: f32,
-    #[arg(long, default_value_t = 0.7)]
+    /// NMS IoU threshold (above 0, at most 1).
+    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
     pub iou: f32,
-    #[arg(long, default_value_t = 300)]
+    /// Detections kept per image (at least 1).
+    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
     pub max_det: usize,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Write annotated PNGs into this folder.
+    /// Write annotated PNGs into this folder (new, empty, or written by yoloq-gen before).
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Save into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
+    /// Stop at the first unreadable image instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -44,6 +54,9 @@ struct JsonDet {
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    if let Some(dir) = &a.save {
+        outdir::check(dir, "--save", a.force)?;
+    }
     let p = ValParams {
         imgsz: a.imgsz,
         conf: a.conf,
@@ -68,26 +81,47 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             .into())
         }
     };
-    let mut all: BTreeMap<String, Vec<JsonDet>> = BTreeMap::new();
+    let staging = match &a.save {
+        Some(dir) => Some(outdir::Staging::begin(dir, "predict")?),
+        None => None,
+    };
+    // Keyed by the path as given: two inputs with the same file name stay apart, and so do
+    // their PNGs (`bus.png`, `bus-2.png`, ...).
+    // In input order (serde_json keeps insertion order).
+    let mut all = serde_json::Map::new();
+    let mut png_names = std::collections::BTreeSet::new();
+    let mut skipped = 0usize;
     for path in &a.images {
-        let mut img = image_io::load_rgb(path)?;
+        let key = path.display().to_string();
+        if all.contains_key(&key) {
+            continue;
+        }
+        let mut img = match image_io::load_rgb(path) {
+            Ok(img) => img,
+            Err(e) if !a.strict => {
+                eprintln!("warning: skipped unreadable image: {e}");
+                skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let dets = detect(&stage, &img, &p);
-        let key = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("image")
-            .to_string();
-        if let Some(dir) = &a.save {
+        if let Some(st) = &staging {
             let labelled: Vec<_> = dets
                 .iter()
                 .map(|d| (*d, format!("{} {:.2}", names[d.cls], d.conf)))
                 .collect();
             draw::annotate(&mut img, &labelled);
-            let out = dir.join(format!(
-                "{}.png",
-                path.file_stem().and_then(|s| s.to_str()).unwrap_or("image")
-            ));
-            image_io::save_png(&out, &img)?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+            let name = (1..)
+                .map(|i| match i {
+                    1 => format!("{stem}.png"),
+                    _ => format!("{stem}-{i}.png"),
+                })
+                .find(|n| !png_names.contains(n))
+                .expect("a free name");
+            image_io::save_png(&st.path().join(&name), &img)?;
+            png_names.insert(name);
         }
         let jd: Vec<JsonDet> = dets
             .iter()
@@ -106,12 +140,29 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        all.insert(key, jd);
+        all.insert(key, serde_json::to_value(&jd)?);
+    }
+    if all.is_empty() {
+        return Err(Error::arg(
+            "IMAGE",
+            format!(
+                "none of the {} images could be read; pass JPEG or PNG files",
+                a.images.len()
+            ),
+        )
+        .into());
+    }
+    if skipped > 0 {
+        eprintln!(
+            "skipped {skipped} unreadable image(s) of {}",
+            a.images.len()
+        );
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
-    if let Some(dir) = &a.save {
+    if let (Some(st), Some(dir)) = (staging, &a.save) {
+        st.commit()?;
         eprintln!("annotated images in {}", dir.display());
     }
     Ok(())

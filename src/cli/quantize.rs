@@ -1,5 +1,6 @@
 //! `yoloq-gen quantize`: calibrate, quantize to N bits and write the hardware artifacts.
 
+use super::args::{self, defaults};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
@@ -15,7 +16,7 @@ pub enum ScaleArg {
     Pow2,
     Mult,
 }
-#[derive(Copy, Clone, Debug, ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HeadArg {
     Float,
     Int,
@@ -26,8 +27,10 @@ pub struct QuantArgs {
     /// Bit width of weights and activations (2..=16); --wbits / --abits override.
     #[arg(long, default_value_t = 8)]
     pub bits: u32,
+    /// Weight bit width (default: --bits).
     #[arg(long)]
     pub wbits: Option<u32>,
+    /// Activation bit width (default: --bits).
     #[arg(long)]
     pub abits: Option<u32>,
     /// Index width of the SiLU tables (default: the activation width).
@@ -36,15 +39,17 @@ pub struct QuantArgs {
     /// Width of the head's output logits (default: the activation width).
     #[arg(long)]
     pub head_bits: Option<u32>,
-    /// Calibration images folder (e.g. coco128/images); never the validation images.
+    /// Calibration images folder, never the validation images (default:
+    /// $YOLOQ_DATA_DIR/data/coco128/images).
     #[arg(long)]
-    pub calib: PathBuf,
+    pub calib: Option<PathBuf>,
     /// How many calibration images (first K by name).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::CALIB_IMAGES, value_parser = args::at_least_one)]
     pub calib_images: usize,
     /// Clipping-range choice: max, percentile:P (e.g. percentile:99.99) or mse.
     #[arg(long, default_value = "mse", value_parser = parse_method)]
     pub calib_method: CalibMethod,
+    /// Scales per output channel or per tensor.
     #[arg(long, value_enum, default_value_t = GranArg::Channel)]
     pub granularity: GranArg,
     /// pow2: requantize by shift; mult: integer multiplier + shift.
@@ -53,9 +58,12 @@ pub struct QuantArgs {
     /// Keep the head's last convolutions and decode in float, or quantize them.
     #[arg(long, value_enum, default_value_t = HeadArg::Int)]
     pub head: HeadArg,
-    /// Integer DFL, box decode, score threshold and NMS (needs --head int).
-    #[arg(long)]
+    /// Integer DFL, box decode, score threshold and NMS (the default with --head int).
+    #[arg(long, conflicts_with = "no_qnms")]
     pub qnms: bool,
+    /// Keep the DFL, box decode and NMS in float after an integer head.
+    #[arg(long)]
+    pub no_qnms: bool,
     /// Do not fold the mean output shift caused by weight rounding into the integer biases
     /// (bias correction is on by default).
     #[arg(long)]
@@ -65,7 +73,7 @@ pub struct QuantArgs {
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
     /// Calibration input size.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
 }
 
@@ -90,11 +98,63 @@ impl QuantArgs {
                 HeadArg::Float => HeadMode::Float,
                 HeadArg::Int => HeadMode::Int,
             },
-            qnms: self.qnms,
+            // On by default, as in `QuantConfig::default()`, where the head is integer.
+            qnms: self.qnms
+                || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int),
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
         }
     }
+}
+
+impl QuantArgs {
+    /// Every quantization argument checked before any work: the configuration and the
+    /// calibration folder (which must hold images).
+    pub fn check(&self) -> anyhow::Result<(QuantConfig, PathBuf)> {
+        for (flag, b) in [
+            ("--bits", Some(self.bits)),
+            ("--wbits", self.wbits),
+            ("--abits", self.abits),
+            ("--lut-bits", self.lut_bits),
+            ("--head-bits", self.head_bits),
+        ] {
+            if let Some(b) = b.filter(|b| !(2..=16).contains(b)) {
+                return Err(Error::arg(
+                    flag,
+                    format!("{b} bits is not supported; use a width from 2 to 16"),
+                )
+                .into());
+            }
+        }
+        let cfg = self.config();
+        yoloq_gen::quant::quantize::check_bits(&cfg)?;
+        model::check_imgsz("--imgsz", self.imgsz, self.imgsz)?;
+        if cfg.qnms && cfg.head == HeadMode::Float {
+            return Err(Error::arg(
+                "--qnms",
+                "the quantized NMS needs the integer head; use --head int or drop --qnms",
+            )
+            .into());
+        }
+        let calib = args::calib_dir(self.calib.as_deref())?;
+        no_images(&calib)?;
+        Ok((cfg, calib))
+    }
+}
+
+/// A calibration folder without JPEG or PNG images is refused.
+pub fn no_images(calib: &std::path::Path) -> anyhow::Result<()> {
+    if run::list_images(calib)?.is_empty() {
+        return Err(Error::arg(
+            "--calib",
+            format!(
+                "{} holds no .jpg/.png images; pass a folder of calibration images (e.g. coco128/images)",
+                calib.display()
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 pub fn parse_method(s: &str) -> Result<CalibMethod, String> {
@@ -121,41 +181,33 @@ pub struct QuantizeCmd {
     #[arg(long)]
     pub sample: Option<PathBuf>,
     /// Input size of the golden activations and first-pixel trace.
-    #[arg(long, default_value_t = 160)]
+    #[arg(long, default_value_t = defaults::SAMPLE_IMGSZ)]
     pub sample_imgsz: usize,
-    /// Output directory.
+    /// Output directory (new, empty, or written by yoloq-gen before).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
-    if !(2..=16).contains(&a.q.bits) {
-        return Err(Error::arg(
-            "--bits",
-            format!(
-                "{} bits is not supported; use a width from 2 to 16",
-                a.q.bits
-            ),
-        )
-        .into());
-    }
-    let cfg = a.q.config();
-    yoloq_gen::quant::quantize::check_bits(&cfg)?;
-    model::check_imgsz("--imgsz", a.q.imgsz, a.q.imgsz)?;
+    let (cfg, calib) = a.q.check()?;
     model::check_imgsz("--sample-imgsz", a.sample_imgsz, a.sample_imgsz)?;
-    if cfg.qnms && cfg.head == HeadMode::Float {
-        return Err(Error::arg(
-            "--qnms",
-            "the quantized NMS needs the integer head; use --head int or drop --qnms",
-        )
-        .into());
-    }
-    let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
-    let q = run::quantize_model(&fg, &a.q.calib, a.q.calib_images, a.q.imgsz, &cfg)?;
     let sample = match &a.sample {
+        Some(s) if !s.is_file() => {
+            return Err(Error::arg(
+                "--sample",
+                format!("{} is not a file; pass an image", s.display()),
+            )
+            .into())
+        }
         Some(s) => s.clone(),
-        None => run::list_images(&a.q.calib)?.remove(0),
+        None => args::first_readable(&calib)?,
     };
+    yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
+    let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
+    let q = run::quantize_model(&fg, &calib, a.q.calib_images, a.q.imgsz, &cfg)?;
     run::write_outputs(
         &run::Outputs {
             q: &q,

@@ -2,6 +2,7 @@
 //! (weights 8/6/4 bits, pow2/mult, per-channel/per-tensor, head float/int, qnms on/off)
 //! against the float baseline; write `results.md`, `results.json` and `ap_vs_bits.png`.
 
+use super::args::{self, defaults};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -17,24 +18,30 @@ pub struct SweepArgs {
     /// Checkpoint (.pt or .safetensors).
     #[arg(long)]
     pub model: PathBuf,
-    /// Calibration images folder (e.g. coco128/images); never the validation images.
+    /// Calibration images folder, never the validation images (default:
+    /// $YOLOQ_DATA_DIR/data/coco128/images).
     #[arg(long)]
-    pub calib: PathBuf,
-    /// Validation dataset: COCO json, YOLO .yaml, or a folder.
+    pub calib: Option<PathBuf>,
+    /// Validation dataset: COCO json, YOLO .yaml, or a folder (default:
+    /// $YOLOQ_DATA_DIR/data/val2017-79).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Input size for calibration and validation.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
     /// How many calibration images (first K by name).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::CALIB_IMAGES, value_parser = args::at_least_one)]
     pub calib_images: usize,
     /// Clipping-range choice for every variant: max, percentile:P or mse.
     #[arg(long, default_value = "mse", value_parser = super::quantize::parse_method)]
     pub calib_method: CalibMethod,
-    /// Output folder for results.md, results.json and ap_vs_bits.png.
+    /// Output folder for results.md, results.json and ap_vs_bits.png (new, empty, or written
+    /// by yoloq-gen before).
     #[arg(long, default_value = "runs/sweep")]
     pub out: PathBuf,
+    /// Write into a non-empty folder that yoloq-gen did not write (only its own files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -46,7 +53,7 @@ struct ResultsJson<'a> {
     variants: &'a [SweepRow],
 }
 
-fn command_line(a: &SweepArgs) -> String {
+fn command_line(a: &SweepArgs, calib: &std::path::Path, data: &std::path::Path) -> String {
     let method = match a.calib_method {
         CalibMethod::Max => "max".to_string(),
         CalibMethod::Mse => "mse".to_string(),
@@ -55,8 +62,8 @@ fn command_line(a: &SweepArgs) -> String {
     format!(
         "yoloq-gen sweep --model {} --calib {} --data {} --imgsz {} --calib-images {} --calib-method {method}",
         a.model.display(),
-        a.calib.display(),
-        a.data.display(),
+        calib.display(),
+        data.display(),
         a.imgsz,
         a.calib_images,
     )
@@ -64,25 +71,26 @@ fn command_line(a: &SweepArgs) -> String {
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
-    if a.calib_images == 0 {
-        return Err(Error::arg("--calib-images", "use at least 1 calibration image").into());
-    }
-    let ds = dataset::open_dataset(&a.data)?;
+    yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
+    let calib = args::calib_dir(a.calib.as_deref())?;
+    super::quantize::no_images(&calib)?;
+    let data = args::val_data(a.data.as_deref())?;
+    let ds = dataset::open_dataset(&data)?;
     if ds.images.is_empty() {
-        return Err(Error::data(&a.data, "the dataset has no images").into());
+        return Err(Error::data(&data, "the dataset has no images").into());
     }
     let p = ValParams {
         imgsz: a.imgsz,
-        conf: 0.001,
-        iou: 0.7,
-        max_det: 300,
+        conf: defaults::VAL_CONF,
+        iou: defaults::IOU,
+        max_det: defaults::MAX_DET,
     };
-    let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
     let variants = sweep::standard_variants(a.calib_method);
     for v in &variants {
         quantize::check_bits(&v.config)?;
     }
-    let stats = run::calibrate_dir(&fg, &a.calib, a.calib_images, a.imgsz)?;
+    let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
+    let stats = run::calibrate_dir(&fg, &calib, a.calib_images, a.imgsz)?;
     let fs = sweep::evaluate_stage(&Stage::Float(fg.graph()), &ds, &p, "float")?;
     let float = SweepRow::float(&fs);
     eprintln!("float (fused): AP {:.4} AP50 {:.4}", float.ap, float.ap50);
@@ -95,8 +103,9 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let all: Vec<SweepRow> = std::iter::once(float.clone()).chain(rows.clone()).collect();
     let table = sweep::markdown_table(&all);
     println!("{table}");
-    let cmd = command_line(&a);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let cmd = command_line(&a, &calib, &data);
+    let staging = yoloq_gen::util::outdir::Staging::begin(&a.out, "sweep")?;
+    let t = staging.path();
     let md = format!(
         "# Quantization sweep\n\n`{cmd}`\n\nValidation: {} images at {}, conf {}, iou {}, max_det {}; \
          calibration on the first {} images of the calibration set.\n\n{table}",
@@ -107,7 +116,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         p.max_det,
         a.calib_images
     );
-    write_atomic_str(&a.out.join("results.md"), &md)?;
+    write_atomic_str(&t.join("results.md"), &md)?;
     let json = ResultsJson {
         command: &cmd,
         calib_images: a.calib_images,
@@ -116,10 +125,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         variants: &rows,
     };
     write_atomic_str(
-        &a.out.join("results.json"),
+        &t.join("results.json"),
         &(serde_json::to_string_pretty(&json)? + "\n"),
     )?;
-    sweep::plot_ap_vs_bits(&a.out.join("ap_vs_bits.png"), &rows, float.ap)?;
+    sweep::plot_ap_vs_bits(&t.join("ap_vs_bits.png"), &rows, float.ap)?;
+    staging.commit()?;
     eprintln!(
         "wrote {0}/results.md, {0}/results.json, {0}/ap_vs_bits.png",
         a.out.display()

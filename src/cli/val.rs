@@ -1,10 +1,11 @@
 //! `yoloq-gen val` (stages side by side on a dataset) and `yoloq-gen coco-eval` (the evaluator alone).
 
-use anyhow::Context;
+use super::args::{self, defaults};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use yoloq_gen::eval::{coco_json, cocoeval, dataset, plot, report};
+use yoloq_gen::util::outdir;
 use yoloq_gen::validate::{run_stage, Stage, ValParams};
 use yoloq_gen::{fuse, model, quant, Error};
 
@@ -19,16 +20,21 @@ pub struct ValArgs {
     /// Which float stages to run.
     #[arg(long, value_delimiter = ',', default_value = "original,fused")]
     pub stages: Vec<String>,
-    /// Dataset: COCO json, YOLO .yaml, or a folder (annotations/*.json or images/ + labels/).
+    /// Dataset: COCO json, YOLO .yaml, or a folder (annotations/*.json or images/ + labels/);
+    /// default: $YOLOQ_DATA_DIR/data/val2017-79.
     #[arg(long)]
-    pub data: PathBuf,
-    #[arg(long, default_value_t = 640)]
+    pub data: Option<PathBuf>,
+    /// Inference size (long side), a multiple of 32.
+    #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
-    #[arg(long, default_value_t = 0.001)]
+    /// Score threshold (0..1).
+    #[arg(long, default_value_t = defaults::VAL_CONF, value_parser = args::score)]
     pub conf: f32,
-    #[arg(long, default_value_t = 0.7)]
+    /// NMS IoU threshold (above 0, at most 1).
+    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
     pub iou: f32,
-    #[arg(long, default_value_t = 300)]
+    /// Detections kept per image (at least 1).
+    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
     pub max_det: usize,
     /// Write the 12 numbers per stage as JSON.
     #[arg(long)]
@@ -36,12 +42,20 @@ pub struct ValArgs {
     /// Write each stage's detections in COCO results format (`FILE` for one stage, `FILE.<stage>.json` for several).
     #[arg(long)]
     pub save_dets: Option<PathBuf>,
-    /// Folder for the report (table, per-class AP, PR curves and AP bars as PNG).
+    /// Folder for the report (table, per-class AP, PR curves and AP bars as PNG); new, empty,
+    /// or written by yoloq-gen before.
     #[arg(long, default_value = "runs/val")]
     pub report: PathBuf,
+    /// Write the report into a non-empty folder that yoloq-gen did not write (only its own
+    /// files are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Fail on the first unreadable image instead of listing and skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also print the per-class AP table (it is always in the report).
+    #[arg(long)]
+    pub classes: bool,
 }
 
 /// The result of `val`: per stage, its name and evaluation.
@@ -56,6 +70,7 @@ pub fn run(a: ValArgs) -> anyhow::Result<()> {
 
 pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    outdir::check(&a.report, "--report", a.force)?;
     if a.model.is_none() && a.quant.is_empty() {
         return Err(Error::arg(
             "--model/--quant",
@@ -63,9 +78,31 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         )
         .into());
     }
-    let ds = dataset::open_dataset(&a.data)?;
+    if a.model.is_some() {
+        for s in &a.stages {
+            if !["original", "fused"].contains(&s.as_str()) {
+                return Err(Error::arg(
+                    "--stages",
+                    format!("unknown stage `{s}`; use original and/or fused"),
+                )
+                .into());
+            }
+        }
+    }
+    for (flag, p) in a
+        .model
+        .iter()
+        .map(|m| ("--model", m))
+        .chain(a.quant.iter().map(|q| ("--quant", q)))
+    {
+        if !p.exists() {
+            return Err(Error::arg(flag, format!("{} does not exist", p.display())).into());
+        }
+    }
+    let data = args::val_data(a.data.as_deref())?;
+    let ds = dataset::open_dataset(&data)?;
     if ds.images.is_empty() {
-        return Err(Error::data(&a.data, "the dataset has no images").into());
+        return Err(Error::data(&data, "the dataset has no images").into());
     }
     let p = ValParams {
         imgsz: a.imgsz,
@@ -74,11 +111,23 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         max_det: a.max_det,
     };
     let mut rows = Vec::new();
+    let mut skipped: Vec<PathBuf> = Vec::new();
     let mut eval = |name: String, stage: Stage| -> anyhow::Result<()> {
         let run = run_stage(&stage, &ds, &p, &name, a.strict)?;
         for (path, e) in &run.bad_images {
-            eprintln!("warning: skipped unreadable image {}: {e}", path.display());
+            if !skipped.contains(path) {
+                eprintln!("warning: skipped unreadable image {}: {e}", path.display());
+                skipped.push(path.clone());
+            }
         }
+        // A skipped image leaves the evaluation with its ground truth.
+        let bad: std::collections::HashSet<u64> = ds
+            .images
+            .iter()
+            .filter(|im| run.bad_images.iter().any(|(p, _)| *p == im.path))
+            .map(|im| im.id)
+            .collect();
+        let gt = ds.gt.without_images(&bad);
         if let Some(f) = &a.save_dets {
             coco_json::save_dets(
                 &stage_file(
@@ -89,12 +138,14 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
                 &run.dets,
             )?;
         }
-        let r = cocoeval::evaluate(&ds.gt, &run.dets);
+        let r = cocoeval::evaluate(&gt, &run.dets);
         eprintln!(
-            "{name}: AP {:.4} AP50 {:.4} ({} detections)",
+            "{name}: AP {:.4} AP50 {:.4} ({} detections on {} images{})",
             r.stats[0],
             r.stats[1],
-            run.dets.len()
+            run.dets.len(),
+            gt.images.len(),
+            skipped_note(bad.len())
         );
         rows.push((name, r));
         Ok(())
@@ -127,8 +178,17 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
             .to_string();
         eval(name, Stage::Quant(&q))?;
     }
-    write_report(&rows, &ds, a)?;
+    let n_skipped = skipped.len();
+    write_report(&rows, &ds, &data, n_skipped, a)?;
     Ok(ValOutcome { rows })
+}
+
+/// `"; N unreadable images skipped, their ground truth left out"`, or nothing.
+fn skipped_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!("; {n} unreadable image(s) skipped, their ground truth left out"),
+    }
 }
 
 fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
@@ -142,16 +202,20 @@ fn stage_file(f: &Path, stage: &str, n_stages: usize) -> PathBuf {
 fn write_report(
     rows: &[(String, cocoeval::EvalResult)],
     ds: &dataset::Dataset,
+    data: &Path,
+    skipped: usize,
     a: &ValArgs,
 ) -> anyhow::Result<()> {
     let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
     let table = report::format_stats_table(&stats);
     println!("{table}");
     let (last_name, last) = rows.last().expect("at least one stage");
-    println!(
-        "per-class AP ({last_name}):\n{}",
-        report::format_class_table(&last.per_category)
-    );
+    if a.classes {
+        println!(
+            "per-class AP ({last_name}):\n{}",
+            report::format_class_table(&last.per_category)
+        );
+    }
     if let Some(j) = &a.json {
         let m: BTreeMap<&str, report::StatsJson> = stats
             .iter()
@@ -160,23 +224,25 @@ fn write_report(
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&m)?)?;
     }
     let dir = &a.report;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create the report folder", dir.display()))?;
+    let staging = outdir::Staging::begin(dir, "val")?;
+    let t = staging.path();
     let md = format!(
-        "# Validation report\n\ndataset: {} ({} images), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
-        a.data.display(),
+        "# Validation report\n\ndataset: {} ({} images{}), imgsz {}, conf {}, iou {}, max_det {}\n\n```\n{table}\n```\n\nper-class AP ({last_name}):\n\n```\n{}\n```\n",
+        data.display(),
         ds.images.len(),
+        skipped_note(skipped),
         a.imgsz,
         a.conf,
         a.iou,
         a.max_det,
         report::format_class_table(&last.per_category)
     );
-    yoloq_gen::util::write_atomic_str(&dir.join("report.md"), &md)?;
+    yoloq_gen::util::write_atomic_str(&t.join("report.md"), &md)?;
     let series: Vec<(&str, &cocoeval::EvalResult)> =
         rows.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    plot::plot_pr_curves(&dir.join("pr_curves.png"), &series)?;
-    plot::plot_ap_bars(&dir.join("ap_per_stage.png"), &stats)?;
+    plot::plot_pr_curves(&t.join("pr_curves.png"), &series)?;
+    plot::plot_ap_bars(&t.join("ap_per_stage.png"), &stats)?;
+    staging.commit()?;
     eprintln!(
         "report: {}/report.md, pr_curves.png, ap_per_stage.png",
         dir.display()

@@ -47,6 +47,27 @@ pub struct CocoGt {
     pub categories: Vec<Category>,
 }
 
+impl CocoGt {
+    /// The ground truth without the images `ids` and their annotations.
+    pub fn without_images(&self, ids: &std::collections::HashSet<u64>) -> CocoGt {
+        CocoGt {
+            images: self
+                .images
+                .iter()
+                .filter(|i| !ids.contains(&i.id))
+                .cloned()
+                .collect(),
+            annotations: self
+                .annotations
+                .iter()
+                .filter(|a| !ids.contains(&a.image_id))
+                .cloned()
+                .collect(),
+            categories: self.categories.clone(),
+        }
+    }
+}
+
 /// One detection in COCO results format (`bbox` is `[x, y, w, h]` in pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {

@@ -10,16 +10,21 @@
 //!   pixels, as it does between libjpeg-turbo releases.
 //! - 4-component (CMYK/YCCK) files are decoded to CMYK by libjpeg and converted to RGB with
 //!   OpenCV's integer formula `k - ((255 - c) * k >> 8)`.
-//! - Warnings (e.g. a file cut mid-scan) are ignored, as OpenCV ignores them: libjpeg fills the
-//!   missing rows and a full-size image is returned. Fatal libjpeg errors become a one-line
-//!   message, never a panic.
+//! - Warnings (a file cut mid-scan, corrupt entropy data, extraneous bytes) are counted by our
+//!   error manager and the first one is returned with the pixels ([`Decoded::warning`]);
+//!   OpenCV ignores them and returns libjpeg's grey-filled image, which is what the pixels are
+//!   then. Callers treat a warning as an unreadable file (`image_io::load_rgb`). Fatal libjpeg
+//!   errors become a one-line message, never a panic.
 //! - Images over OpenCV's default limit of 2^30 pixels are refused before any allocation.
 //! - The EXIF orientation tag (first APP1 "Exif" segment) is returned for the caller to apply.
 
 use image::metadata::Orientation;
 use image::RgbImage;
 use mozjpeg::{ColorSpace, DctMethod, Decompress, Marker};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
+use std::cell::RefCell;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// OpenCV's `CV_IO_MAX_IMAGE_PIXELS` default.
 const MAX_PIXELS: usize = 1 << 30;
@@ -28,14 +33,70 @@ const MAX_PIXELS: usize = 1 << 30;
 pub(super) struct Decoded {
     pub image: RgbImage,
     pub orientation: Orientation,
+    /// The first libjpeg warning and how many there were (the pixels are then partly invented).
+    pub warning: Option<(String, usize)>,
+}
+
+thread_local! {
+    /// Warnings of the decode running on this thread.
+    static WARNINGS: RefCell<(Option<String>, usize)> = const { RefCell::new((None, 0)) };
+}
+
+/// libjpeg's message for the current `msg_code`, as text.
+fn message(cinfo: &mut jpeg_common_struct) -> String {
+    // SAFETY: `cinfo.err` is the error manager libjpeg is calling us through; `format_message`
+    // writes at most JMSG_LENGTH_MAX (80) bytes, NUL-terminated, into the buffer.
+    unsafe {
+        let Some(fmt) = cinfo.err.as_ref().and_then(|e| e.format_message) else {
+            return "unknown libjpeg message".into();
+        };
+        let buf = [0u8; 80]; // JMSG_LENGTH_MAX
+        fmt(cinfo, &buf);
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+}
+
+/// `emit_message`: level -1 is a warning (corrupt data); trace levels are ignored.
+extern "C-unwind" fn on_message(cinfo: &mut jpeg_common_struct, level: c_int) {
+    if level < 0 {
+        let msg = message(cinfo);
+        WARNINGS.with(|w| {
+            let mut w = w.borrow_mut();
+            w.1 += 1;
+            w.0.get_or_insert(msg);
+        });
+    }
+}
+
+/// `error_exit`: unwind out of libjpeg with the message (caught in [`decode`]).
+extern "C-unwind" fn on_error(cinfo: &mut jpeg_common_struct) {
+    let msg = format!("libjpeg fatal error: {}", message(cinfo));
+    resume_unwind(Box::new(msg));
+}
+
+fn error_mgr() -> jpeg_error_mgr {
+    // SAFETY: jpeg_std_error fills every field of a zeroed error manager.
+    let mut err: jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    unsafe { jpeg_std_error(&mut err) };
+    err.error_exit = Some(on_error);
+    err.emit_message = Some(on_message);
+    err
 }
 
 /// Decode JPEG bytes; the error is a one-line message without the file name.
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     // libjpeg reports fatal errors by unwinding out of the C code (mozjpeg's error manager);
     // nothing escapes this closure but the bytes it reads, so unwinding cannot leave state behind.
-    match catch_unwind(AssertUnwindSafe(|| decode_unguarded(bytes))) {
-        Ok(result) => result,
+    WARNINGS.with(|w| *w.borrow_mut() = (None, 0));
+    let result = catch_unwind(AssertUnwindSafe(|| decode_unguarded(bytes)));
+    let (first, count) = WARNINGS.with(|w| w.take());
+    match result {
+        Ok(Ok(mut d)) => {
+            d.warning = first.map(|m| (m, count));
+            Ok(d)
+        }
+        Ok(Err(e)) => Err(e),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<String>()
@@ -58,6 +119,7 @@ fn io_bad(e: std::io::Error) -> String {
 
 fn decode_unguarded(bytes: &[u8]) -> Result<Decoded, String> {
     let mut dec = Decompress::with_markers(&[Marker::APP(1)])
+        .with_err(error_mgr())
         .from_mem(bytes)
         .map_err(io_bad)?;
     let (w, h) = dec.size();
@@ -92,7 +154,11 @@ fn decode_unguarded(bytes: &[u8]) -> Result<Decoded, String> {
     };
     let image = RgbImage::from_raw(w as u32, h as u32, rgb)
         .ok_or_else(|| bad("libjpeg returned fewer rows than the header declares"))?;
-    Ok(Decoded { image, orientation })
+    Ok(Decoded {
+        image,
+        orientation,
+        warning: None,
+    })
 }
 
 /// OpenCV's CMYK→RGB (`icvCvt_CMYK2BGR_8u_C4C3R`): each of C, M, Y becomes

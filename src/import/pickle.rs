@@ -5,7 +5,9 @@
 //! [`Value::Global`] records; `REDUCE`/`NEWOBJ` on a handful of known callables
 //! (`torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`, `collections.OrderedDict`,
 //! `builtins.set`, ...) are interpreted structurally, every other call becomes an inert
-//! [`Object`] record. Opcodes outside the supported set are rejected with their name and
+//! [`Object`] record; `getattr(obj, name)` on an object of an allowed class is an inert
+//! [`Value::Method`], and references back to objects under construction become
+//! [`Value::Cycle`]. Opcodes outside the supported set are rejected with their name and
 //! byte offset. Allocation is bounded by the input length and by fixed limits on the
 //! expanded tree (size and nesting), so hostile input yields `Err`, never a panic or an
 //! unbounded allocation.
@@ -42,6 +44,16 @@ pub enum Value {
     PersistentId(Box<Value>),
     /// A torch tensor view onto a storage record of the zip archive.
     TorchTensor(Box<TensorRef>),
+    /// `getattr(obj, name)` on an object of an allowed class (`torch.*`, `ultralytics.*`):
+    /// a method reference such as the `forward` that `model.fuse()` binds to
+    /// `forward_fuse`. Data to us: never looked up, never called.
+    Method {
+        class: Box<Value>,
+        name: String,
+    },
+    /// A reference back to an enclosing value that was still under construction (a cycle in
+    /// the pickle); the reference is not followed.
+    Cycle,
 }
 
 /// An object that would have been built by calling `class(*args, **kwargs)`, then

@@ -1,5 +1,5 @@
 //! The quantize job end to end: list and letterbox calibration images, calibrate, quantize,
-//! and write the whole output directory atomically (built in a temporary sibling, then renamed).
+//! and write the whole output directory (staged inside it, then moved into place).
 
 use super::int_model::{self, NmsParams};
 use super::{artifacts, calibrate, quantize, store, QuantConfig, QuantGraph};
@@ -44,7 +44,7 @@ pub fn load_input(path: &Path, imgsz: usize) -> Result<Array3<f32>> {
     Ok(preprocess::letterbox(&img, (imgsz, imgsz), false, 32).tensor)
 }
 
-/// Calibrate on the first `k` images of `dir` at `imgsz`, with a progress bar.
+/// Calibrate on the first `k` readable images of `dir` at `imgsz`, with a progress bar.
 pub fn calibrate_dir(
     fg: &FusedGraph,
     dir: &Path,
@@ -58,7 +58,32 @@ pub fn calibrate_dir(
             "no .jpg/.png images in the calibration set; point --calib at a folder of images",
         ));
     }
-    let images: Vec<PathBuf> = images.into_iter().take(k.max(1)).collect();
+    // The first k readable images: an unreadable one (corrupt, truncated) is named and skipped.
+    let mut chosen: Vec<PathBuf> = Vec::new();
+    let mut skipped: Vec<Error> = Vec::new();
+    for p in images {
+        if chosen.len() == k.max(1) {
+            break;
+        }
+        match image_io::load_rgb(&p) {
+            Ok(_) => chosen.push(p),
+            Err(e) => {
+                eprintln!("warning: skipped unreadable calibration image: {e}");
+                skipped.push(e);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(skipped.remove(0));
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "calibration: {} unreadable image(s) skipped, calibrating on {}",
+            skipped.len(),
+            chosen.len()
+        );
+    }
+    let images = chosen;
     let pb = crate::progress::bar(2 * images.len() as u64, "calibrating");
     let stats = calibrate::calibrate(
         fg,
@@ -79,18 +104,11 @@ pub struct Outputs<'a> {
     pub sample_imgsz: usize,
 }
 
-/// Write the output directory: files go to a temporary sibling first, which replaces `out` at the end.
+/// Write the output directory: files are staged inside `out` and moved into place at the end
+/// (`util::outdir`: only files of ours are replaced; callers check the folder rule first).
 pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".yoloq-tmp")
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io(&parent, e))?;
-    let t = tmp.path();
+    let staging = crate::util::outdir::Staging::begin(out, "quantize")?;
+    let t = staging.path();
     store::save(o.q, t)?;
     // Compressed architecture with the quantization fields.
     let mut arch = architecture::describe(o.fused.graph(), o.sample_imgsz, o.sample_imgsz);
@@ -131,11 +149,7 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
             o.sample_imgsz
         ),
     )?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
+    staging.commit()?;
     Ok(())
 }
 

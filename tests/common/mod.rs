@@ -1,15 +1,22 @@
 //! Shared test helpers: locating ../shared data and external tools.
 //!
 //! On a user's machine a missing prerequisite skips the test with a loud message;
-//! in CI (`CI=true`) or with `YOLOQ_REQUIRE_ALL=1` it is a failure.
+//! in CI (`CI=true`, any case, or 1/yes/on) or with `YOLOQ_REQUIRE_ALL=1` it is a failure.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 /// True when every prerequisite must be present (CI).
 pub fn require_all() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("YOLOQ_REQUIRE_ALL").is_ok_and(|v| v == "1")
+    let on = |var: &str| {
+        std::env::var(var).is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "on"
+            )
+        })
+    };
+    on("CI") || on("YOLOQ_REQUIRE_ALL")
 }
 
 /// Report a missing prerequisite: panic in CI, print a loud skip message otherwise.

@@ -69,6 +69,10 @@ pub enum P {
         stride: Vec<usize>,
     },
     Param(Box<P>),
+    /// `getattr(<the innermost object being built>, name)`: how pickle stores a bound method
+    /// held in a module's `__dict__` (after `model.fuse()`: `forward` = `self.forward_fuse`),
+    /// a memo reference to an object whose BUILD has not run yet.
+    Method(&'static str),
     /// Raw opcodes spliced in as-is (for hostile-input tests).
     Raw(Vec<u8>),
 }
@@ -83,6 +87,8 @@ pub struct Pickler {
     pub out: Vec<u8>,
     memo: HashMap<String, u32>,
     next: u32,
+    /// Memo indices of the objects whose state is being written.
+    building: Vec<u32>,
 }
 
 impl Pickler {
@@ -104,15 +110,19 @@ impl Pickler {
         self.next += 1;
     }
 
+    fn get(&mut self, i: u32) {
+        if i < 256 {
+            self.out.extend([b'h', i as u8]);
+        } else {
+            self.out.push(b'j');
+            self.out.extend(i.to_le_bytes());
+        }
+    }
+
     fn global(&mut self, module: &str, name: &str) {
         let key = format!("{module} {name}");
         if let Some(&i) = self.memo.get(&key) {
-            if i < 256 {
-                self.out.extend([b'h', i as u8]);
-            } else {
-                self.out.push(b'j');
-                self.out.extend(i.to_le_bytes());
-            }
+            self.get(i);
             return;
         }
         self.out.push(b'c');
@@ -208,9 +218,19 @@ impl Pickler {
             P::Obj(module, name, state) => {
                 self.global(module, name);
                 self.out.extend([b')', 0x81]);
+                self.building.push(self.next);
                 self.put();
                 self.value(state);
                 self.out.push(b'b');
+                self.building.pop();
+            }
+            P::Method(name) => {
+                let obj = *self.building.last().expect("P::Method inside a P::Obj");
+                self.global("builtins", "getattr");
+                self.get(obj);
+                self.value(&s(name));
+                self.out.extend([0x86, b'R']);
+                self.put();
             }
             P::Tensor {
                 key,
@@ -350,7 +370,7 @@ pub fn vals(n: usize, salt: usize) -> Vec<f32> {
 }
 
 /// A tiny Ultralytics-like checkpoint: `model.0` = Conv(conv, bn[, act]) or its fused
-/// form, `model.22` = Detect with a DFL; fp16 weights, float32 stride, names dict.
+/// form (with `forward` bound to `forward_fuse`), `model.22` = Detect with a DFL; fp16 weights, float32 stride, names dict.
 /// Returns the zip bytes and the builder (for the expected storage contents).
 pub fn tiny_yolo(fused: bool, under_ema: bool) -> (Vec<u8>, PtBuilder) {
     let (root, b) = tiny_yolo_parts(fused, under_ema);
@@ -382,7 +402,8 @@ pub fn tiny_yolo_parts(fused: bool, under_ema: bool) -> (P, PtBuilder) {
                 ("conv", conv),
                 ("act", module(SILU, vec![], vec![], vec![], vec![])),
             ],
-            vec![],
+            // As `model.fuse()` leaves it: `forward` bound to the module's own forward_fuse.
+            vec![("forward", P::Method("forward_fuse"))],
         )
     } else {
         let conv = module(

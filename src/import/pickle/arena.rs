@@ -2,11 +2,14 @@
 //! can share mutable containers the way Python does; and the bounded conversion of the
 //! final graph into an owned [`Value`] tree.
 //!
-//! Guarantees: conversion stops with `Err` on cycles or nesting deeper than
-//! [`MAX_DEPTH`], and on trees whose expanded size exceeds [`MAX_UNITS`] (shared
+//! Guarantees: a reference back to a container or object that is still being expanded (a
+//! cycle, e.g. a module whose `__dict__` holds something built from the module itself)
+//! becomes [`Value::Cycle`] instead of being followed; conversion stops with `Err` on nesting
+//! deeper than [`MAX_DEPTH`] and on trees whose expanded size exceeds [`MAX_UNITS`] (shared
 //! references are copied, so a small hostile pickle could otherwise expand exponentially).
 
 use super::{Dtype, Object, TensorRef, Value};
+use std::collections::HashSet;
 
 /// Index of a node in the arena.
 pub(super) type Id = usize;
@@ -64,14 +67,24 @@ impl Arena {
     /// Expand node `id` into an owned tree, within the depth and size limits.
     pub fn to_value(&self, id: Id) -> Result<Value, String> {
         let mut units = 0usize;
-        self.expand(id, 0, &mut units)
+        let mut path = HashSet::new();
+        self.expand(id, 0, &mut units, &mut path)
     }
 
-    fn expand(&self, id: Id, depth: usize, units: &mut usize) -> Result<Value, String> {
+    /// Expand `id`; `path` holds the ids being expanded above it (their expansion is not
+    /// finished, so meeting one again is a cycle).
+    fn expand(
+        &self,
+        id: Id,
+        depth: usize,
+        units: &mut usize,
+        path: &mut HashSet<Id>,
+    ) -> Result<Value, String> {
+        if path.contains(&id) {
+            return Ok(Value::Cycle);
+        }
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "pickle nests deeper than {MAX_DEPTH} levels (or refers to itself)"
-            ));
+            return Err(format!("pickle nests deeper than {MAX_DEPTH} levels"));
         }
         *units += 1;
         if *units > MAX_UNITS {
@@ -79,15 +92,37 @@ impl Arena {
                 "pickle expands to more than {MAX_UNITS} values (shared references)"
             ));
         }
+        path.insert(id);
+        let v = self.expand_node(id, depth, units, path);
+        path.remove(&id);
+        v
+    }
+
+    fn expand_node(
+        &self,
+        id: Id,
+        depth: usize,
+        units: &mut usize,
+        path: &mut HashSet<Id>,
+    ) -> Result<Value, String> {
         let d = depth + 1;
-        let list = |ids: &[Id], units: &mut usize| -> Result<Vec<Value>, String> {
-            ids.iter().map(|&i| self.expand(i, d, units)).collect()
-        };
-        let pairs = |ids: &[(Id, Id)], units: &mut usize| -> Result<Vec<(Value, Value)>, String> {
+        type Units<'u> = (&'u mut usize, &'u mut HashSet<Id>);
+        let list = |ids: &[Id], (units, path): Units| -> Result<Vec<Value>, String> {
             ids.iter()
-                .map(|&(k, v)| Ok((self.expand(k, d, units)?, self.expand(v, d, units)?)))
+                .map(|&i| self.expand(i, d, units, path))
                 .collect()
         };
+        let pairs =
+            |ids: &[(Id, Id)], (units, path): Units| -> Result<Vec<(Value, Value)>, String> {
+                ids.iter()
+                    .map(|&(k, v)| {
+                        Ok((
+                            self.expand(k, d, units, path)?,
+                            self.expand(v, d, units, path)?,
+                        ))
+                    })
+                    .collect()
+            };
         Ok(match self.get(id) {
             Node::Leaf(v) => {
                 if let Value::Str(s) = v {
@@ -100,10 +135,10 @@ impl Arena {
                 }
                 v.clone()
             }
-            Node::List(ids) => Value::List(list(ids, units)?),
-            Node::Tuple(ids) => Value::Tuple(list(ids, units)?),
-            Node::Set(ids) => Value::Set(list(ids, units)?),
-            Node::Dict(ps) => Value::Dict(pairs(ps, units)?),
+            Node::List(ids) => Value::List(list(ids, (units, path))?),
+            Node::Tuple(ids) => Value::Tuple(list(ids, (units, path))?),
+            Node::Set(ids) => Value::Set(list(ids, (units, path))?),
+            Node::Dict(ps) => Value::Dict(pairs(ps, (units, path))?),
             Node::Object {
                 class,
                 args,
@@ -111,17 +146,17 @@ impl Arena {
                 state,
                 items,
             } => Value::Object(Box::new(Object {
-                class: self.expand(*class, d, units)?,
-                args: list(args, units)?,
-                kwargs: pairs(kwargs, units)?,
+                class: self.expand(*class, d, units, path)?,
+                args: list(args, (units, path))?,
+                kwargs: pairs(kwargs, (units, path))?,
                 state: match state {
-                    Some(s) => Some(self.expand(*s, d, units)?),
+                    Some(s) => Some(self.expand(*s, d, units, path)?),
                     None => None,
                 },
-                items: pairs(items, units)?,
+                items: pairs(items, (units, path))?,
             })),
             Node::Persistent(pid) | Node::Storage { pid, .. } => {
-                Value::PersistentId(Box::new(self.expand(*pid, d, units)?))
+                Value::PersistentId(Box::new(self.expand(*pid, d, units, path)?))
             }
             Node::Tensor(t) => Value::TorchTensor(Box::new(t.clone())),
         })

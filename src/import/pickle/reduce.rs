@@ -67,6 +67,10 @@ fn call_nested(
             Some(Node::List(v) | Node::Tuple(v) | Node::Set(v)) => Node::Set(v.clone()),
             Some(_) => object(func, a, kw),
         },
+        (_, "getattr") if builtin => match method(arena, &a) {
+            Some(m) => Node::Leaf(m),
+            None => object(func, a, kw),
+        },
         ("_codecs", "encode") => match latin1(arena, &a) {
             Some(b) => Node::Leaf(Value::Bytes(b)),
             None => object(func, a, kw),
@@ -165,6 +169,33 @@ fn dict_pairs(arena: &Arena, items: Id) -> Option<Vec<(Id, Id)>> {
             .collect(),
         _ => None,
     }
+}
+
+/// Modules whose classes may hold method references (`getattr(self, 'forward_fuse')`).
+const METHOD_MODULES: [&str; 2] = ["torch.", "ultralytics."];
+
+/// `getattr(obj, name)` where `obj` is an object record of an allowed class and `name` an
+/// identifier: the inert method reference. The object itself is not referenced, so an object
+/// whose `__dict__` holds its own bound method expands without a cycle.
+fn method(arena: &Arena, a: &[Id]) -> Option<Value> {
+    let [obj, name] = a else { return None };
+    let Node::Object { class, .. } = arena.get(*obj) else {
+        return None;
+    };
+    let Node::Leaf(class @ Value::Global { module, .. }) = arena.get(*class) else {
+        return None;
+    };
+    let Node::Leaf(Value::Str(name)) = arena.get(*name) else {
+        return None;
+    };
+    let ident = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let allowed = METHOD_MODULES.iter().any(|m| module.starts_with(m));
+    (ident && allowed).then(|| Value::Method {
+        class: Box::new(class.clone()),
+        name: name.clone(),
+    })
 }
 
 /// `_codecs.encode(text, 'latin1')`: how protocol 2 stores Python 3 `bytes`.
