@@ -229,6 +229,7 @@ pub fn pnr_up5k(work: &Path, json: &str, pcf: &Path, freq_mhz: u32) -> Option<(f
     assert!(out.status.success(), "nextpnr-ice40 failed:\n{log}");
     let nextpnr_mhz = log
         .lines()
+        .rev()
         .filter(|l| l.contains("Max frequency for clock"))
         .filter_map(|l| {
             l.rsplit(": ")
@@ -238,7 +239,7 @@ pub fn pnr_up5k(work: &Path, json: &str, pcf: &Path, freq_mhz: u32) -> Option<(f
                 .parse::<f64>()
                 .ok()
         })
-        .last()
+        .next()
         .expect("nextpnr-ice40 printed no Fmax");
     let mut t = Command::new(icetime);
     t.args(["-d", "up5k", "-P", "sg48", "-p"])

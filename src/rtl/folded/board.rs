@@ -30,7 +30,7 @@ pub struct Pll {
 pub fn pll(hz: u64) -> Result<Pll> {
     for divr in 0..16u64 {
         let pfd = OSC_HZ / (divr + 1);
-        if !(10_000_000..=133_000_000).contains(&pfd) || OSC_HZ % (divr + 1) != 0 {
+        if !(10_000_000..=133_000_000).contains(&pfd) || !OSC_HZ.is_multiple_of(divr + 1) {
             continue;
         }
         for divq in 1..7u32 {
@@ -38,7 +38,7 @@ pub fn pll(hz: u64) -> Result<Pll> {
                 let vco = pfd * (divf + 1);
                 if (533_000_000..=1_066_000_000).contains(&vco)
                     && vco >> divq == hz
-                    && vco % (1 << divq) == 0
+                    && vco.is_multiple_of(1 << divq)
                 {
                     let filter = match pfd {
                         0..=16_999_999 => 1,
@@ -92,7 +92,7 @@ mod tests {
         let p = pll(30_000_000).unwrap();
         assert_eq!((p.divr, p.divf, p.divq, p.filter), (0, 79, 5, 1));
         let p = pll(24_000_000).unwrap();
-        assert_eq!(12_000_000 * (p.divf as u64 + 1) >> p.divq, 24_000_000);
+        assert_eq!((12_000_000 * (p.divf as u64 + 1)) >> p.divq, 24_000_000);
         assert!(pll(23_000_001).is_err());
         assert_eq!(clks_per_bit(30_000_000).unwrap(), 30);
     }
