@@ -151,10 +151,14 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     })?;
 
     println!(
-        "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} lanes)",
-        a.hw_imgsz, a.parallel
+        "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} architecture)",
+        a.hw_imgsz,
+        match b.arch {
+            rtl::Arch::Folded => "folded",
+            rtl::Arch::Layerseq => "layer-sequential",
+        }
     );
-    emit(&q, &sample, a.hw_imgsz, a.parallel, &rtl_dir)?;
+    emit(&q, b.arch, &sample, a.hw_imgsz, a.parallel, &rtl_dir)?;
 
     println!("[5/{total}] simulate (bit-exact against the integer reference model)");
     if a.sim {
@@ -182,7 +186,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         })?;
     } else {
         println!(
-            "  not asked for (add --synth): yoloq-gen synth {} --board {}\n  note: the whole YOLOv8n does not fit small boards in the layer-sequential design (docs/hardware.md)",
+            "  not asked for (add --synth): yoloq-gen synth {} --board {}\n  note: neither architecture places the whole YOLOv8n on the UP5K yet (docs/hardware.md)",
             rtl_dir.display(),
             a.board.0
         );
@@ -193,6 +197,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
 /// The emit stage as a library call (what `yoloq-gen emit --quant DIR --image IMG` does).
 fn emit(
     q: &yoloq_gen::quant::QuantGraph,
+    arch: rtl::Arch,
     sample: &Path,
     imgsz: usize,
     parallel: usize,
@@ -200,7 +205,8 @@ fn emit(
 ) -> anyhow::Result<()> {
     let img = image_io::load_rgb(sample)?;
     let x = preprocess::letterbox(&img, (imgsz, imgsz), false, 32).tensor;
-    let m = rtl::generate(q, rtl::Arch::Layerseq, imgsz, parallel, &x, out)?;
+    // The board names its architecture (iCE40: folded, weights from flash).
+    let m = rtl::generate(q, arch, imgsz, parallel, &x, out)?;
     println!(
         "  wrote {}: {} layers, {} cycles per frame predicted",
         out.display(),

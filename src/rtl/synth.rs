@@ -61,15 +61,42 @@ pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
 
 /// Write and run the Yosys script for `board` on the design in `dir`.
 pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
-    let m = read_manifest(dir)?;
+    let mut m = read_manifest(dir)?;
     let rel = format!("synth/{}", b.name);
     let work = dir.join(&rel);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    let mut ys = format!(
-        "read_verilog -defer {}\nhierarchy -check -top {}\n",
-        m.rtl.join(" "),
-        m.top
-    );
+    // A folded design on iCE40 is built as the board: its top level with the PLL, pads, flash
+    // reader and UART, placed on the iCEBreaker's pins at the PLL's clock.
+    let board_top = m.arch == super::Arch::Folded
+        && b.family == Family::Ice40
+        && dir.join("board/yq_board.v").is_file();
+    let mut nextpnr = b.nextpnr.clone();
+    if board_top {
+        for f in super::folded::emit::BOARD_PRIMS.iter() {
+            m.rtl.push(format!("board/{}", f.0));
+        }
+        m.rtl.push("board/yq_board.v".into());
+        m.top = "yq_board".into();
+        if let Some(p) = &mut nextpnr {
+            if let Some(i) = p.args.iter().position(|a| a == "--freq") {
+                p.args.drain(i..i + 2);
+            }
+            let mhz = super::folded::emit::BOARD_HZ as f64 / 1e6;
+            p.args.extend([
+                "--freq".into(),
+                mhz.to_string(),
+                "--pcf".into(),
+                "board/icebreaker.pcf".into(),
+            ]);
+        }
+    }
+    // Vendor cells (SB_IO, SB_PLL40_PAD) are known only inside synth_ice40.
+    let check = if board_top {
+        String::new()
+    } else {
+        format!("hierarchy -check -top {}\n", m.top)
+    };
+    let mut ys = format!("read_verilog -defer {}\n{check}", m.rtl.join(" "));
     for c in b.synth.split(';') {
         ys.push_str(&c.trim().replace("{top}", &m.top));
         ys.push('\n');
@@ -93,15 +120,20 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         .filter_map(|l| per.get(&l.module).map(|u| (l.module.clone(), u.clone())))
         .collect();
     modules.push((m.top.clone(), total.clone()));
-    let pnr = match &b.nextpnr {
+    let pnr = match &nextpnr {
         Some(p) if run_pnr => Some(
             pnr::place_route(dir, &rel, p)
                 .map_err(|e| pnr::failure(&e.to_string(), &total, &b.resources, &b.name)),
         ),
         _ => None,
     };
+    if board_top {
+        if let Some(Ok(_)) = &pnr {
+            pnr::bitstream(dir, &rel)?;
+        }
+    }
     let layer_pnr = match &pnr {
-        Some(Err(_)) => layer_pnr(dir, b, &m, &modules),
+        Some(Err(_)) if !board_top => layer_pnr(dir, b, &m, &modules),
         _ => None,
     };
     Ok(SynthReport {

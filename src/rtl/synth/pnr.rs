@@ -52,6 +52,37 @@ pub fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
     parse_pnr(&s).map_err(|e| Error::data(&path, e))
 }
 
+/// After a placed iCEBreaker design: icetime's timing sign-off (nextpnr-ice40 has only
+/// placeholder DSP delays) into `icetime.txt`, and the bitstream `yoloq.bin` by icepack.
+pub fn bitstream(dir: &Path, rel: &str) -> Result<()> {
+    let tool = |n: &str| {
+        which::which(n).map_err(|_| Error::Tool {
+            tool: n.into(),
+            msg: "not found on PATH; install it (Debian: apt-get install fpga-icestorm fpga-icestorm-chipdb)".into(),
+        })
+    };
+    let mut t = Command::new(tool("icetime")?);
+    t.current_dir(dir)
+        .args([
+            "-d",
+            "up5k",
+            "-P",
+            "sg48",
+            "-p",
+            "board/icebreaker.pcf",
+            "-t",
+        ])
+        .arg(format!("{rel}/design.asc"));
+    let out = super::super::sim::run_checked(t, "icetime")?;
+    crate::util::write_atomic_str(&dir.join(rel).join("icetime.txt"), &out)?;
+    let mut p = Command::new(tool("icepack")?);
+    p.current_dir(dir)
+        .arg(format!("{rel}/design.asc"))
+        .arg(format!("{rel}/yoloq.bin"));
+    super::super::sim::run_checked(p, "icepack")?;
+    Ok(())
+}
+
 /// Parse nextpnr's `--report` JSON.
 pub fn parse_pnr(s: &str) -> std::result::Result<PnrReport, String> {
     let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))?;
