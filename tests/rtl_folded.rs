@@ -95,6 +95,87 @@ fn synthetic_board_with_flash_model_and_uart() {
     }
 }
 
+/// Gate level: the Yosys `synth_ice40 -dsp` netlist of the design for the UP5K (SB_MAC16 in
+/// dual 8x8 mode, SB_SPRAM256KA, SB_RAM40_4K) simulated with Yosys' cell models in Verilator
+/// against the same golden codes and cycle model.
+#[test]
+fn ice40_gate_level_netlist_bit_exact() {
+    let (Some(yosys), Some(verilator)) = (common::tool("yosys"), common::tool("verilator")) else {
+        return;
+    };
+    let cells = Path::new("/usr/share/yosys/ice40/cells_sim.v");
+    if !cells.is_file() {
+        common::missing("/usr/share/yosys/ice40/cells_sim.v (Debian package yosys)");
+        return;
+    }
+    let dir = design();
+    let m = read_manifest(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let net = tmp.path().join("net.v");
+    let script = format!(
+        "read_verilog -defer {}; chparam -set IMPL \"ice40\" yq_top; synth_ice40 -dsp -top yq_top; write_verilog -noattr {}",
+        m.rtl.join(" "),
+        net.display()
+    );
+    let out = std::process::Command::new(yosys)
+        .current_dir(&dir)
+        .args(["-q", "-p", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "yosys: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let netlist = std::fs::read_to_string(&net).unwrap();
+    assert!(
+        netlist.contains("SB_MAC16") && netlist.contains("SB_SPRAM256KA"),
+        "the netlist lacks the UP5K primitives"
+    );
+    let obj = tmp.path().join("obj");
+    let out = std::process::Command::new(verilator)
+        .current_dir(&dir)
+        .args([
+            "--binary",
+            "--timing",
+            "-O1",
+            "-Wno-fatal",
+            "-Wno-lint",
+            "-Wno-style",
+            "-DNO_ICE40_DEFAULT_ASSIGNMENTS",
+        ])
+        .args(["--top-module", "tb_top", "-j", "2", "--Mdir"])
+        .arg(&obj)
+        .arg(cells)
+        .arg(&net)
+        .arg("tb/tb_top.v")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verilator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::process::Command::new(obj.join("Vtb_top"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        log.contains("RESULT PASS"),
+        "{}",
+        log.lines()
+            .filter(|l| !l.starts_with("DONE"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let frame = log
+        .lines()
+        .find_map(|l| l.strip_prefix("FRAME cycles "))
+        .unwrap();
+    assert_eq!(frame.trim().parse::<u64>().unwrap(), m.frame_cycles);
+}
+
 /// Weight slots of 32 taps split most reductions into chunks (first / middle / last psum
 /// passes); the result must still be exact and on schedule.
 #[test]
