@@ -21,7 +21,8 @@ module yq_fold_add #(
     reg [23:0] i;
     reg signed [IW-1:0] ta;
     localparam signed [IW-1:0] ONE = 1;
-    // rounding shift of (x - z) by the signed amount s
+    // rounding shift of (x - z) by the signed amount s (|s| < 64)
+    /* verilator lint_off UNUSEDSIGNAL */
     function signed [IW-1:0] rs(input [7:0] x, input [7:0] z, input [7:0] s);
         reg signed [IW-1:0] v;
         reg [5:0] r, l;
@@ -32,6 +33,7 @@ module yq_fold_add #(
             rs = ((v <<< l) + ((r == 6'd0) ? {IW{1'b0}} : (ONE <<< (r - 6'd1)))) >>> r;
         end
     endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
     wire signed [IW-1:0] sum = ta + rs(m_rbyte, d_zb, d_sb) + $signed({{(IW-8){1'b0}}, d_zo});
     wire signed [IW-1:0] qm = $signed({{(IW-8){1'b0}}, d_qmax});
     wire [7:0] y = (sum < 0) ? 8'd0 : ((sum > qm) ? d_qmax : sum[7:0]);

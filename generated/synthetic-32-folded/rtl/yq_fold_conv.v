@@ -90,7 +90,8 @@ module yq_fold_conv #(
     reg q_v;
     reg signed [ACC_W-1:0] q_a;
     reg [23:0] q_addr;
-    wire lane_end_one = (dl == nlanes - 1'b1);
+    wire [7:0] dl8 = {{(7 - LW){1'b0}}, dl};
+    wire lane_end_one = (dl8 == nlanes - 8'd1);
 
     // psum word address of lane dl at this pixel: psa + 2*dl
     wire [23:0] ps_addr = psa + {18'd0, dl, 1'b0};
@@ -183,7 +184,7 @@ module yq_fold_conv #(
                 if ((ch == 8'd0 && dph == 4'd1) || (!last_chunk && ch != 8'd0 && dph == 4'd4)
                     || (last_chunk && ch != 8'd0 && dph == 4'd8)) begin
                     dph <= 0; dl <= dl + 1'b1; dout <= dout + d_howo;
-                    if (dl == nlanes - 1'b1) state <= S_NEXT;
+                    if (dl8 == nlanes - 8'd1) state <= S_NEXT;
                 end
             end
             S_FLUSH: if (!q_busy) state <= S_NEXT;
@@ -277,5 +278,5 @@ module yq_fold_conv #(
     assign cw_data = d_has_lut ? r4_lut : r4_code;
     wire q_busy = q_v || r1_v || r2_v || r3_v || r4_v;
 
-    wire unused = ^{ps_addr[23], a_any[23:AB]};
+    wire unused = ^{ps_addr[23], a_any[23:AB], xs1[8], r2_sh[6]};
 endmodule

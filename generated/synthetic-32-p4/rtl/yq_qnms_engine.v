@@ -87,6 +87,7 @@ module yq_qnms_engine #(
     // pixel index widened to any address width
     wire [AW+15:0] pix_x = {{AW{1'b0}}, pix};
     wire [AW-1:0] pix_a = pix_x[AW-1:0];
+    wire unused_pix_x = ^pix_x[AW+15:AW];
 
     // Candidate store and its `used` flags; kept boxes with their areas.
     reg [ENTW-1:0] cand [0:NCAND-1];

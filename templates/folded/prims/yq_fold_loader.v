@@ -38,6 +38,9 @@ module yq_fold_loader #(
     localparam [2:0] S_IDLE = 3'd0, S_DESC = 3'd1, S_DECIDE = 3'd2, S_LUT = 3'd3,
                      S_PRM = 3'd4, S_WGT = 3'd5;
     localparam [6:0] DLAST = DESC_BYTES - 1;
+    localparam [31:0] PM1_32 = P - 1;
+    localparam [LW-1:0] PM1 = PM1_32[LW-1:0];
+    localparam [LW:0] PM1X = PM1_32[LW:0];
     reg [2:0] state;
     reg [CW-1:0] i, og, n, tap;
     reg [7:0] ch;
@@ -80,13 +83,13 @@ module yq_fold_loader #(
                     pbyte <= 0;
                     pb_we <= 1'b1; pb_waddr <= {og[0], lane[LW-1:0]};
                     lane <= lane + 1'b1;
-                    if (lane == P - 1) begin lane <= 0; state <= S_WGT; end
+                    if (lane == PM1X) begin lane <= 0; state <= S_WGT; end
                 end
             end
             S_WGT: if (take) begin
                 wb_wdata <= {s_data, wb_wdata[P*8-1:8]};
                 wlane <= wlane + 1'b1;
-                if (wlane == P - 1) begin
+                if (wlane == PM1) begin
                     wb_we <= 1'b1; wb_waddr <= {n[0], tap[WTW-1:0]};
                     tap <= tap + 1'b1;
                     if (tap == tc - 1'b1) begin
