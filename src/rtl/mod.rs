@@ -93,6 +93,37 @@ pub fn generate(
     }
 }
 
+/// Render one Tera template; an error names the template and the whole cause chain.
+pub(crate) fn render_template(t: &tera::Tera, name: &str, ctx: &tera::Context) -> Result<String> {
+    t.render(name, ctx).map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        crate::error::Error::Other(format!("rendering template {name}: {msg}"))
+    })
+}
+
+/// Write a rendered design to `out`: the generated sub-directories `dirs` of an earlier design
+/// are replaced (only when `out/manifest.json` marks the directory as ours), then every file is
+/// written atomically.
+pub(crate) fn write_design(out: &Path, dirs: &[&str], files: &[(String, String)]) -> Result<()> {
+    if out.join("manifest.json").is_file() {
+        for sub in dirs {
+            let p = out.join(sub);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).map_err(|e| crate::error::Error::io(&p, e))?;
+            }
+        }
+    }
+    for (rel, body) in files {
+        crate::util::write_atomic_str(&out.join(rel), body)?;
+    }
+    Ok(())
+}
+
 /// Width in bits of an unsigned value up to `max` (at least 1).
 pub fn ubits(max: u64) -> u32 {
     (64 - max.leading_zeros()).max(1)

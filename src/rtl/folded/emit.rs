@@ -13,7 +13,6 @@ use crate::rtl::golden::Golden;
 use crate::rtl::manifest::{Manifest, ManifestLayer};
 use crate::rtl::plan::{LayerKind, LayerPlan, Plan};
 use crate::rtl::{hex, prims, ubits, COMMON_TEMPLATES};
-use crate::util::write_atomic_str;
 use serde::Serialize;
 use std::path::Path;
 use tera::{Context, Tera};
@@ -121,15 +120,7 @@ fn tera() -> Result<Tera> {
 }
 
 fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
-    t.render(name, ctx).map_err(|e| {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        Error::Other(format!("rendering template {name}: {msg}"))
-    })
+    crate::rtl::render_template(t, name, ctx)
 }
 
 /// What the shared NMS wrapper template reads as `d`.
@@ -351,17 +342,7 @@ pub fn generate(
     }
     super::cycles::apply(&mut d, g.qnms.as_ref().map(|r| r.cycles));
     let (files, manifest) = render_all(&d, &plan, &g)?;
-    if out.join("manifest.json").is_file() {
-        for sub in ["rtl", "mem", "tb"] {
-            let p = out.join(sub);
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-            }
-        }
-    }
-    for (rel, body) in &files {
-        write_atomic_str(&out.join(rel), body)?;
-    }
+    crate::rtl::write_design(out, &["rtl", "mem", "tb", "board"], &files)?;
     // The flash image for `iceprog -o 1M board/flash.bin`.
     crate::util::write_atomic(&out.join("board/flash.bin"), &d.flash)?;
     Ok(manifest)

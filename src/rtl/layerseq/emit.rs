@@ -13,7 +13,6 @@ use super::super::plan::LayerKind;
 use super::super::{hex, prims, Arch, COMMON_TEMPLATES, CW};
 use super::{HwDesign, LayerParams};
 use crate::error::{Error, Result};
-use crate::util::write_atomic_str;
 use std::path::Path;
 use tera::{Context, Tera};
 
@@ -103,15 +102,7 @@ fn tera() -> Result<Tera> {
 }
 
 fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
-    t.render(name, ctx).map_err(|e| {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        Error::Other(format!("rendering template {name}: {msg}"))
-    })
+    crate::rtl::render_template(t, name, ctx)
 }
 
 /// Render every file of the design into memory: `(relative path, contents)`, sorted.
@@ -259,17 +250,7 @@ fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
 /// replaced (only when `out/manifest.json` marks the directory as ours).
 pub fn emit(d: &HwDesign, g: &Golden, out: &Path) -> Result<Manifest> {
     let (files, manifest) = render_all(d, g)?;
-    if out.join("manifest.json").is_file() {
-        for sub in ["rtl", "mem", "tb"] {
-            let p = out.join(sub);
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-            }
-        }
-    }
-    for (rel, body) in &files {
-        write_atomic_str(&out.join(rel), body)?;
-    }
+    crate::rtl::write_design(out, &["rtl", "mem", "tb"], &files)?;
     Ok(manifest)
 }
 
