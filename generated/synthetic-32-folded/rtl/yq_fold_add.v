@@ -10,15 +10,16 @@ module yq_fold_add #(
     input wire rst,
     input wire go,
     output reg done,
-    input wire [23:0] d_n, input wire [23:0] d_a, input wire [23:0] d_b, input wire [23:0] d_out,
+    input wire [AB-1:0] d_n, input wire [AB-1:0] d_a, input wire [AB-1:0] d_b, input wire [AB-1:0] d_out,
     input wire [7:0] d_za, input wire [7:0] d_zb, input wire [7:0] d_zo, input wire [7:0] d_qmax,
     input wire [7:0] d_sa, input wire [7:0] d_sb,
     output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
     input wire [7:0] m_rbyte
 );
+    localparam [AB-1:0] ONE_A = 1;
     reg run;
     reg [1:0] ph;
-    reg [23:0] i;
+    reg [AB-1:0] i;
     reg signed [IW-1:0] ta;
     localparam signed [IW-1:0] ONE = 1;
     // rounding shift of (x - z) by the signed amount s (|s| < 64)
@@ -39,8 +40,8 @@ module yq_fold_add #(
     wire [7:0] y = (sum < 0) ? 8'd0 : ((sum > qm) ? d_qmax : sum[7:0]);
     assign m_rd = run && (ph != 2'd2);
     assign m_wr = run && (ph == 2'd2);
-    wire [23:0] a = (ph == 2'd0) ? (d_a + i) : ((ph == 2'd1) ? (d_b + i) : (d_out + i));
-    assign m_addr = run ? a[AB-1:0] : {AB{1'b0}};
+    wire [AB-1:0] a = (ph == 2'd0) ? (d_a + i) : ((ph == 2'd1) ? (d_b + i) : (d_out + i));
+    assign m_addr = run ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, y} : 16'd0;
     always @(posedge clk) begin
         done <= 1'b0;
@@ -51,8 +52,8 @@ module yq_fold_add #(
         end else if (run) begin
             if (ph == 2'd1) ta <= rs(m_rbyte, d_za, d_sa);
             if (ph == 2'd2) begin
-                ph <= 2'd0; i <= i + 24'd1;
-                if (i == d_n - 24'd1) begin
+                ph <= 2'd0; i <= i + ONE_A;
+                if (i == d_n - ONE_A) begin
                     run <= 1'b0; done <= 1'b1;
                 end
             end else begin
@@ -60,5 +61,4 @@ module yq_fold_add #(
             end
         end
     end
-    wire unused = ^{a[23:AB]};
 endmodule

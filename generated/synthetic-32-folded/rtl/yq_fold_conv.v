@@ -26,8 +26,11 @@ module yq_fold_conv #(
     parameter ACC_W = 32,
     parameter BIAS_W = 32,
     parameter SH_W = 40,         // requantizer width
+    parameter RSH_W = 6,         // bits of the largest right shift
+    parameter LSH_W = 1,         // bits of the largest left shift
+    parameter LSH_EN = 1,        // 0: no layer shifts left
     parameter OFFSET = 128,
-    parameter CW = 16
+    parameter CW = 16            // dimension width
 ) (
     input wire clk,
     input wire rst,
@@ -36,10 +39,10 @@ module yq_fold_conv #(
     // descriptor fields (stable while the layer runs)
     input wire [CW-1:0] d_h, input wire [CW-1:0] d_w, input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
     input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
-    input wire [23:0] d_pix0, input wire [23:0] d_out, input wire [23:0] d_psum,
+    input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_psum,
     input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
-    input wire [7:0] d_lanes_last, input wire [23:0] d_rowstep, input wire [23:0] d_chstep,
-    input wire [23:0] d_chunkstep, input wire [23:0] d_sw, input wire [23:0] d_gstep, input wire [23:0] d_howo,
+    input wire [7:0] d_lanes_last, input wire [AB-1:0] d_rowstep, input wire [AB-1:0] d_chstep,
+    input wire [AB-1:0] d_chunkstep, input wire [AB-1:0] d_sw, input wire [AB-1:0] d_gstep, input wire [AB-1:0] d_howo,
     input wire [7:0] d_zero, input wire [7:0] d_qmax, input wire d_has_lut,
     // loader handshake: chunks of this layer fully loaded / fully used
     input wire [CW-1:0] loaded,
@@ -50,7 +53,7 @@ module yq_fold_conv #(
     input wire [7:0] m_rbyte, input wire [15:0] m_rword,
     // weight buffer (registered read), parameter buffer (registered read), SiLU table
     output wire [WTW:0] wb_addr, input wire [P*8-1:0] wb_data,
-    output wire [LW:0] pb_addr, input wire [39:0] pb_data,
+    output wire [LW:0] pb_addr, input wire [BIAS_W+7:0] pb_data,
     output wire [7:0] lut_addr, input wire [7:0] lut_data,
     // MAC array
     output reg mac_en, output reg mac_first, output reg mac_last,
@@ -60,20 +63,21 @@ module yq_fold_conv #(
     localparam [3:0] S_IDLE = 4'd0, S_WAITW = 4'd1, S_TAPS = 4'd2, S_WMAC = 4'd3,
                      S_DRAIN = 4'd4, S_PSR = 4'd5, S_FLUSH = 4'd6, S_NEXT = 4'd7;
     localparam [8:0] OFF9 = OFFSET;
-    localparam [23:0] P2 = 2 * P;
+    localparam [AB-1:0] P2 = 2 * P;
+    localparam [AB-1:0] ONE_A = 1;
 
     reg [3:0] state;
     reg [CW-1:0] og, t, kx, ky, ox, oy, oxs, oys, tc;
     reg [7:0] ch;
-    reg [23:0] tap_off, cbase, pix_in, pix_row, gbase, opix, psa;
+    reg [AB-1:0] tap_off, cbase, pix_in, pix_row, gbase, opix, psa;
     reg slot;
     reg [7:0] nlanes;
     wire last_chunk = (ch == d_nch - 8'd1);
     wire one_chunk = (d_nch == 8'd1);
-    wire [CW-1:0] km1 = {8'd0, d_k} - 1'b1;
+    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
     wire [CW-1:0] iy = oys + ky;
     wire [CW-1:0] ix = oxs + kx;
-    wire [CW-1:0] padw = {8'd0, d_pad};
+    wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
     wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
     wire tap_issue = (state == S_TAPS);
     wire last_tap = (t == tc - 1'b1);
@@ -83,18 +87,26 @@ module yq_fold_conv #(
     // dl: lane being drained; dph: phase inside a lane for the psum modes.
     reg [LW:0] dl;
     reg [3:0] dph;
-    reg [23:0] dout;        // output code address of lane dl
+    reg [AB-1:0] dout;      // output code address of lane dl
     reg [15:0] plo;
-    wire signed [ACC_W-1:0] acc_l = mac_acc[dl[LW-1:0]*ACC_W +: ACC_W];
+    // lane dl's sum (a mux tree over the lanes, whatever ACC_W is)
+    wire [ACC_W-1:0] acc_lanes [0:P-1];
+    genvar gl;
+    generate
+        for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
+            assign acc_lanes[gl] = mac_acc[gl*ACC_W +: ACC_W];
+        end
+    endgenerate
+    wire signed [ACC_W-1:0] acc_l = acc_lanes[dl[LW-1:0]];
     // requantizer pipeline input
     reg q_v;
     reg signed [ACC_W-1:0] q_a;
-    reg [23:0] q_addr;
+    reg [AB-1:0] q_addr;
     wire [7:0] dl8 = {{(7 - LW){1'b0}}, dl};
     wire lane_end_one = (dl8 == nlanes - 8'd1);
 
     // psum word address of lane dl at this pixel: psa + 2*dl
-    wire [23:0] ps_addr = psa + {18'd0, dl, 1'b0};
+    wire [AB-1:0] ps_addr = psa + {{(AB-LW-2){1'b0}}, dl, 1'b0};
     reg ps_rd_lo, ps_rd_hi, ps_wr_lo, ps_wr_hi;
     always @(*) begin
         ps_rd_lo = 1'b0; ps_rd_hi = 1'b0; ps_wr_lo = 1'b0; ps_wr_hi = 1'b0;
@@ -108,22 +120,26 @@ module yq_fold_conv #(
         end
     end
     reg signed [ACC_W-1:0] ps_hold;
-    wire [15:0] ps_wdata = (ch == 8'd0) ? (dph == 4'd0 ? acc_l[15:0] : acc_l[31:16])
-                                        : (dph == 4'd3 ? ps_hold[15:0] : ps_hold[31:16]);
+    wire [31:0] ps_in = {m_rword, plo};
+    // partial sums are stored as 32-bit words
+    wire [31:0] acc32 = {{(32-ACC_W){acc_l[ACC_W-1]}}, acc_l};
+    wire [31:0] hold32 = {{(32-ACC_W){ps_hold[ACC_W-1]}}, ps_hold};
+    wire [15:0] ps_wdata = (ch == 8'd0) ? (dph == 4'd0 ? acc32[15:0] : acc32[31:16])
+                                        : (dph == 4'd3 ? hold32[15:0] : hold32[31:16]);
 
     // code write from the requantizer pipeline tail
     wire cw_en;
-    wire [23:0] cw_addr;
+    wire [AB-1:0] cw_addr;
     wire [7:0] cw_data;
 
     wire rd_tap = tap_issue && !pad;
     assign m_rd = rd_tap || ps_rd_lo || ps_rd_hi;
     assign m_wr = cw_en || ps_wr_lo || ps_wr_hi;
     assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
-    wire [23:0] a_tap = pix_in + cbase + tap_off;
-    wire [23:0] a_ps = {ps_addr[22:0], 1'b0} + ((ps_rd_hi || ps_wr_hi) ? 24'd2 : 24'd0);
-    wire [23:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
-    assign m_addr = (m_rd || m_wr) ? a_any[AB-1:0] : {AB{1'b0}};
+    wire [AB-1:0] a_tap = pix_in + cbase + tap_off;
+    wire [AB-1:0] a_ps = {ps_addr[AB-2:0], 1'b0} + ((ps_rd_hi || ps_wr_hi) ? (ONE_A << 1) : {AB{1'b0}});
+    wire [AB-1:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
+    assign m_addr = (m_rd || m_wr) ? a_any : {AB{1'b0}};
     assign m_wdata = cw_en ? {8'd0, cw_data} : ((ps_wr_lo || ps_wr_hi) ? ps_wdata : 16'd0);
     assign wb_addr = {slot, t[WTW-1:0]};
     reg [LW-1:0] q_lane;
@@ -152,7 +168,7 @@ module yq_fold_conv #(
             S_TAPS: begin
                 t <= t + 1'b1;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; tap_off <= tap_off + 24'd1;
+                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A;
                 end else if (ky != km1) begin
                     kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
                 end else begin
@@ -174,7 +190,7 @@ module yq_fold_conv #(
                 dph <= dph + 1'b1;
                 if (dph == 4'd1) plo <= m_rword;           // lo word arrived
                 if (dph == 4'd2) begin                     // hi word arrived
-                    ps_hold <= acc_l + $signed({m_rword, plo});
+                    ps_hold <= acc_l + ps_in[ACC_W-1:0];
                 end
                 if (ch != 8'd0 && last_chunk && dph == 4'd3) begin
                     q_v <= 1'b1; q_a <= ps_hold; q_addr <= dout; q_lane <= dl[LW-1:0];
@@ -193,11 +209,11 @@ module yq_fold_conv #(
                 t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
                 if (!last_px) begin
                     state <= S_TAPS;
-                    opix <= opix + 24'd1; psa <= psa + P2;
+                    opix <= opix + ONE_A; psa <= psa + P2;
                     if (ox != d_wo - 1'b1) begin
-                        ox <= ox + 1'b1; oxs <= oxs + {8'd0, d_s}; pix_in <= pix_in + {16'd0, d_s};
+                        ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
                     end else begin
-                        ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {8'd0, d_s};
+                        ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
                         pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
                     end
                 end else begin
@@ -237,7 +253,7 @@ module yq_fold_conv #(
     // ---- requantizer pipeline: q (lane in) -> r1 (bias) -> r2 (shift, clamp) -> r3 (table) -
     reg r1_v, r2_v, r3_v;
     reg signed [ACC_W-1:0] r1_a;
-    reg [23:0] r1_addr, r2_addr, r3_addr;
+    reg [AB-1:0] r1_addr, r2_addr, r3_addr;
     reg signed [SH_W-1:0] r2_sum;
     reg signed [7:0] r2_sh;
     reg [7:0] r3_code;
@@ -246,16 +262,18 @@ module yq_fold_conv #(
         r1_v <= !rst && q_v; r1_a <= q_a; r1_addr <= q_addr;
     end
     wire signed [BIAS_W-1:0] bias1 = pb_data[BIAS_W-1:0];
-    wire signed [7:0] sh1 = pb_data[39:32];
+    wire signed [7:0] sh1 = pb_data[BIAS_W+7:BIAS_W];
     always @(posedge clk) begin
         r2_v <= !rst && r1_v; r2_addr <= r1_addr;
         r2_sum <= $signed({{(SH_W-ACC_W){r1_a[ACC_W-1]}}, r1_a}) + $signed({{(SH_W-BIAS_W){bias1[BIAS_W-1]}}, bias1});
         r2_sh <= sh1;
     end
-    wire [5:0] rsh2 = r2_sh[7] ? 6'd0 : r2_sh[5:0];
-    wire [5:0] lsh2 = r2_sh[7] ? (6'd0 - r2_sh[5:0]) : 6'd0;
+    // shift amounts at the widths the design's shifts need
+    wire [7:0] nsh2 = 8'd0 - r2_sh;
+    wire [RSH_W-1:0] rsh2 = r2_sh[7] ? {RSH_W{1'b0}} : r2_sh[RSH_W-1:0];
+    wire [LSH_W-1:0] lsh2 = (LSH_EN != 0 && r2_sh[7]) ? nsh2[LSH_W-1:0] : {LSH_W{1'b0}};
     localparam signed [SH_W-1:0] ONE = 1;
-    wire signed [SH_W-1:0] half2 = (rsh2 == 6'd0) ? {SH_W{1'b0}} : (ONE <<< (rsh2 - 6'd1));
+    wire signed [SH_W-1:0] half2 = (rsh2 == {RSH_W{1'b0}}) ? {SH_W{1'b0}} : (ONE <<< (rsh2 - 1'b1));
     wire signed [SH_W-1:0] sv2 = ((r2_sum <<< lsh2) + half2) >>> rsh2;
     wire signed [SH_W-1:0] z2 = sv2 + $signed({{(SH_W-8){1'b0}}, d_zero});
     wire signed [SH_W-1:0] qm2 = $signed({{(SH_W-8){1'b0}}, d_qmax});
@@ -265,7 +283,7 @@ module yq_fold_conv #(
     end
     assign lut_addr = c2;
     reg r4_v;
-    reg [23:0] r4_addr;
+    reg [AB-1:0] r4_addr;
     reg [7:0] r4_code;
     always @(posedge clk) begin
         r4_v <= !rst && r3_v; r4_addr <= r3_addr; r4_code <= r3_code;
@@ -278,5 +296,5 @@ module yq_fold_conv #(
     assign cw_data = d_has_lut ? r4_lut : r4_code;
     wire q_busy = q_v || r1_v || r2_v || r3_v || r4_v;
 
-    wire unused = ^{ps_addr[23], a_any[23:AB], xs1[8], r2_sh[6]};
+    wire unused = ^{ps_addr[AB-1], xs1[8], r2_sh, nsh2, ps_in};
 endmodule

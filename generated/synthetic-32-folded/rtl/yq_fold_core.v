@@ -12,7 +12,8 @@ module yq_fold_core #(
     parameter NL = 8, parameter LYW = 3,
     parameter AB = 17, parameter P = 16, parameter LW = 4, parameter WTW = 8,
     parameter ACC_W = 32, parameter BIAS_W = 32, parameter SH_W = 40, parameter OFFSET = 128,
-    parameter ADD_W = 24, parameter DESC_BYTES = 72,
+    parameter RSH_W = 6, parameter LSH_W = 1, parameter LSH_EN = 1,
+    parameter ADD_W = 24, parameter DESC_BYTES = 72, parameter DW = 16,
     parameter IMPL = "generic"   // "ice40": SB_MAC16 multipliers
 ) (
     input wire clk,
@@ -48,8 +49,8 @@ module yq_fold_core #(
     wire [6:0] d_idx;
     wire [7:0] d_data;
     wire [7:0] kind, flags, k, s, pad, padv, nch, lanes_last, zero, qmax, za, zb, sa, sb, f;
-    wire [15:0] c, h, w, co, ho, wo, g, tc, tc_last, lut_len;
-    wire [23:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
+    wire [DW-1:0] c, h, w, co, ho, wo, g, tc, tc_last, lut_len;
+    wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .idx(d_idx), .data(d_data),
         .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .co(co), .ho(ho), .wo(wo),
@@ -104,14 +105,14 @@ module yq_fold_core #(
     wire lut_we, pb_we, wb_we;
     wire [7:0] lut_waddr, lut_wdata, lut_raddr;
     wire [LW:0] pb_waddr, pb_raddr;
-    wire [39:0] pb_wdata;
+    wire [BIAS_W+7:0] pb_wdata;
     wire [WTW:0] wb_waddr, wb_raddr;
     wire [P*8-1:0] wb_wdata;
     reg [7:0] lut_mem [0:255];
-    reg [39:0] pb_mem [0:2*P-1];
+    reg [BIAS_W+7:0] pb_mem [0:2*P-1];
     reg [P*8-1:0] wb_mem [0:(2 << WTW)-1];
     reg [7:0] lut_q;
-    reg [39:0] pb_q;
+    reg [BIAS_W+7:0] pb_q;
     reg [P*8-1:0] wb_q;
     always @(posedge clk) begin
         if (lut_we) lut_mem[lut_waddr] <= lut_wdata;
@@ -127,8 +128,8 @@ module yq_fold_core #(
     end
 
     // ---- loader -------------------------------------------------------------------------
-    wire [15:0] loaded, consumed;
-    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES)) u_loader (
+    wire [DW-1:0] loaded, consumed;
+    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW), .BIAS_W(BIAS_W)) u_loader (
         .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle),
         .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
         .d_we(d_we), .d_idx(d_idx), .d_data(d_data),
@@ -150,13 +151,14 @@ module yq_fold_core #(
     wire signed [7:0] mac_act;
     wire [P*8-1:0] mac_w;
     wire [P*ACC_W-1:0] mac_acc;
-    yq_mac_array #(.LANES(P), .ACC_W(ACC_W), .IMPL(IMPL)) u_mac (
+    yq_mac_array #(.LANES(P), .ACC_W(ACC_W), .HOLD(0), .IMPL(IMPL)) u_mac (
         .clk(clk), .rst(rst), .en(mac_en), .first(mac_first), .last(mac_last),
         .act(mac_act), .w(mac_w), .acc(mac_acc), .acc_valid(mac_valid)
     );
 
     yq_fold_conv #(.AB(AB), .P(P), .LW(LW), .WTW(WTW), .ACC_W(ACC_W), .BIAS_W(BIAS_W),
-                   .SH_W(SH_W), .OFFSET(OFFSET)) u_conv (
+                   .SH_W(SH_W), .RSH_W(RSH_W), .LSH_W(LSH_W), .LSH_EN(LSH_EN), .OFFSET(OFFSET),
+                   .CW(DW)) u_conv (
         .clk(clk), .rst(rst), .go(go_conv), .done(dn_conv),
         .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad), .d_padv(padv),
         .d_pix0(pix0), .d_out(out), .d_psum(psum), .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
@@ -170,13 +172,13 @@ module yq_fold_core #(
         .mac_en(mac_en), .mac_first(mac_first), .mac_last(mac_last), .mac_act(mac_act), .mac_w(mac_w),
         .mac_acc(mac_acc), .mac_valid(mac_valid)
     );
-    yq_fold_pool #(.AB(AB)) u_pool (
+    yq_fold_pool #(.AB(AB), .CW(DW)) u_pool (
         .clk(clk), .rst(rst), .go(go_pool), .done(dn_pool),
         .d_c(c), .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad),
         .d_pix0(pix0), .d_out(out), .d_rowstep(rowstep), .d_sw(sw), .d_hw(hw),
         .m_rd(pl_rd), .m_wr(pl_wr), .m_addr(pl_a), .m_wdata(pl_d), .m_rbyte(rbyte)
     );
-    yq_fold_upsample #(.AB(AB)) u_up (
+    yq_fold_upsample #(.AB(AB), .CW(DW)) u_up (
         .clk(clk), .rst(rst), .go(go_up), .done(dn_up),
         .d_c(c), .d_h(h), .d_w(w), .d_f(f), .d_in(pix0), .d_out(out),
         .m_rd(up_rd), .m_wr(up_wr), .m_addr(up_a), .m_wdata(up_d), .m_rbyte(rbyte)

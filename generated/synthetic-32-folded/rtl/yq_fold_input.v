@@ -8,18 +8,19 @@ module yq_fold_input #(
     input wire rst,
     input wire go,
     output reg done,
-    input wire [23:0] d_n, input wire [23:0] d_out, input wire [7:0] d_shift,
+    input wire [AB-1:0] d_n, input wire [AB-1:0] d_out, input wire [7:0] d_shift,
     input wire in_valid, input wire [7:0] in_data, output wire in_ready,
     output reg m_wr, output reg [AB-1:0] m_addr, output reg [15:0] m_wdata
 );
+    localparam [AB-1:0] ONE_A = 1;
     reg run;
-    reg [23:0] i;
+    reg [AB-1:0] i;
     assign in_ready = run;
-    wire [23:0] a = d_out + i;
+    wire [AB-1:0] a = d_out + i;
     // the write is registered: the code of a byte taken in cycle t is written in t + 1
     always @(posedge clk) begin
         m_wr <= !rst && run && in_valid;
-        m_addr <= (run && in_valid) ? a[AB-1:0] : {AB{1'b0}};
+        m_addr <= (run && in_valid) ? a : {AB{1'b0}};
         m_wdata <= (run && in_valid) ? {8'd0, in_data >> d_shift[2:0]} : 16'd0;
     end
     always @(posedge clk) begin
@@ -29,11 +30,11 @@ module yq_fold_input #(
         end else if (go) begin
             run <= 1'b1; i <= 0;
         end else if (run && in_valid) begin
-            i <= i + 24'd1;
-            if (i == d_n - 24'd1) begin
+            i <= i + ONE_A;
+            if (i == d_n - ONE_A) begin
                 run <= 1'b0; done <= 1'b1;
             end
         end
     end
-    wire unused = ^{a[23:AB], d_shift[7:3]};
+    wire unused = ^{d_shift[7:3]};
 endmodule

@@ -14,19 +14,20 @@ module yq_fold_pool #(
     input wire [CW-1:0] d_c, input wire [CW-1:0] d_h, input wire [CW-1:0] d_w,
     input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
     input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad,
-    input wire [23:0] d_pix0, input wire [23:0] d_out, input wire [23:0] d_rowstep,
-    input wire [23:0] d_sw, input wire [23:0] d_hw,
+    input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_rowstep,
+    input wire [AB-1:0] d_sw, input wire [AB-1:0] d_hw,
     output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
     input wire [7:0] m_rbyte
 );
+    localparam [AB-1:0] ONE_A = 1;
     localparam [1:0] S_IDLE = 2'd0, S_TAP = 2'd1, S_WR = 2'd2;
     reg [1:0] state;
     reg [CW-1:0] c, ox, oy, oxs, oys, kx, ky;
-    reg [23:0] cbase, pix_in, pix_row, tap_off, oaddr;
+    reg [AB-1:0] cbase, pix_in, pix_row, tap_off, oaddr;
     reg [7:0] mx;
     reg v1;
-    wire [CW-1:0] km1 = {8'd0, d_k} - 1'b1;
-    wire [CW-1:0] padw = {8'd0, d_pad};
+    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
+    wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
     wire [CW-1:0] iy = oys + ky;
     wire [CW-1:0] ix = oxs + kx;
     wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
@@ -36,8 +37,8 @@ module yq_fold_pool #(
     wire [7:0] mx_now = (v1 && m_rbyte > mx) ? m_rbyte : mx;
     assign m_rd = rd;
     assign m_wr = (state == S_WR);
-    wire [23:0] a = rd ? (cbase + pix_in + tap_off) : oaddr;
-    assign m_addr = (m_rd || m_wr) ? a[AB-1:0] : {AB{1'b0}};
+    wire [AB-1:0] a = rd ? (cbase + pix_in + tap_off) : oaddr;
+    assign m_addr = (m_rd || m_wr) ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, mx_now} : 16'd0;
     wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
     always @(posedge clk) begin
@@ -54,21 +55,21 @@ module yq_fold_pool #(
             S_TAP: begin
                 mx <= mx_now;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; tap_off <= tap_off + 24'd1;
+                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A;
                 end else begin
                     kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
                 end
                 if (last_tap) state <= S_WR;
             end
             S_WR: begin
-                mx <= 0; kx <= 0; ky <= 0; tap_off <= 0; oaddr <= oaddr + 24'd1;
+                mx <= 0; kx <= 0; ky <= 0; tap_off <= 0; oaddr <= oaddr + ONE_A;
                 state <= S_TAP;
                 if (ox != d_wo - 1'b1) begin
-                    ox <= ox + 1'b1; oxs <= oxs + {8'd0, d_s}; pix_in <= pix_in + {16'd0, d_s};
+                    ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
                 end else begin
                     ox <= 0; oxs <= 0;
                     if (!last_px) begin
-                        oy <= oy + 1'b1; oys <= oys + {8'd0, d_s};
+                        oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
                         pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
                     end else begin
                         oy <= 0; oys <= 0; pix_row <= d_pix0; pix_in <= d_pix0;
@@ -83,5 +84,4 @@ module yq_fold_pool #(
             endcase
         end
     end
-    wire unused = ^{a[23:AB]};
 endmodule

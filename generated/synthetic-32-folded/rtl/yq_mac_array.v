@@ -24,12 +24,17 @@
 //   c+5  acc = sum, on `last`. Taking the held result from the sum register (not from the
 //        adder) lets every sum bit share its logic cell with its adder bit: ~80 logic cells
 //        per lane at ACC_W = 32.
+// HOLD = 0 drops the held results (LANES * ACC_W flip-flops): `acc` is then the sum register
+// itself, valid from cycle c + 5 until the next sum's first tap reaches it (4 cycles after
+// that tap is presented), which is enough for a caller that drains the lanes before issuing
+// the next sum's taps (yq_fold_conv).
 // IMPL = "ice40": LANES/2 SB_MAC16 in MODE_8x8, two lanes per DSP (A = {act, act},
 // B = {w[lane 2k+1], w[lane 2k]}, O[31:16] = A[15:8]*B[15:8], O[15:0] = A[7:0]*B[7:0], both
 // signed with A_SIGNED = B_SIGNED = 1). IMPL = "generic": the same registers in plain Verilog.
 module yq_mac_array #(
     parameter LANES = 16,
     parameter ACC_W = 32,
+    parameter HOLD = 1,
     parameter IMPL = "ice40"
 ) (
     input wire clk,
@@ -123,7 +128,12 @@ module yq_mac_array #(
                 p3 <= en_p[2] ? prod[16*l +: 16] : 16'd0;
                 f3 <= en_p[2] & first_p[2];
                 sum <= nxt;
-                if (fin) acc[ACC_W*l +: ACC_W] <= sum;
+            end
+            if (HOLD != 0) begin : g_hold
+                always @(posedge clk) if (fin) acc[ACC_W*l +: ACC_W] <= sum;
+            end else begin : g_direct
+                always @(*) acc[ACC_W*l +: ACC_W] = sum;
+                wire unused_fin = fin;
             end
         end
     endgenerate

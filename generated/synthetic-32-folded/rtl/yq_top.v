@@ -38,8 +38,9 @@ module yq_top #(
 
     yq_fold_core #(
         .NL(70), .LYW(7), .AB(AB), .P(16), .LW(4), .WTW(8),
-        .ACC_W(32), .BIAS_W(32), .SH_W(34), .OFFSET(128), .ADD_W(13),
-        .DESC_BYTES(71), .IMPL(IMPL)
+        .ACC_W(22), .BIAS_W(20), .SH_W(24), .OFFSET(128),
+        .RSH_W(4), .LSH_W(1), .LSH_EN(0),
+        .ADD_W(13), .DESC_BYTES(71), .DW(9), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
         .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),

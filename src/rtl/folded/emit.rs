@@ -7,7 +7,7 @@
 //! timestamps or absolute paths); the templates only place values computed in Rust.
 
 use super::desc::{positions, DESC_BYTES};
-use super::{FoldedDesign, ACC_W, BIAS_W, OFFSET};
+use super::{FoldedDesign, OFFSET};
 use crate::error::{Error, Result};
 use crate::rtl::golden::Golden;
 use crate::rtl::manifest::{Manifest, ManifestLayer};
@@ -151,8 +151,10 @@ pub fn render_all(
         files.push((name, body));
     };
     let mut ctx = Context::new();
-    ctx.insert("fields", &positions());
+    ctx.insert("fields", &positions(d.ab, d.dw));
     ctx.insert("bytes", &DESC_BYTES);
+    ctx.insert("ab", &d.ab);
+    ctx.insert("dw", &d.dw);
     push_rtl(
         &mut files,
         "rtl/yq_fold_desc.v".into(),
@@ -197,8 +199,7 @@ pub fn render_all(
     ctx.insert("lyw", &lyw);
     ctx.insert("lw", &d.hw.lane_bits());
     ctx.insert("wtw", &d.hw.tap_bits());
-    ctx.insert("acc_w", &ACC_W);
-    ctx.insert("bias_w", &BIAS_W);
+
     ctx.insert("offset", &OFFSET);
     ctx.insert("desc_bytes", &DESC_BYTES);
     ctx.insert("post", &post.map(|_| POST));

@@ -28,9 +28,10 @@ use serde::Serialize;
 
 /// Activation codes enter the MAC array as signed `x - OFFSET`.
 pub const OFFSET: i64 = 128;
-/// Accumulator and partial-sum width of the engine (psums are two 16-bit words).
+/// Widest accumulator and bias of the engine: partial sums are two 16-bit words in memory
+/// and biases four bytes in flash. The RTL is built at the widths a design proves it needs
+/// ([`FoldedDesign::acc_w`], [`FoldedDesign::bias_w`]).
 pub const ACC_W: u32 = 32;
-/// Bias width in the parameter words (4 bytes).
 pub const BIAS_W: u32 = 32;
 /// Bytes per lane in a group's parameter block: bias (4) + signed shift (1).
 pub const PARAM_BYTES: usize = 5;
@@ -103,8 +104,17 @@ pub struct FoldedDesign {
     pub tensor_bytes: usize,
     /// Highest byte used by tensors or partial sums.
     pub mem_used: usize,
-    /// Requantizer and add widths (the widest any layer needs).
+    /// Dimension register width (descriptor dimensions, counters, window coordinates).
+    pub dw: u32,
+    /// Accumulator and bias widths: the widest any layer's proof needs.
+    pub acc_w: u32,
+    pub bias_w: u32,
+    /// Requantizer width and the bits of the largest right and left shift (`lsh_w` 0: no
+    /// layer shifts left).
     pub sh_w: u32,
+    pub rsh_w: u32,
+    pub lsh_w: u32,
+    /// Add unit width.
     pub add_w: u32,
     pub layers: Vec<FoldLayer>,
     #[serde(skip)]
@@ -146,7 +156,11 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
     // Partial sums of chunked reductions go to a region free during their layer.
     let lives = scratch::live(q, plan);
     let mut psum_end = 0usize;
-    let mut sh_w = ACC_W + 2;
+    let mut sh_w = 2u32;
+    let mut acc_w = 16u32;
+    let mut bias_w = 2u32;
+    let mut max_rsh = 0u32;
+    let mut max_lsh = 0u32;
     let mut add_w = 10u32;
     let mut layers = Vec::with_capacity(plan.layers.len());
     let mut image: Vec<u8> = Vec::new();
@@ -285,6 +299,10 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                 if acc_need > ACC_W || crate::quant::spec::signed_bits(sum_bound) > BIAS_W {
                     return Err(refuse(&l.name, format!("sums need {acc_need} bits, more than the engine's {ACC_W}-bit accumulators")));
                 }
+                acc_w = acc_w.max(acc_need);
+                for &b in &biases {
+                    bias_w = bias_w.max(crate::quant::spec::signed_bits(b.abs()));
+                }
                 let lsh = c.channels.iter().map(|q| q.lsh).max().unwrap_or(0);
                 let rsh = c.channels.iter().map(|q| q.rsh).max().unwrap_or(0);
                 if lsh > 31 || rsh > 62 {
@@ -296,6 +314,8 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                 sh_w = sh_w
                     .max(crate::quant::spec::signed_bits(sum_bound) + lsh + 2)
                     .max(rsh + 2);
+                max_rsh = max_rsh.max(rsh);
+                max_lsh = max_lsh.max(lsh);
                 let psum = if nch > 1 {
                     let bytes = c.ho * c.wo * p * 4;
                     let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes).ok_or_else(|| {
@@ -375,6 +395,18 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         });
     }
     let ab = super::ubits((hw.mem_bytes - 1) as u64);
+    // Sizes must fit the address registers (steps and origins wrap modulo the memory).
+    for l in &layers {
+        for name in ["n", "howo", "hw", "gstep", "chunkstep", "sw"] {
+            if l.desc.get(name) >= 1 << ab {
+                return Err(refuse(
+                    &l.name,
+                    format!("descriptor field `{name}` exceeds the {ab}-bit activation memory"),
+                ));
+            }
+        }
+    }
+    let dw = desc::dim_bits(layers.iter().map(|l| &l.desc));
     let mut d = FoldedDesign {
         top: "yq_top".into(),
         imgsz: plan.imgsz,
@@ -384,7 +416,16 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         ab,
         tensor_bytes,
         mem_used: tensor_bytes.max(psum_end),
+        dw,
+        acc_w,
+        bias_w,
         sh_w,
+        rsh_w: super::ubits(max_rsh as u64),
+        lsh_w: if max_lsh > 0 {
+            super::ubits(max_lsh as u64)
+        } else {
+            0
+        },
         add_w,
         layers,
         flash: image,

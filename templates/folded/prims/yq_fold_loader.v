@@ -14,7 +14,8 @@ module yq_fold_loader #(
     parameter LW = 4,
     parameter WTW = 8,
     parameter DESC_BYTES = 72,
-    parameter CW = 16
+    parameter CW = 16,
+    parameter BIAS_W = 32   // bias bits kept of the 4 in the stream
 ) (
     input wire clk,
     input wire rst,
@@ -29,7 +30,7 @@ module yq_fold_loader #(
     input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
     // buffers
     output reg lut_we, output reg [7:0] lut_waddr, output reg [7:0] lut_wdata,
-    output reg pb_we, output reg [LW:0] pb_waddr, output reg [39:0] pb_wdata,
+    output reg pb_we, output reg [LW:0] pb_waddr, output wire [BIAS_W+7:0] pb_wdata,
     output reg wb_we, output reg [WTW:0] wb_waddr, output reg [P*8-1:0] wb_wdata,
     // chunks loaded (this layer) / consumed by the convolution unit
     output reg [CW-1:0] loaded,
@@ -47,6 +48,8 @@ module yq_fold_loader #(
     reg [2:0] pbyte;
     reg [LW:0] lane;
     reg [LW-1:0] wlane;
+    reg [39:0] pw;          // parameter word being assembled: bias (4 bytes), shift
+    assign pb_wdata = {pw[39:32], pw[BIAS_W-1:0]};
     wire room = (n < consumed + 2);
     wire take = s_valid && s_ready;
     assign s_ready = (state == S_DESC) || (state == S_LUT) || ((state == S_PRM || state == S_WGT) && room);
@@ -77,7 +80,7 @@ module yq_fold_loader #(
                 if (i == d_lut_len - 1'b1) state <= S_PRM;
             end
             S_PRM: if (take) begin
-                pb_wdata <= {s_data, pb_wdata[39:8]};
+                pw <= {s_data, pw[39:8]};
                 pbyte <= pbyte + 3'd1;
                 if (pbyte == 3'd4) begin
                     pbyte <= 0;
@@ -107,4 +110,9 @@ module yq_fold_loader #(
             endcase
         end
     end
+    generate
+        if (BIAS_W < 32) begin : g_unused
+            wire unused = ^pw[31:BIAS_W];
+        end
+    endgenerate
 endmodule
