@@ -30,11 +30,13 @@ pub struct QnmsRun {
     pub cycles: u64,
     /// The output words (count, then records) as written to the activation memory.
     pub codes: Vec<i32>,
+    /// The candidates in score order (what an engine's own schedule replays).
+    pub sorted: Vec<IntDet>,
 }
 
 impl QnmsPlan {
     /// Phase 1 (candidate scan) cycles for `ncand` candidates.
-    fn scan_cycles(&self, ncand: usize) -> u64 {
+    pub fn scan_cycles(&self, ncand: usize) -> u64 {
         let rm = self.reg_max as u64;
         let anchor = self.nc as u64 + 4;
         let decode = 4 * (2 * (rm + 1) + 1 + self.qb as u64) + 2;
@@ -82,6 +84,7 @@ impl QnmsPlan {
             kept,
             cycles,
             codes,
+            sorted: sorted.to_vec(),
         }
     }
 }

@@ -4,7 +4,10 @@
 // (single memory port): 3 cycles. Cycles: 3*N + 1.
 module yq_fold_add #(
     parameter AB = 17,
-    parameter IW = 24
+    parameter IW = 24,
+    parameter RSW = 6,      // bits of the largest right shift
+    parameter LSW = 1,      // bits of the largest left shift
+    parameter LS_EN = 1     // 0: no add shifts left
 ) (
     input wire clk,
     input wire rst,
@@ -22,20 +25,17 @@ module yq_fold_add #(
     reg [AB-1:0] i;
     reg signed [IW-1:0] ta;
     localparam signed [IW-1:0] ONE = 1;
-    // rounding shift of (x - z) by the signed amount s (|s| < 64)
-    /* verilator lint_off UNUSEDSIGNAL */
-    function signed [IW-1:0] rs(input [7:0] x, input [7:0] z, input [7:0] s);
-        reg signed [IW-1:0] v;
-        reg [5:0] r, l;
-        begin
-            v = $signed({{(IW-8){1'b0}}, x}) - $signed({{(IW-8){1'b0}}, z});
-            r = s[7] ? 6'd0 : s[5:0];
-            l = s[7] ? (6'd0 - s[5:0]) : 6'd0;
-            rs = ((v <<< l) + ((r == 6'd0) ? {IW{1'b0}} : (ONE <<< (r - 6'd1)))) >>> r;
-        end
-    endfunction
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire signed [IW-1:0] sum = ta + rs(m_rbyte, d_zb, d_sb) + $signed({{(IW-8){1'b0}}, d_zo});
+    // One rounding shifter for both inputs: (x - z) shifted by the signed amount s of the
+    // input being read (a arrives in phase 1, b in phase 2), at the design's shift widths.
+    wire [7:0] z = (ph == 2'd1) ? d_za : d_zb;
+    wire [7:0] s = (ph == 2'd1) ? d_sa : d_sb;
+    wire [7:0] ns = 8'd0 - s;
+    wire signed [IW-1:0] v = $signed({{(IW-8){1'b0}}, m_rbyte}) - $signed({{(IW-8){1'b0}}, z});
+    wire [RSW-1:0] r = s[7] ? {RSW{1'b0}} : s[RSW-1:0];
+    wire [LSW-1:0] l = (LS_EN != 0 && s[7]) ? ns[LSW-1:0] : {LSW{1'b0}};
+    wire signed [IW-1:0] rv = ((v <<< l) + ((r == {RSW{1'b0}}) ? {IW{1'b0}} : (ONE <<< (r - 1'b1)))) >>> r;
+    wire unused_s = ^{s, ns};
+    wire signed [IW-1:0] sum = ta + rv + $signed({{(IW-8){1'b0}}, d_zo});
     wire signed [IW-1:0] qm = $signed({{(IW-8){1'b0}}, d_qmax});
     wire [7:0] y = (sum < 0) ? 8'd0 : ((sum > qm) ? d_qmax : sum[7:0]);
     assign m_rd = run && (ph != 2'd2);
@@ -50,7 +50,7 @@ module yq_fold_add #(
         end else if (go) begin
             run <= 1'b1; ph <= 2'd0; i <= 0;
         end else if (run) begin
-            if (ph == 2'd1) ta <= rs(m_rbyte, d_za, d_sa);
+            if (ph == 2'd1) ta <= rv;
             if (ph == 2'd2) begin
                 ph <= 2'd0; i <= i + ONE_A;
                 if (i == d_n - ONE_A) begin

@@ -13,7 +13,8 @@ module yq_fold_core #(
     parameter AB = 17, parameter P = 16, parameter LW = 4, parameter WTW = 8,
     parameter ACC_W = 32, parameter BIAS_W = 32, parameter SH_W = 40, parameter OFFSET = 128,
     parameter RSH_W = 6, parameter LSH_W = 1, parameter LSH_EN = 1,
-    parameter ADD_W = 24, parameter DESC_BYTES = 72, parameter DW = 16,
+    parameter ADD_W = 24, parameter ADD_RSW = 6, parameter ADD_LSW = 1, parameter ADD_LS_EN = 1,
+    parameter DESC_BYTES = 72, parameter DW = 16,
     parameter IMPL = "generic"   // "ice40": SB_MAC16 multipliers
 ) (
     input wire clk,
@@ -32,8 +33,9 @@ module yq_fold_core #(
     output wire [1:0] mem_be, output wire [15:0] mem_wdata, input wire [15:0] mem_rdata,
     // post-processing unit
     output reg q_go, input wire q_done,
-    input wire q_rd, input wire [AB-1:0] q_raddr, input wire q_wr, input wire [AB-1:0] q_waddr,
-    input wire [7:0] q_wdata, output wire [7:0] q_rdata,
+    input wire q_rd, input wire [AB-1:0] q_raddr, input wire q_wr, input wire q_wide,
+    input wire [AB-1:0] q_waddr, input wire [15:0] q_wdata,
+    output wire [7:0] q_rdata, output wire [15:0] q_rword,
     // host read-back (when not busy), 1-cycle latency
     input wire [AB-1:0] host_addr, output wire [7:0] host_data,
     // for testbenches: the code written this cycle and layer start/end pulses
@@ -183,7 +185,7 @@ module yq_fold_core #(
         .d_c(c), .d_h(h), .d_w(w), .d_f(f), .d_in(pix0), .d_out(out),
         .m_rd(up_rd), .m_wr(up_wr), .m_addr(up_a), .m_wdata(up_d), .m_rbyte(rbyte)
     );
-    yq_fold_add #(.AB(AB), .IW(ADD_W)) u_add (
+    yq_fold_add #(.AB(AB), .IW(ADD_W), .RSW(ADD_RSW), .LSW(ADD_LSW), .LS_EN(ADD_LS_EN)) u_add (
         .clk(clk), .rst(rst), .go(go_add), .done(dn_add),
         .d_n(n), .d_a(pix0), .d_b(inb), .d_out(out), .d_za(za), .d_zb(zb), .d_zo(zero), .d_qmax(qmax),
         .d_sa(sa), .d_sb(sb),
@@ -201,8 +203,8 @@ module yq_fold_core #(
     wire wr = cv_wr | pl_wr | up_wr | ad_wr | in_wr | q_wr;
     wire [AB-1:0] a = cv_a | pl_a | up_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
                     | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}});
-    wire [15:0] wd = cv_d | pl_d | up_d | ad_d | in_d | (q_wr ? {8'd0, q_wdata} : 16'd0);
-    wire wide = cv_wide;
+    wire [15:0] wd = cv_d | pl_d | up_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0);
+    wire wide = cv_wide | (q_wr & q_wide);
     assign mem_re = rd;
     assign mem_we = wr;
     assign mem_addr = a[AB-1:1];
@@ -212,6 +214,7 @@ module yq_fold_core #(
     always @(posedge clk) if (rd) rsel <= a[0];
     assign rbyte = rsel ? mem_rdata[15:8] : mem_rdata[7:0];
     assign q_rdata = rbyte;
+    assign q_rword = mem_rdata;
     assign host_data = rbyte;
     assign code_we = wr && !wide;
     assign code_addr = a;

@@ -32,23 +32,25 @@ module yq_top #(
     wire [AB-2:0] mem_addr;
     wire [1:0] mem_be;
     wire [15:0] mem_wdata, mem_rdata;
-    wire q_go, q_done, q_rd, q_wr;
+    wire q_go, q_done, q_rd, q_wr, q_wide;
     wire [AB-1:0] q_raddr, q_waddr;
-    wire [7:0] q_wdata, q_rdata;
+    wire [15:0] q_wdata, q_rword;
+    wire [7:0] q_rdata;
 
     yq_fold_core #(
         .NL(70), .LYW(7), .AB(AB), .P(16), .LW(4), .WTW(8),
         .ACC_W(22), .BIAS_W(20), .SH_W(24), .OFFSET(128),
         .RSH_W(4), .LSH_W(1), .LSH_EN(0),
-        .ADD_W(13), .DESC_BYTES(71), .DW(9), .IMPL(IMPL)
+        .ADD_W(13), .ADD_RSW(1),
+        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(71), .DW(9), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
         .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
         .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
         .mem_re(mem_re), .mem_we(mem_we), .mem_addr(mem_addr), .mem_be(mem_be),
         .mem_wdata(mem_wdata), .mem_rdata(mem_rdata),
-        .q_go(q_go), .q_done(q_done), .q_rd(q_rd), .q_raddr(q_raddr), .q_wr(q_wr), .q_waddr(q_waddr),
-        .q_wdata(q_wdata), .q_rdata(q_rdata),
+        .q_go(q_go), .q_done(q_done), .q_rd(q_rd), .q_raddr(q_raddr), .q_wr(q_wr), .q_wide(q_wide),
+        .q_waddr(q_waddr), .q_wdata(q_wdata), .q_rdata(q_rdata), .q_rword(q_rword),
         .host_addr(host_addr), .host_data(host_data),
         .code_we(code_we), .code_addr(code_addr), .code_data(code_data),
         .layer_go(layer_go), .layer_done(layer_done)
@@ -61,7 +63,7 @@ module yq_top #(
 
     yq_post u_post (
         .clk(clk), .rst(rst), .go(q_go), .done(q_done),
-        .rd_en(q_rd), .rd_addr(q_raddr), .rd_data(q_rdata),
-        .wr_en(q_wr), .wr_addr(q_waddr), .wr_data(q_wdata)
+        .rd_en(q_rd), .rd_addr(q_raddr), .rd_data(q_rdata), .rd_word(q_rword),
+        .wr_en(q_wr), .wr_wide(q_wide), .wr_addr(q_waddr), .wr_data(q_wdata)
     );
 endmodule

@@ -11,7 +11,7 @@ module tb_top;
     localparam NG = 13499;
     localparam NIN = 3072;
     localparam NF = 76810;
-    localparam MAX_CYCLES = 761900;
+    localparam MAX_CYCLES = 769984;
     localparam AB = 17;
     localparam FIRST = 4;
     localparam RATE = 4;

@@ -13,7 +13,6 @@ use crate::rtl::golden::Golden;
 use crate::rtl::manifest::{Manifest, ManifestLayer};
 use crate::rtl::plan::{LayerKind, LayerPlan, Plan};
 use crate::rtl::{hex, prims, ubits, COMMON_TEMPLATES};
-use serde::Serialize;
 use std::path::Path;
 use tera::{Context, Tera};
 
@@ -86,7 +85,7 @@ pub const FLASH_MODEL: (&str, &str) = (
     include_str!("../../../templates/folded/sim/yq_flash_model.v"),
 );
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     (
         "folded/tb_board.v",
         include_str!("../../../templates/folded/tb_board.v.tera"),
@@ -107,7 +106,17 @@ const TEMPLATES: [(&str, &str); 5] = [
         "folded/tb_top.v",
         include_str!("../../../templates/folded/tb_top.v.tera"),
     ),
+    (
+        "folded/nms.v",
+        include_str!("../../../templates/folded/nms.v.tera"),
+    ),
 ];
+
+/// The post-processing unit (`--qnms`).
+pub const NMS_PRIM: (&str, &str) = (
+    "yq_fold_nms.v",
+    include_str!("../../../templates/folded/prims/yq_fold_nms.v"),
+);
 
 /// Module name of the NMS stage in a folded design.
 const POST: &str = "yq_post";
@@ -121,20 +130,6 @@ fn tera() -> Result<Tera> {
 
 fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
     crate::rtl::render_template(t, name, ctx)
-}
-
-/// What the shared NMS wrapper template reads as `d`.
-#[derive(Serialize)]
-struct PostMem {
-    aw: u32,
-    abits: u32,
-}
-
-/// What the shared NMS wrapper template reads as `l`.
-#[derive(Serialize)]
-struct PostLayer {
-    index: usize,
-    module: String,
 }
 
 /// Render every file of the design: `(relative path, contents)`, sorted, and the manifest.
@@ -171,24 +166,20 @@ pub fn render_all(
             LayerPlan::Qnms(p) => Some((i, p.as_ref())),
             _ => None,
         });
-    if let Some((index, p)) = post {
-        for (name, src) in [prims::ROM, prims::QNMS_ENGINE] {
+    if let (Some((index, p)), Some(u)) = (post, &d.nms) {
+        for (name, src) in [prims::ROM, NMS_PRIM] {
             push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
         }
         let mut ctx = Context::new();
-        ctx.insert("d", &PostMem { aw: d.ab, abits: 8 });
-        ctx.insert(
-            "l",
-            &PostLayer {
-                index,
-                module: POST.into(),
-            },
-        );
+        ctx.insert("aw", &d.ab);
+        ctx.insert("index", &index);
+        ctx.insert("module", POST);
         ctx.insert("p", p);
+        ctx.insert("u", u);
         push_rtl(
             &mut files,
             format!("rtl/{POST}.v"),
-            render(&t, "qnms.v", &ctx)?,
+            render(&t, "folded/nms.v", &ctx)?,
         );
         files.push((format!("mem/{POST}_exp.hex"), p.rom_exp.clone()));
         files.push((format!("mem/{POST}_sig.hex"), p.rom_sig.clone()));
@@ -341,7 +332,11 @@ pub fn generate(
             l.shape = [1, 1, run.codes.len()];
         }
     }
-    super::cycles::apply(&mut d, g.qnms.as_ref().map(|r| r.cycles));
+    let post_cycles = match (&g.qnms, &d.nms, plan.qnms()) {
+        (Some(run), Some(u), Some(p)) => Some(u.cycles(p, &run.sorted)),
+        _ => None,
+    };
+    super::cycles::apply(&mut d, post_cycles);
     let (files, manifest) = render_all(&d, &plan, &g)?;
     crate::rtl::write_design(out, &["rtl", "mem", "tb", "board"], &files)?;
     // The flash image for `iceprog -o 1M board/flash.bin`.

@@ -19,6 +19,7 @@ pub mod cycles;
 pub mod desc;
 pub mod emit;
 pub mod flash;
+pub mod nms;
 pub mod scratch;
 
 use super::plan::{LayerKind, LayerPlan, Plan};
@@ -114,8 +115,12 @@ pub struct FoldedDesign {
     pub sh_w: u32,
     pub rsh_w: u32,
     pub lsh_w: u32,
-    /// Add unit width.
+    /// Add unit width and the bits of its largest right and left shift (0: none left).
     pub add_w: u32,
+    pub add_rsw: u32,
+    pub add_lsw: u32,
+    /// The post-processing unit (`--qnms`).
+    pub nms: Option<nms::NmsUnit>,
     pub layers: Vec<FoldLayer>,
     #[serde(skip)]
     pub flash: Vec<u8>,
@@ -162,6 +167,8 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
     let mut max_rsh = 0u32;
     let mut max_lsh = 0u32;
     let mut add_w = 10u32;
+    let (mut add_r, mut add_l) = (0u32, 0u32);
+    let mut nms_unit = None;
     let mut layers = Vec::with_capacity(plan.layers.len());
     let mut image: Vec<u8> = Vec::new();
     for (index, l) in plan.layers.iter().enumerate() {
@@ -221,6 +228,19 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     }
                 }
                 add_w = add_w.max(a.iw);
+                for (sh, left) in [(a.sa, a.sa_left), (a.sb, a.sb_left)] {
+                    if sh > 63 {
+                        return Err(refuse(
+                            &l.name,
+                            "an add shift is outside the engine's range",
+                        ));
+                    }
+                    if left {
+                        add_l = add_l.max(sh);
+                    } else {
+                        add_r = add_r.max(sh);
+                    }
+                }
                 let signed = |m: u32, left: bool| if left { -(m as i64) } else { m as i64 };
                 (
                     Desc::new(DescKind::Add)
@@ -238,7 +258,10 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     0,
                 )
             }
-            LayerPlan::Qnms(_) => (Desc::new(DescKind::Post), 0, 0),
+            LayerPlan::Qnms(p) => {
+                nms_unit = Some(nms::build(p, plan, &lives, index, hw.mem_bytes)?);
+                (Desc::new(DescKind::Post), 0, 0)
+            }
             LayerPlan::Conv(c) => {
                 let c = c.as_ref();
                 if c.use_mult {
@@ -318,7 +341,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                 max_lsh = max_lsh.max(lsh);
                 let psum = if nch > 1 {
                     let bytes = c.ho * c.wo * p * 4;
-                    let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes).ok_or_else(|| {
+                    let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes, 2, &[]).ok_or_else(|| {
                         Error::arg(
                             "--imgsz",
                             format!(
@@ -427,6 +450,13 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             0
         },
         add_w,
+        add_rsw: super::ubits(add_r as u64),
+        add_lsw: if add_l > 0 {
+            super::ubits(add_l as u64)
+        } else {
+            0
+        },
+        nms: nms_unit,
         layers,
         flash: image,
         frame_cycles: 0,

@@ -56,13 +56,16 @@ pub fn live(q: &QuantGraph, plan: &Plan) -> Vec<Option<(usize, usize)>> {
         .collect()
 }
 
-/// Lowest even byte address of a `bytes`-long region free at `step`, below `cap`.
+/// Lowest byte address, a multiple of `align`, of a `bytes`-long region free at `step` (and
+/// outside the `extra` busy ranges), below `cap`.
 pub fn place(
     plan: &Plan,
     live: &[Option<(usize, usize)>],
     step: usize,
     bytes: usize,
     cap: usize,
+    align: usize,
+    extra: &[(usize, usize)],
 ) -> Option<usize> {
     let mut busy: Vec<(usize, usize)> = plan
         .nodes
@@ -74,13 +77,14 @@ pub fn place(
                 .then(|| (nd.base, nd.base + nd.shape.iter().product::<usize>()))
         })
         .collect();
+    busy.extend_from_slice(extra);
     busy.sort_unstable();
     let mut at = 0usize;
     for (lo, hi) in busy {
         if lo >= at + bytes {
             break;
         }
-        at = at.max(hi.next_multiple_of(2));
+        at = at.max(hi.next_multiple_of(align));
     }
     (at + bytes <= cap).then_some(at)
 }
