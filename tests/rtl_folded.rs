@@ -95,8 +95,9 @@ fn synthetic_board_with_flash_model_and_uart() {
     }
 }
 
-/// Gate level: the Yosys `synth_ice40 -dsp` netlist of the design for the UP5K (SB_MAC16 in
-/// dual 8x8 mode, SB_SPRAM256KA, SB_RAM40_4K) simulated with Yosys' cell models in Verilator
+/// Gate level: the Yosys `synth_ice40` netlist of the design for the UP5K (SB_MAC16 in
+/// dual 8x8 mode, SB_SPRAM256KA, SB_RAM40_4K; without `-dsp`, as `synth_folded` in
+/// boards/ice40.yaml) simulated with Yosys' cell models in Verilator
 /// against the same golden codes and cycle model.
 #[test]
 fn ice40_gate_level_netlist_bit_exact() {
@@ -113,7 +114,7 @@ fn ice40_gate_level_netlist_bit_exact() {
     let tmp = tempfile::tempdir().unwrap();
     let net = tmp.path().join("net.v");
     let script = format!(
-        "read_verilog -defer {}; chparam -set IMPL \"ice40\" yq_top; synth_ice40 -dsp -top yq_top; write_verilog -noattr {}",
+        "read_verilog -defer {}; chparam -set IMPL \"ice40\" yq_top; synth_ice40 -top yq_top; write_verilog -noattr {}",
         m.rtl.join(" "),
         net.display()
     );

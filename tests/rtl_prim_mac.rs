@@ -1,7 +1,8 @@
 //! The folded accelerator's MAC array (`templates/folded/prims/yq_mac_array.v`) against the
 //! behavioural reference in `rtl_tb/folded/tb_yq_mac_array.v`: the generic version in Icarus
 //! and Verilator, the SB_MAC16 version in Icarus with Yosys' cell models, the netlist Yosys
-//! makes of it (`synth_ice40 -dsp`) at gate level, and its placed-and-routed timing on the
+//! makes of it (`synth_ice40`, without `-dsp` as for every folded design: the DSP inference
+//! pass would rebuild the hand-instantiated SB_MAC16 cells) at gate level, and its placed-and-routed timing on the
 //! UP5K (nextpnr-ice40 + icetime, harness `rtl_tb/folded/yq_mac_array_pnr.v`).
 mod common;
 #[path = "common/hdl.rs"]
@@ -94,7 +95,7 @@ fn mac_array_ice40_gate_level() {
     let src = hdl::prim("yq_mac_array.v");
     let script = format!(
         "read_verilog {}; chparam -set IMPL \"ice40\" yq_mac_array; \
-         synth_ice40 -dsp -top yq_mac_array; tee -q -o stat.txt stat; write_verilog -noattr net.v",
+         synth_ice40 -top yq_mac_array; tee -q -o stat.txt stat; write_verilog -noattr net.v",
         src.display()
     );
     hdl::yosys(work.path(), &script).unwrap();
@@ -130,7 +131,7 @@ fn mac_array_up5k_timing() {
         return;
     }
     let script = format!(
-        "read_verilog {} {}; synth_ice40 -dsp -top yq_mac_array_pnr -json pnr.json",
+        "read_verilog {} {}; synth_ice40 -top yq_mac_array_pnr -json pnr.json",
         hdl::prim("yq_mac_array.v").display(),
         hdl::tb("yq_mac_array_pnr.v").display()
     );

@@ -97,7 +97,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         format!("hierarchy -check -top {}\n", m.top)
     };
     let mut ys = format!("read_verilog -defer {}\n{check}", m.rtl.join(" "));
-    for c in b.synth.split(';') {
+    for c in b.synth_for(m.arch).split(';') {
         ys.push_str(&c.trim().replace("{top}", &m.top));
         ys.push('\n');
     }

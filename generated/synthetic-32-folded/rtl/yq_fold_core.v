@@ -1,6 +1,6 @@
 // yq_fold_core: the folded engine. One P-lane MAC array and a handful of units (input,
-// convolution, max-pool, upsample, add, and the design's post-processing stage through the
-// `q_*` port) execute the network layer by layer. Each layer's descriptor, SiLU table,
+// convolution, window (max-pool and upsample), add, and the design's post-processing stage
+// through the `q_*` port) execute the network layer by layer. Each layer's descriptor, SiLU table,
 // parameters and weights arrive in order on one flash byte stream (yq_fold_loader); the
 // activations live in one single-ported 16-bit memory (SPRAM on iCE40) addressed here in
 // bytes. Layer kinds: 0 input, 1 conv, 2 max-pool, 3 upsample, 4 add, 5 post-processing.
@@ -66,14 +66,14 @@ module yq_fold_core #(
     // ---- controller ---------------------------------------------------------------------
     reg [2:0] cs;
     reg ld_go;
-    reg go_in, go_conv, go_pool, go_up, go_add;
+    reg go_in, go_conv, go_pool, go_add;
     wire desc_ok, ld_idle;
-    wire dn_in, dn_conv, dn_pool, dn_up, dn_add;
+    wire dn_in, dn_conv, dn_pool, dn_add;
     reg unit_done;
     assign busy = (cs != C_IDLE);
     always @(posedge clk) begin
         f_start <= 1'b0; ld_go <= 1'b0; layer_go <= 1'b0; layer_done <= 1'b0;
-        go_in <= 1'b0; go_conv <= 1'b0; go_pool <= 1'b0; go_up <= 1'b0; go_add <= 1'b0; q_go <= 1'b0;
+        go_in <= 1'b0; go_conv <= 1'b0; go_pool <= 1'b0; go_add <= 1'b0; q_go <= 1'b0;
         if (rst) begin
             cs <= C_IDLE; finished <= 1'b0; layer <= 0; unit_done <= 1'b0;
         end else begin
@@ -84,12 +84,12 @@ module yq_fold_core #(
             C_LOAD: begin ld_go <= 1'b1; cs <= C_DESC; end
             C_DESC: if (desc_ok) begin
                 layer_go <= 1'b1; unit_done <= 1'b0; cs <= C_RUN;
-                go_in <= (kind == K_INPUT); go_conv <= (kind == K_CONV); go_pool <= (kind == K_POOL);
-                go_up <= (kind == K_UP); go_add <= (kind == K_ADD); q_go <= (kind == K_POST);
+                go_in <= (kind == K_INPUT); go_conv <= (kind == K_CONV); go_pool <= (kind == K_POOL) || (kind == K_UP);
+                go_add <= (kind == K_ADD); q_go <= (kind == K_POST);
             end
             C_RUN: begin
-                if (dn_in || dn_conv || dn_pool || dn_up || dn_add || q_done) unit_done <= 1'b1;
-                if ((unit_done || dn_in || dn_conv || dn_pool || dn_up || dn_add || q_done) && ld_idle) begin
+                if (dn_in || dn_conv || dn_pool || dn_add || q_done) unit_done <= 1'b1;
+                if ((unit_done || dn_in || dn_conv || dn_pool || dn_add || q_done) && ld_idle) begin
                     layer_done <= 1'b1; cs <= C_NEXT;
                 end
             end
@@ -104,50 +104,78 @@ module yq_fold_core #(
     end
 
     // ---- buffers ------------------------------------------------------------------------
+    // The loader writes one byte per cycle into byte lanes: the weight buffer is P lanes
+    // (one per output channel, each a 8-bit memory of two slots of 2^WTW taps), the parameter
+    // buffer the bias bytes kept (BIAS_W bits) and the shift byte of 2*P words. A read
+    // returns all lanes of one address (registered).
+    localparam PB_LANES = (BIAS_W + 7) / 8;
     wire lut_we, pb_we, wb_we;
-    wire [7:0] lut_waddr, lut_wdata, lut_raddr;
+    wire [7:0] lut_waddr, lut_wdata, lut_raddr, b_wdata;
     wire [LW:0] pb_waddr, pb_raddr;
-    wire [BIAS_W+7:0] pb_wdata;
+    wire [2:0] pb_wbyte;
     wire [WTW:0] wb_waddr, wb_raddr;
-    wire [P*8-1:0] wb_wdata;
+    wire [LW-1:0] wb_wlane;
     reg [7:0] lut_mem [0:255];
-    reg [BIAS_W+7:0] pb_mem [0:2*P-1];
-    reg [P*8-1:0] wb_mem [0:(2 << WTW)-1];
     reg [7:0] lut_q;
-    reg [BIAS_W+7:0] pb_q;
-    reg [P*8-1:0] wb_q;
     always @(posedge clk) begin
         if (lut_we) lut_mem[lut_waddr] <= lut_wdata;
         lut_q <= lut_mem[lut_raddr];
     end
+    wire [8*PB_LANES-1:0] pb_bias;
+    (* ram_style = "block" *) reg [7:0] pb_sh_mem [0:2*P-1];
+    reg [7:0] pb_sh;
     always @(posedge clk) begin
-        if (pb_we) pb_mem[pb_waddr] <= pb_wdata;
-        pb_q <= pb_mem[pb_raddr];
+        if (pb_we && pb_wbyte == 3'd4) pb_sh_mem[pb_waddr] <= b_wdata;
+        pb_sh <= pb_sh_mem[pb_raddr];
     end
-    always @(posedge clk) begin
-        if (wb_we) wb_mem[wb_waddr] <= wb_wdata;
-        wb_q <= wb_mem[wb_raddr];
-    end
+    wire [BIAS_W+7:0] pb_q = {pb_sh, pb_bias[BIAS_W-1:0]};
+    wire [P*8-1:0] wb_q;
+    genvar gb;
+    generate
+        for (gb = 0; gb < PB_LANES; gb = gb + 1) begin : g_pb
+            localparam [2:0] B = gb;
+            (* ram_style = "block" *) reg [7:0] mem [0:2*P-1];
+            reg [7:0] q;
+            always @(posedge clk) begin
+                if (pb_we && pb_wbyte == B) mem[pb_waddr] <= b_wdata;
+                q <= mem[pb_raddr];
+            end
+            assign pb_bias[8*gb +: 8] = q;
+        end
+        for (gb = 0; gb < P; gb = gb + 1) begin : g_wb
+            localparam [LW-1:0] L = gb;
+            (* ram_style = "block" *) reg [7:0] mem [0:(2 << WTW)-1];
+            reg [7:0] q;
+            always @(posedge clk) begin
+                if (wb_we && wb_wlane == L) mem[wb_waddr] <= b_wdata;
+                q <= mem[wb_raddr];
+            end
+            assign wb_q[8*gb +: 8] = q;
+        end
+        if (8 * PB_LANES > BIAS_W) begin : g_pb_unused
+            wire unused_pb = ^pb_bias[8*PB_LANES-1:BIAS_W];
+        end
+    endgenerate
 
     // ---- loader -------------------------------------------------------------------------
     wire [DW-1:0] loaded, consumed;
-    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW), .BIAS_W(BIAS_W)) u_loader (
+    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW)) u_loader (
         .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle),
         .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
         .d_we(d_we), .d_idx(d_idx), .d_data(d_data),
         .d_is_conv(kind == K_CONV), .d_has_lut(flags[0]), .d_lut_len(lut_len),
         .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
         .lut_we(lut_we), .lut_waddr(lut_waddr), .lut_wdata(lut_wdata),
-        .pb_we(pb_we), .pb_waddr(pb_waddr), .pb_wdata(pb_wdata),
-        .wb_we(wb_we), .wb_waddr(wb_waddr), .wb_wdata(wb_wdata),
+        .pb_we(pb_we), .pb_waddr(pb_waddr), .pb_wbyte(pb_wbyte),
+        .wb_we(wb_we), .wb_waddr(wb_waddr), .wb_wlane(wb_wlane), .b_wdata(b_wdata),
         .loaded(loaded), .consumed(consumed)
     );
 
     // ---- memory port: units take turns; unused ports drive zeros -------------------------
     wire [7:0] rbyte;
-    wire cv_rd, cv_wr, cv_wide, pl_rd, pl_wr, up_rd, up_wr, ad_rd, ad_wr, in_wr;
-    wire [AB-1:0] cv_a, pl_a, up_a, ad_a, in_a;
-    wire [15:0] cv_d, pl_d, up_d, ad_d, in_d;
+    wire cv_rd, cv_wr, cv_wide, pl_rd, pl_wr, ad_rd, ad_wr, in_wr;
+    wire [AB-1:0] cv_a, pl_a, ad_a, in_a;
+    wire [15:0] cv_d, pl_d, ad_d, in_d;
 
     wire mac_en, mac_first, mac_last, mac_valid;
     wire signed [7:0] mac_act;
@@ -176,14 +204,9 @@ module yq_fold_core #(
     );
     yq_fold_pool #(.AB(AB), .CW(DW)) u_pool (
         .clk(clk), .rst(rst), .go(go_pool), .done(dn_pool),
-        .d_c(c), .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad),
+        .d_c(c), .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad), .d_f(f),
         .d_pix0(pix0), .d_out(out), .d_rowstep(rowstep), .d_sw(sw), .d_hw(hw),
         .m_rd(pl_rd), .m_wr(pl_wr), .m_addr(pl_a), .m_wdata(pl_d), .m_rbyte(rbyte)
-    );
-    yq_fold_upsample #(.AB(AB), .CW(DW)) u_up (
-        .clk(clk), .rst(rst), .go(go_up), .done(dn_up),
-        .d_c(c), .d_h(h), .d_w(w), .d_f(f), .d_in(pix0), .d_out(out),
-        .m_rd(up_rd), .m_wr(up_wr), .m_addr(up_a), .m_wdata(up_d), .m_rbyte(rbyte)
     );
     yq_fold_add #(.AB(AB), .IW(ADD_W), .RSW(ADD_RSW), .LSW(ADD_LSW), .LS_EN(ADD_LS_EN)) u_add (
         .clk(clk), .rst(rst), .go(go_add), .done(dn_add),
@@ -199,11 +222,11 @@ module yq_fold_core #(
     );
 
     wire host_rd = !busy;
-    wire rd = cv_rd | pl_rd | up_rd | ad_rd | q_rd | host_rd;
-    wire wr = cv_wr | pl_wr | up_wr | ad_wr | in_wr | q_wr;
-    wire [AB-1:0] a = cv_a | pl_a | up_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
+    wire rd = cv_rd | pl_rd | ad_rd | q_rd | host_rd;
+    wire wr = cv_wr | pl_wr | ad_wr | in_wr | q_wr;
+    wire [AB-1:0] a = cv_a | pl_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
                     | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}});
-    wire [15:0] wd = cv_d | pl_d | up_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0);
+    wire [15:0] wd = cv_d | pl_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0);
     wire wide = cv_wide | (q_wr & q_wide);
     assign mem_re = rd;
     assign mem_we = wr;

@@ -5,7 +5,9 @@
 //   output channels: P parameter words (bias, 4 bytes little endian, then the signed shift,
 //   1 byte), then per chunk TC*P weight bytes (tap-major, lane 0 first).
 // A chunk goes into weight slot (chunk number & 1) and a group's parameters into parameter
-// slot (group & 1); the loader runs at most one chunk ahead of the convolution unit
+// slot (group & 1). Every byte is written where it belongs as it arrives (the buffers are
+// byte lanes: weight lane = output channel, parameter lane = byte of the parameter word),
+// so no word is assembled in fabric; the loader runs at most one chunk ahead of the convolution unit
 // (chunk n waits until chunk n-2 has been consumed), so both slots are double-buffered.
 // `go` starts one layer's record; `desc_ok` pulses when the descriptor is decoded; `idle`
 // is high when the loader has taken the whole record.
@@ -14,8 +16,7 @@ module yq_fold_loader #(
     parameter LW = 4,
     parameter WTW = 8,
     parameter DESC_BYTES = 72,
-    parameter CW = 16,
-    parameter BIAS_W = 32   // bias bits kept of the 4 in the stream
+    parameter CW = 16
 ) (
     input wire clk,
     input wire rst,
@@ -30,8 +31,9 @@ module yq_fold_loader #(
     input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
     // buffers
     output reg lut_we, output reg [7:0] lut_waddr, output reg [7:0] lut_wdata,
-    output reg pb_we, output reg [LW:0] pb_waddr, output wire [BIAS_W+7:0] pb_wdata,
-    output reg wb_we, output reg [WTW:0] wb_waddr, output reg [P*8-1:0] wb_wdata,
+    output reg pb_we, output reg [LW:0] pb_waddr, output reg [2:0] pb_wbyte,
+    output reg wb_we, output reg [WTW:0] wb_waddr, output reg [LW-1:0] wb_wlane,
+    output reg [7:0] b_wdata,   // the byte written to the parameter or weight buffer
     // chunks loaded (this layer) / consumed by the convolution unit
     output reg [CW-1:0] loaded,
     input wire [CW-1:0] consumed
@@ -48,8 +50,6 @@ module yq_fold_loader #(
     reg [2:0] pbyte;
     reg [LW:0] lane;
     reg [LW-1:0] wlane;
-    reg [39:0] pw;          // parameter word being assembled: bias (4 bytes), shift
-    assign pb_wdata = {pw[39:32], pw[BIAS_W-1:0]};
     wire room = (n < consumed + 2);
     wire take = s_valid && s_ready;
     assign s_ready = (state == S_DESC) || (state == S_LUT) || ((state == S_PRM || state == S_WGT) && room);
@@ -80,20 +80,18 @@ module yq_fold_loader #(
                 if (i == d_lut_len - 1'b1) state <= S_PRM;
             end
             S_PRM: if (take) begin
-                pw <= {s_data, pw[39:8]};
+                pb_we <= 1'b1; pb_waddr <= {og[0], lane[LW-1:0]}; pb_wbyte <= pbyte; b_wdata <= s_data;
                 pbyte <= pbyte + 3'd1;
                 if (pbyte == 3'd4) begin
                     pbyte <= 0;
-                    pb_we <= 1'b1; pb_waddr <= {og[0], lane[LW-1:0]};
                     lane <= lane + 1'b1;
                     if (lane == PM1X) begin lane <= 0; state <= S_WGT; end
                 end
             end
             S_WGT: if (take) begin
-                wb_wdata <= {s_data, wb_wdata[P*8-1:8]};
+                wb_we <= 1'b1; wb_waddr <= {n[0], tap[WTW-1:0]}; wb_wlane <= wlane; b_wdata <= s_data;
                 wlane <= wlane + 1'b1;
                 if (wlane == PM1) begin
-                    wb_we <= 1'b1; wb_waddr <= {n[0], tap[WTW-1:0]};
                     tap <= tap + 1'b1;
                     if (tap == tc - 1'b1) begin
                         tap <= 0; n <= n + 1'b1; loaded <= loaded + 1'b1;
@@ -110,9 +108,4 @@ module yq_fold_loader #(
             endcase
         end
     end
-    generate
-        if (BIAS_W < 32) begin : g_unused
-            wire unused = ^pw[31:BIAS_W];
-        end
-    endgenerate
 endmodule

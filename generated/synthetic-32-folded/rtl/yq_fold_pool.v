@@ -1,8 +1,11 @@
-// yq_fold_pool: the folded engine's max-pool unit (k x k, stride S, padding PAD) over C
-// channels, from the layer descriptor. Per output code: K*K tap reads (padded taps are
-// skipped: codes are never below 0, so they cannot win), then one write; the memory port
-// is single-ported, so an output takes K*K + 1 cycles. Codes are written in channel-major
-// order from OUT. Cycles: C*HO*WO*(K*K + 1) + 2 (see src/rtl/folded/cycles.rs).
+// yq_fold_pool: the folded engine's window unit: max-pool (k x k, stride S, padding PAD)
+// and nearest-neighbour upsample over C channels, from the layer descriptor. Every output
+// position (oy, ox) reads the window at input row (oy / F) * S - PAD, column (ox / F) * S - PAD:
+// a max-pool has F = 1, an upsample by F is a 1 x 1 window with S = 1. Per output code: K*K
+// tap reads (padded taps are skipped: codes are never below 0, so they cannot win), then
+// one write; the memory port is single-ported, so an output takes K*K + 1 cycles. Codes are
+// written in channel-major order from OUT. Cycles: C*HO*WO*(K*K + 1) + 1 (see
+// src/rtl/folded/cycles.rs).
 module yq_fold_pool #(
     parameter AB = 17,
     parameter CW = 16
@@ -13,7 +16,7 @@ module yq_fold_pool #(
     output reg done,
     input wire [CW-1:0] d_c, input wire [CW-1:0] d_h, input wire [CW-1:0] d_w,
     input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
-    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad,
+    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_f,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_rowstep,
     input wire [AB-1:0] d_sw, input wire [AB-1:0] d_hw,
     output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
@@ -25,7 +28,10 @@ module yq_fold_pool #(
     reg [CW-1:0] c, ox, oy, oxs, oys, kx, ky;
     reg [AB-1:0] cbase, pix_in, pix_row, tap_off, oaddr;
     reg [7:0] mx;
+    reg [7:0] fx, fy;   // repeats of the current input column / row (upsample)
     reg v1;
+    wire fx_end = (fx == d_f - 8'd1);
+    wire fy_end = (fy == d_f - 8'd1);
     wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
     wire [CW-1:0] iy = oys + ky;
@@ -49,7 +55,7 @@ module yq_fold_pool #(
         end else begin
             case (state)
             S_IDLE: if (go) begin
-                state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0;
+                state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0; fx <= 0; fy <= 0;
                 cbase <= 0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
             end
             S_TAP: begin
@@ -65,14 +71,23 @@ module yq_fold_pool #(
                 mx <= 0; kx <= 0; ky <= 0; tap_off <= 0; oaddr <= oaddr + ONE_A;
                 state <= S_TAP;
                 if (ox != d_wo - 1'b1) begin
-                    ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
+                    ox <= ox + 1'b1;
+                    if (!fx_end) fx <= fx + 8'd1;
+                    else begin
+                        fx <= 0; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
+                    end
                 end else begin
-                    ox <= 0; oxs <= 0;
+                    ox <= 0; oxs <= 0; fx <= 0;
                     if (!last_px) begin
-                        oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
-                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                        oy <= oy + 1'b1;
+                        if (!fy_end) begin
+                            fy <= fy + 8'd1; pix_in <= pix_row;
+                        end else begin
+                            fy <= 0; oys <= oys + {{(CW-8){1'b0}}, d_s};
+                            pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                        end
                     end else begin
-                        oy <= 0; oys <= 0; pix_row <= d_pix0; pix_in <= d_pix0;
+                        oy <= 0; oys <= 0; fy <= 0; pix_row <= d_pix0; pix_in <= d_pix0;
                         cbase <= cbase + d_hw; c <= c + 1'b1;
                         if (c == d_c - 1'b1) begin
                             state <= S_IDLE; done <= 1'b1;

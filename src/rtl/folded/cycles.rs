@@ -96,13 +96,10 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
         let g0 = c_last + 3;
         let dur = match l.kind {
             LayerKind::Input => l.desc.get("n") as u64 + 1,
-            LayerKind::MaxPool => {
+            // the window unit: K*K reads and a write per output code
+            LayerKind::MaxPool | LayerKind::Upsample => {
                 let k = l.desc.get("k") as u64;
                 (l.desc.get("c") * l.desc.get("ho") * l.desc.get("wo")) as u64 * (k * k + 1) + 1
-            }
-            LayerKind::Upsample => {
-                let f = l.desc.get("f") as u64;
-                2 * (l.desc.get("c") * l.desc.get("h") * l.desc.get("w")) as u64 * f * f + 1
             }
             LayerKind::Add => 3 * l.desc.get("n") as u64 + 1,
             LayerKind::Qnms => post.unwrap_or(0),

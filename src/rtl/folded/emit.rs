@@ -17,7 +17,7 @@ use std::path::Path;
 use tera::{Context, Tera};
 
 /// The engine's hand-written primitives, copied verbatim into `rtl/`.
-pub const PRIMS: [(&str, &str); 9] = [
+pub const PRIMS: [(&str, &str); 8] = [
     (
         "yq_spram.v",
         include_str!("../../../templates/folded/prims/yq_spram.v"),
@@ -37,10 +37,6 @@ pub const PRIMS: [(&str, &str); 9] = [
     (
         "yq_fold_pool.v",
         include_str!("../../../templates/folded/prims/yq_fold_pool.v"),
-    ),
-    (
-        "yq_fold_upsample.v",
-        include_str!("../../../templates/folded/prims/yq_fold_upsample.v"),
     ),
     (
         "yq_fold_add.v",

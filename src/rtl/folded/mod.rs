@@ -199,18 +199,27 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     .set("out", q.out_base as i64)
                     .set("rowstep", wrap24(q.w as i64 - q.k as i64 + 1))
                     .set("sw", (q.stride * q.w) as i64)
-                    .set("hw", (q.h * q.w) as i64),
+                    .set("hw", (q.h * q.w) as i64)
+                    .set("f", 1),
                 0,
                 0,
             ),
+            // The window unit again: a 1 x 1 window whose position repeats F times per row
+            // and column.
             LayerPlan::Upsample(u) => (
                 Desc::new(DescKind::Upsample)
                     .set("c", u.c as i64)
                     .set("h", u.h as i64)
                     .set("w", u.w as i64)
+                    .set("ho", (u.h * u.f) as i64)
+                    .set("wo", (u.w * u.f) as i64)
+                    .set("k", 1)
+                    .set("s", 1)
                     .set("f", u.f as i64)
                     .set("pix0", u.in_base as i64)
-                    .set("out", u.out_base as i64),
+                    .set("out", u.out_base as i64)
+                    .set("sw", u.w as i64)
+                    .set("hw", (u.h * u.w) as i64),
                 0,
                 0,
             ),

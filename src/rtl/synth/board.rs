@@ -162,6 +162,9 @@ pub struct Board {
     pub family: Family,
     /// Yosys commands (`;`-separated), `{top}` replaced by the top module.
     pub synth: String,
+    /// Yosys commands for the folded architecture, when they differ from `synth`.
+    #[serde(default)]
+    pub synth_folded: Option<String>,
     #[serde(default)]
     pub resources: Resources,
     /// The board's clock, the timing target of place-and-route.
@@ -176,6 +179,14 @@ pub struct Board {
 }
 
 impl Board {
+    /// The Yosys commands for a design of architecture `arch`.
+    pub fn synth_for(&self, arch: Arch) -> &str {
+        match (arch, &self.synth_folded) {
+            (Arch::Folded, Some(s)) => s,
+            _ => &self.synth,
+        }
+    }
+
     /// The memories of one kind.
     pub fn memories_of(&self, kind: MemoryKind) -> impl Iterator<Item = &Memory> {
         self.memories.iter().filter(move |m| m.kind == kind)

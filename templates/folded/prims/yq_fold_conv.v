@@ -87,7 +87,6 @@ module yq_fold_conv #(
     // dl: lane being drained; dph: phase inside a lane for the psum modes.
     reg [LW:0] dl;
     reg [3:0] dph;
-    reg [AB-1:0] dout;      // output code address of lane dl
     reg [15:0] plo;
     // lane dl's sum (a mux tree over the lanes, whatever ACC_W is)
     wire [ACC_W-1:0] acc_lanes [0:P-1];
@@ -101,7 +100,6 @@ module yq_fold_conv #(
     // requantizer pipeline input
     reg q_v;
     reg signed [ACC_W-1:0] q_a;
-    reg [AB-1:0] q_addr;
     wire [7:0] dl8 = {{(7 - LW){1'b0}}, dl};
     wire lane_end_one = (dl8 == nlanes - 8'd1);
 
@@ -177,13 +175,13 @@ module yq_fold_conv #(
                 if (last_tap) state <= S_WMAC;
             end
             S_WMAC: if (mac_valid) begin
-                dl <= 0; dph <= 0; dout <= opix;
+                dl <= 0; dph <= 0;
                 state <= one_chunk ? S_DRAIN : S_PSR;
             end
             S_DRAIN: begin
                 // one lane per cycle into the requantizer pipeline
-                q_v <= 1'b1; q_a <= acc_l; q_addr <= dout; q_lane <= dl[LW-1:0];
-                dl <= dl + 1'b1; dout <= dout + d_howo;
+                q_v <= 1'b1; q_a <= acc_l; q_lane <= dl[LW-1:0];
+                dl <= dl + 1'b1;
                 if (lane_end_one) state <= S_FLUSH;
             end
             S_PSR: begin
@@ -193,13 +191,13 @@ module yq_fold_conv #(
                     ps_hold <= acc_l + ps_in[ACC_W-1:0];
                 end
                 if (ch != 8'd0 && last_chunk && dph == 4'd3) begin
-                    q_v <= 1'b1; q_a <= ps_hold; q_addr <= dout; q_lane <= dl[LW-1:0];
+                    q_v <= 1'b1; q_a <= ps_hold; q_lane <= dl[LW-1:0];
                 end
                 // lane end: first chunk after 2 writes, middle after 5 phases, last after
                 // the lane has left the requantizer (4 + pipeline depth)
                 if ((ch == 8'd0 && dph == 4'd1) || (!last_chunk && ch != 8'd0 && dph == 4'd4)
                     || (last_chunk && ch != 8'd0 && dph == 4'd8)) begin
-                    dph <= 0; dl <= dl + 1'b1; dout <= dout + d_howo;
+                    dph <= 0; dl <= dl + 1'b1;
                     if (dl8 == nlanes - 8'd1) state <= S_NEXT;
                 end
             end
@@ -253,18 +251,17 @@ module yq_fold_conv #(
     // ---- requantizer pipeline: q (lane in) -> r1 (bias) -> r2 (shift, clamp) -> r3 (table) -
     reg r1_v, r2_v, r3_v;
     reg signed [ACC_W-1:0] r1_a;
-    reg [AB-1:0] r1_addr, r2_addr, r3_addr;
     reg signed [SH_W-1:0] r2_sum;
     reg signed [7:0] r2_sh;
     reg [7:0] r3_code;
     // stage r1: the parameter word of the lane was addressed in the issue cycle
     always @(posedge clk) begin
-        r1_v <= !rst && q_v; r1_a <= q_a; r1_addr <= q_addr;
+        r1_v <= !rst && q_v; r1_a <= q_a;
     end
     wire signed [BIAS_W-1:0] bias1 = pb_data[BIAS_W-1:0];
     wire signed [7:0] sh1 = pb_data[BIAS_W+7:BIAS_W];
     always @(posedge clk) begin
-        r2_v <= !rst && r1_v; r2_addr <= r1_addr;
+        r2_v <= !rst && r1_v;
         r2_sum <= $signed({{(SH_W-ACC_W){r1_a[ACC_W-1]}}, r1_a}) + $signed({{(SH_W-BIAS_W){bias1[BIAS_W-1]}}, bias1});
         r2_sh <= sh1;
     end
@@ -279,14 +276,21 @@ module yq_fold_conv #(
     wire signed [SH_W-1:0] qm2 = $signed({{(SH_W-8){1'b0}}, d_qmax});
     wire [7:0] c2 = (z2 < 0) ? 8'd0 : ((z2 > qm2) ? d_qmax : z2[7:0]);
     always @(posedge clk) begin
-        r3_v <= !rst && r2_v; r3_addr <= r2_addr; r3_code <= c2;
+        r3_v <= !rst && r2_v; r3_code <= c2;
     end
     assign lut_addr = c2;
     reg r4_v;
-    reg [AB-1:0] r4_addr;
     reg [7:0] r4_code;
     always @(posedge clk) begin
-        r4_v <= !rst && r3_v; r4_addr <= r3_addr; r4_code <= r3_code;
+        r4_v <= !rst && r3_v; r4_code <= r3_code;
+    end
+    // The lanes leave the pipeline in order, one output channel apart: the write address
+    // starts at the pixel's first lane (the pipeline is empty when a drain starts) and
+    // steps by one channel plane per code written.
+    reg [AB-1:0] r4_addr;
+    always @(posedge clk) begin
+        if (state == S_WMAC) r4_addr <= opix;
+        else if (r4_v) r4_addr <= r4_addr + d_howo;
     end
     // r3: the table read issued with c2 returns lut_data in r3; write in r4
     reg [7:0] r4_lut;

@@ -9,7 +9,8 @@
 // largest; if it reaches the level's threshold code, decode the four sides (REG_MAX bin codes,
 // their maximum m, e = EXP[m - q] summed as den = sum(e) and, without a multiplier,
 // num = sum(i * e) = REG_MAX * den - sum of the running den), divide
-// ((num << FRAC) + den / 2) / den by restoring division, x1 = (ax - d0) << sh, ... and write the
+// ((num << FRAC) + den / 2) / den by restoring division (one shared divisor register), then
+// x1 = (ax - d0) << sh, ... one side per division through one adder and shifter, and write the
 // candidate as 6 words at CAND_BASE + 12 * n: x1, y1, x2, y2, score = SIG[best], class.
 // Phase 2: select the unused candidate with the highest score (lowest index on ties: the
 // reference's stable sort; one word read per candidate), read it, compute its area; compare
@@ -93,7 +94,10 @@ module yq_fold_nms #(
     reg [NUMW+FRAC:0] rem;
     reg [QB-1:0] q;
     reg [QIW-1:0] bit_i;
-    reg [QB-1:0] dside [0:3];
+    reg [NUMW+FRAC:0] dsh;      // den << bit_i, shifted right once per division step
+    reg [QB-1:0] qlast;         // the last side's distance, decoded the cycle after
+    reg [1:0] qside;
+    reg qpend;
 
     wire [31:0] box_base = L_BOX[lvl*32 +: 32];
     wire [31:0] cls_base = L_CLS[lvl*32 +: 32];
@@ -151,16 +155,16 @@ module yq_fold_nms #(
     wire signed [CW-1:0] ax = $signed({x[CW-FRAC-1:0], 1'b1, {(FRAC-1){1'b0}}});
     wire signed [CW-1:0] ay = $signed({y[CW-FRAC-1:0], 1'b1, {(FRAC-1){1'b0}}});
     wire [2:0] sh3 = lsh[2:0];
-    wire signed [CW-1:0] bx1 = (ax - $signed({{(CW-QB){1'b0}}, dside[0]})) <<< sh3;
-    wire signed [CW-1:0] by1 = (ay - $signed({{(CW-QB){1'b0}}, dside[1]})) <<< sh3;
-    wire signed [CW-1:0] bx2 = (ax + $signed({{(CW-QB){1'b0}}, dside[2]})) <<< sh3;
-    wire signed [CW-1:0] by2 = (ay + $signed({{(CW-QB){1'b0}}, dside[3]})) <<< sh3;
+    // one side at a time: x1 = (ax - d0) << sh, y1 = (ay - d1) << sh, x2 = (ax + d2) << sh,
+    // y2 = (ay + d3) << sh
+    wire signed [CW-1:0] dq = $signed({{(CW-QB){1'b0}}, qlast});
+    wire signed [CW-1:0] a_side = qside[0] ? ay : ax;
+    wire signed [CW-1:0] b_side = (qside[1] ? (a_side + dq) : (a_side - dq)) <<< sh3;
     wire [DENW-1:0] den_n = den + {{(DENW-EW){1'b0}}, exp_data};
     wire [CMW-1:0] den_rm_x = mulc({{(CMW-DENW){1'b0}}, den}, REG_MAX);
     wire [QAW-1:0] den_rm = den_rm_x[QAW-1:0];
     wire [QAW-1:0] num_q = den_rm - qacc;
     wire [NUMW-1:0] num = num_q[NUMW-1:0];
-    wire [NUMW+FRAC:0] dsh = {{(NUMW+FRAC+1-DENW){1'b0}}, den} << bit_i;
 
     // ---- NMS arithmetic ----------------------------------------------------------------------
     wire signed [CW:0] sw0 = $signed({cx2[CW-1], cx2}) - $signed({cx1[CW-1], cx1});
@@ -243,9 +247,20 @@ module yq_fold_nms #(
 
     always @(posedge clk) begin
         done <= 1'b0;
+        qpend <= 1'b0;
         if (rst) begin
             state <= S_IDLE;
         end else begin
+            // a side's distance is decoded the cycle after its division (then S_BMAX of the
+            // next side or S_CAND, which do not touch the box registers)
+            if (qpend) begin
+                case (qside)
+                    2'd0: cx1 <= b_side;
+                    2'd1: cy1 <= b_side;
+                    2'd2: cx2 <= b_side;
+                    default: cy2 <= b_side;
+                endcase
+            end
             case (state)
                 S_IDLE: if (go) begin
                     lvl <= 2'd0; y <= 16'd0; x <= 16'd0; pix <= 16'd0; ncand <= {CIW{1'b0}};
@@ -296,14 +311,18 @@ module yq_fold_nms #(
                 S_DIVI: begin
                     rem <= {1'b0, num, {FRAC{1'b0}}} + {{(NUMW+FRAC+2-DENW){1'b0}}, den[DENW-1:1]};
                     q <= {QB{1'b0}}; bit_i <= QB_TOP; state <= S_DIV;
+                    dsh <= {{(NUMW+FRAC+1-DENW){1'b0}}, den} << QB_TOP;
                 end
                 S_DIV: begin
+                    dsh <= dsh >> 1;
                     if (rem >= dsh) begin
                         rem <= rem - dsh;
                         q[bit_i] <= 1'b1;
                     end
                     if (bit_i == 0) begin
-                        dside[side] <= (rem >= dsh) ? {q[QB-1:1], 1'b1} : q;
+                        qlast <= (rem >= dsh) ? {q[QB-1:1], 1'b1} : q;
+                        qside <= side;
+                        qpend <= 1'b1;
                         k <= 16'd0; vd <= 1'b0;
                         if (side == 2'd3) state <= S_CAND;
                         else begin
@@ -312,7 +331,7 @@ module yq_fold_nms #(
                     end else bit_i <= bit_i - 1'b1;
                 end
                 S_CAND: begin
-                    cx1 <= bx1; cy1 <= by1; cx2 <= bx2; cy2 <= by2; ccls <= best_k;
+                    ccls <= best_k;   // the last side is decoded in this cycle
                     state <= S_CANDW;
                 end
                 S_CANDW: begin

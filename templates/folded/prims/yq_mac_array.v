@@ -17,15 +17,15 @@
 // Pipeline (the same in both implementations):
 //   c+1  act and w registered           (ice40: SB_MAC16 A_REG/B_REG)
 //   c+2  16-bit products registered     (ice40: TOP/BOT_8x8_MULT_REG, O = product)
-//   c+3  products registered in fabric, zero when the tap is idle (so no 32-bit add sees a
-//        DSP output in the same cycle), with the tap's `first`
-//   c+4  sum = first ? product : sum + product (one LUT4 per bit on the carry chain: with
-//        `first` set the carries are ignored)
-//   c+5  acc = sum, on `last`. Taking the held result from the sum register (not from the
-//        adder) lets every sum bit share its logic cell with its adder bit: ~80 logic cells
-//        per lane at ACC_W = 32.
-// HOLD = 0 drops the held results (LANES * ACC_W flip-flops): `acc` is then the sum register
-// itself, valid from cycle c + 5 until the next sum's first tap reaches it (4 cycles after
+//   c+3  sum = first ? product : sum + product, enabled only by a tap (one LUT4 per bit on
+//        the carry chain: with `first` set the carries are ignored); the DSP output feeds
+//        the adder directly, so no product is copied into fabric flip-flops
+//   c+4  HOLD = 1: the finished sum copied (the next sum may start at c+3)
+//   c+5  HOLD = 1: acc = that copy, with acc_valid (both HOLD settings have latency 5).
+// Taking the held result from the sum register (not from the adder) lets every sum bit
+// share its logic cell with its adder bit: ~ACC_W logic cells per lane for the sum.
+// HOLD = 0 drops the held results (2 * LANES * ACC_W flip-flops): `acc` is then the sum register
+// itself, valid from cycle c + 3 until the next sum's first tap reaches it (3 cycles after
 // that tap is presented), which is enough for a caller that drains the lanes before issuing
 // the next sum's taps (yq_fold_conv).
 // IMPL = "ice40": LANES/2 SB_MAC16 in MODE_8x8, two lanes per DSP (A = {act, act},
@@ -115,25 +115,25 @@ module yq_mac_array #(
         end
     endgenerate
 
-    // Fabric: product register (c+3), sums (c+4), held results (c+5).
-    wire fin = en_p[4] & last_p[4];  // the sum registers hold a finished result
+    // Fabric: sums (c+3), held results (c+4, c+5).
+    wire fin = en_p[3] & last_p[3];  // the sum registers hold a finished result
+    reg fin4;
+    always @(posedge clk) fin4 <= fin;
     generate
         for (l = 0; l < LANES; l = l + 1) begin : g_acc
-            reg [15:0] p3;          // the c+3 tap's product, zero if that cycle is idle
-            reg f3;                 // the c+3 tap starts a sum
             reg [ACC_W-1:0] sum;
-            wire [ACC_W-1:0] p3x = {{(ACC_W - 16){p3[15]}}, p3};
-            wire [ACC_W-1:0] nxt = f3 ? p3x : sum + p3x;
-            always @(posedge clk) begin
-                p3 <= en_p[2] ? prod[16*l +: 16] : 16'd0;
-                f3 <= en_p[2] & first_p[2];
-                sum <= nxt;
-            end
+            wire [15:0] p2 = prod[16*l +: 16];
+            wire [ACC_W-1:0] p2x = {{(ACC_W - 16){p2[15]}}, p2};
+            always @(posedge clk) if (en_p[2]) sum <= first_p[2] ? p2x : sum + p2x;
             if (HOLD != 0) begin : g_hold
-                always @(posedge clk) if (fin) acc[ACC_W*l +: ACC_W] <= sum;
+                reg [ACC_W-1:0] h4;
+                always @(posedge clk) begin
+                    if (fin) h4 <= sum;
+                    if (fin4) acc[ACC_W*l +: ACC_W] <= h4;
+                end
             end else begin : g_direct
                 always @(*) acc[ACC_W*l +: ACC_W] = sum;
-                wire unused_fin = fin;
+                wire unused_fin = ^{fin, fin4};
             end
         end
     endgenerate
