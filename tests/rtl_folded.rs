@@ -247,7 +247,11 @@ fn corrupted_flash_weight_is_caught() {
     copy_dir(&design(), tmp.path());
     // Layer 2 (a strided 3x3 conv): lane 0's weight of the first tap, after the
     // descriptor, the SiLU table and the group's parameter words.
-    let l2 = &m.design.as_array().unwrap()[2];
+    let layers = m.design.as_array().unwrap();
+    // the input layer's record is its descriptor alone
+    let l0 = &layers[0];
+    let desc_bytes = (l0["flash"][1].as_u64().unwrap() - l0["flash"][0].as_u64().unwrap()) as usize;
+    let l2 = &layers[2];
     let start = l2["flash"][0].as_u64().unwrap() as usize;
     let lut = l2["desc"]["values"]
         .as_array()
@@ -257,7 +261,7 @@ fn corrupted_flash_weight_is_caught() {
         .map(|f| f[1].as_u64().unwrap() as usize)
         .unwrap_or(0);
     let hw = FoldHw::up5k();
-    let end = start + folded::desc::DESC_BYTES + lut + hw.lanes * folded::PARAM_BYTES + 1;
+    let end = start + desc_bytes + lut + hw.lanes * folded::PARAM_BYTES + 1;
     let path = tmp.path().join("tb/flash.hex");
     let mut lines: Vec<String> = std::fs::read_to_string(&path)
         .unwrap()

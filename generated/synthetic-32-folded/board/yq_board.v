@@ -57,7 +57,7 @@ module yq_board (
     wire [AB-1:0] host_addr, code_addr;
     wire [6:0] layer;
     wire led_busy, led_fail;
-    yq_board_ctrl #(.AB(AB), .FLASH_BASE(24'd1048576), .FLASH_LEN(24'd76810)) u_ctrl (
+    yq_board_ctrl #(.AB(AB), .FLASH_BASE(24'd1048576), .FLASH_LEN(24'd75130)) u_ctrl (
         .clk(sclk), .rst(rst), .rx_valid(rx_valid), .rx_data(rx_data),
         .tx_valid(tx_valid), .tx_data(tx_data), .tx_ready(tx_ready),
         .fl_ready(fl_ready), .fl_fail(fl_fail), .fl_req(fl_req), .fl_addr(fl_addr), .fl_len(fl_len),

@@ -1,6 +1,6 @@
 // yq_fold_loader: parses the flash stream of the folded engine. The stream is one sequential
 // read from the start of the weight image (docs/hardware.md, "Flash image"); per layer:
-//   descriptor (DESC_BYTES bytes, decoded by yq_fold_desc),
+//   descriptor (DESC_BYTES bytes, shifted into yq_fold_desc),
 //   conv only: the SiLU table (LUT_LEN bytes, if the layer has one), then per group of P
 //   output channels: P parameter words (bias, 4 bytes little endian, then the signed shift,
 //   1 byte), then per chunk TC*P weight bytes (tap-major, lane 0 first).
@@ -26,7 +26,7 @@ module yq_fold_loader #(
     // flash byte stream
     input wire s_valid, input wire [7:0] s_data, output wire s_ready,
     // descriptor decoder
-    output wire d_we, output wire [6:0] d_idx, output wire [7:0] d_data,
+    output wire d_we, output wire [7:0] d_data,
     input wire d_is_conv, input wire d_has_lut, input wire [CW-1:0] d_lut_len,
     input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
     // buffers
@@ -55,7 +55,6 @@ module yq_fold_loader #(
     assign s_ready = (state == S_DESC) || (state == S_LUT) || ((state == S_PRM || state == S_WGT) && room);
     assign idle = (state == S_IDLE);
     assign d_we = (state == S_DESC) && take;
-    assign d_idx = i[6:0];
     assign d_data = s_data;
     wire [CW-1:0] tc = (ch == d_nch - 8'd1) ? d_tc_last : d_tc;
     always @(posedge clk) begin

@@ -7,7 +7,6 @@
 //! never more than one chunk ahead of the convolution unit. Every count below is the RTL's
 //! own: the testbench checks each layer's simulated cycles against [`FoldLayer::cycles`].
 
-use super::desc::DESC_BYTES;
 use super::{FoldLayer, FoldedDesign, PARAM_BYTES};
 use crate::rtl::plan::LayerKind;
 
@@ -92,7 +91,7 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
     let mut t = 1u64;
     let mut cycles = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
-        let c_last = s.block(DESC_BYTES, t + 2);
+        let c_last = s.block(d.desc_layout.bytes, t + 2);
         let g0 = c_last + 3;
         let dur = match l.kind {
             LayerKind::Input => l.desc.get("n") as u64 + 1,

@@ -1,21 +1,25 @@
-//! The folded engine's layer descriptor: a fixed record of little-endian fields that the
-//! loader (`templates/folded/prims/yq_fold_loader.v`) feeds to the generated decoder
-//! `yq_fold_desc` (rendered from [`FIELDS`] by `templates/folded/desc.v.tera`).
+//! The folded engine's layer descriptor: one record per layer of bit-packed fields, each at
+//! the width this design needs ([`Layout`]), that the loader
+//! (`templates/folded/prims/yq_fold_loader.v`) shifts into the generated decoder
+//! `yq_fold_desc` (rendered from the layout by `templates/folded/desc.v.tera`): a shift
+//! register, so no field needs a byte decoder.
 //!
-//! Guarantees: [`FIELDS`] is the only definition of the record layout — the flash image
-//! writer and the Verilog decoder both come from it; [`Desc::bytes`] refuses a value that
-//! does not fit its field.
+//! Guarantees: [`FIELDS`] and [`Layout`] are the only definition of the record — the flash
+//! image writer and the Verilog decoder both come from them; [`Desc::bytes`] refuses a value
+//! that does not fit its field's range.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
 
-/// How wide a field's register is in the decoder. The flash record keeps whole bytes; the
-/// decoder keeps only the bits the design can use, so every unit computes at the design's
-/// widths (`FoldedDesign::ab`, `FoldedDesign::dw`).
+/// How wide a field is in the record and the decoder: only the bits the design can use, so
+/// every unit computes at the design's widths (`FoldedDesign::ab`, `FoldedDesign::dw`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Reg {
-    /// A byte (codes, shifts, kernel sizes, flags).
+    /// A byte: a code, or a signed shift (two's complement).
     Byte,
+    /// A small unsigned number (kind, flags, kernel size, stride, padding, counts of chunks
+    /// and lanes, upsample factor): the bits of the largest value in the design.
+    Small,
     /// A dimension or count: `dw` bits.
     Dim,
     /// A byte address, step or size in the activation memory: `ab` bits (arithmetic is
@@ -23,28 +27,28 @@ pub enum Reg {
     Addr,
 }
 
-/// Descriptor fields in record order: `(name, bytes, register)`.
+/// Descriptor fields in record order: `(name, bytes of its value range, register)`.
 pub const FIELDS: [(&str, usize, Reg); 37] = [
-    ("kind", 1, Reg::Byte),
-    ("flags", 1, Reg::Byte),
+    ("kind", 1, Reg::Small),
+    ("flags", 1, Reg::Small),
     ("c", 2, Reg::Dim),
     ("h", 2, Reg::Dim),
     ("w", 2, Reg::Dim),
     ("co", 2, Reg::Dim),
     ("ho", 2, Reg::Dim),
     ("wo", 2, Reg::Dim),
-    ("k", 1, Reg::Byte),
-    ("s", 1, Reg::Byte),
-    ("pad", 1, Reg::Byte),
+    ("k", 1, Reg::Small),
+    ("s", 1, Reg::Small),
+    ("pad", 1, Reg::Small),
     ("padv", 1, Reg::Byte),
     ("pix0", 3, Reg::Addr),
     ("out", 3, Reg::Addr),
     ("inb", 3, Reg::Addr),
     ("g", 2, Reg::Dim),
-    ("nch", 1, Reg::Byte),
+    ("nch", 1, Reg::Small),
     ("tc", 2, Reg::Dim),
     ("tc_last", 2, Reg::Dim),
-    ("lanes_last", 1, Reg::Byte),
+    ("lanes_last", 1, Reg::Small),
     ("rowstep", 3, Reg::Addr),
     ("chstep", 3, Reg::Addr),
     ("chunkstep", 3, Reg::Addr),
@@ -59,21 +63,10 @@ pub const FIELDS: [(&str, usize, Reg); 37] = [
     ("zb", 1, Reg::Byte),
     ("sa", 1, Reg::Byte),
     ("sb", 1, Reg::Byte),
-    ("f", 1, Reg::Byte),
+    ("f", 1, Reg::Small),
     ("n", 3, Reg::Addr),
     ("psum", 3, Reg::Addr),
 ];
-
-/// Bytes of one descriptor record.
-pub const DESC_BYTES: usize = {
-    let mut n = 0;
-    let mut i = 0;
-    while i < FIELDS.len() {
-        n += FIELDS[i].1;
-        i += 1;
-    }
-    n
-};
 
 /// Layer kinds as the engine's controller decodes them (`yq_fold_core.v`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -121,83 +114,92 @@ impl Desc {
             .unwrap_or(0)
     }
 
-    /// The record as the loader reads it. `layer` names the layer in errors.
-    pub fn bytes(&self, layer: &str) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(DESC_BYTES);
-        for &(name, n, _) in FIELDS.iter() {
-            let v = if name == "kind" {
-                self.kind as i64
-            } else {
-                self.get(name)
-            };
+    /// The value of field `name` as the record holds it.
+    fn value(&self, name: &str) -> i64 {
+        if name == "kind" {
+            self.kind as i64
+        } else {
+            self.get(name)
+        }
+    }
+
+    /// The record as the loader reads it, in layout `lay`. `layer` names the layer in errors.
+    pub fn bytes(&self, lay: &Layout, layer: &str) -> Result<Vec<u8>> {
+        let mut bits = vec![false; 8 * lay.bytes];
+        for (f, &(name, n, _)) in lay.fields.iter().zip(FIELDS.iter()) {
+            let v = self.value(name);
             // Fields hold unsigned values, or signed bytes (shifts) in two's complement.
             let lo = if n == 1 { -128 } else { 0 };
             let hi = (1i64 << (8 * n)) - 1;
-            if v < lo || v > hi {
+            if v < lo || v > hi || (f.reg == Reg::Small && v >= 1 << f.bits) {
                 return Err(Error::Other(format!(
                     "{layer}: descriptor field `{name}` = {v} does not fit {n} byte(s); the folded engine cannot run this layer at this size"
                 )));
             }
-            for b in 0..n {
-                out.push(((v >> (8 * b)) & 0xff) as u8);
+            for b in 0..f.bits {
+                bits[f.off as usize + b as usize] = (v >> b) & 1 == 1;
             }
         }
-        Ok(out)
+        Ok(bits
+            .chunks(8)
+            .map(|c| c.iter().rev().fold(0u8, |a, &b| (a << 1) | b as u8))
+            .collect())
     }
 }
 
-/// One byte of a field as the generated decoder stores it: record index `idx` sets
-/// register bits `hi..=lo` of `name` from data bits `dhi..=0`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ByteSlice {
-    pub idx: usize,
-    pub hi: u32,
-    pub lo: u32,
-    pub dhi: u32,
-}
-
-/// A register of the generated decoder: name, width, the record bytes that fill it.
+/// One field of the record: bits `off .. off + bits` (little endian across the record's
+/// bytes), and the width of the decoder's output port (a byte for [`Reg::Byte`] and
+/// [`Reg::Small`], zero-extended).
 #[derive(Clone, Debug, Serialize)]
 pub struct FieldPos {
     pub name: &'static str,
+    pub reg: Reg,
     pub bits: u32,
-    pub slices: Vec<ByteSlice>,
+    pub off: u32,
+    pub port: u32,
 }
 
-/// Byte offset of a field in the record.
-pub fn offset(name: &str) -> usize {
-    FIELDS.iter().take_while(|f| f.0 != name).map(|f| f.1).sum()
+/// The record layout of one design.
+#[derive(Clone, Debug, Serialize)]
+pub struct Layout {
+    pub fields: Vec<FieldPos>,
+    /// Bytes of one record.
+    pub bytes: usize,
 }
 
-/// The decoder's registers at address width `ab` and dimension width `dw` (bytes beyond a
-/// register's width are not stored).
-pub fn positions(ab: u32, dw: u32) -> Vec<FieldPos> {
-    let mut off = 0;
-    FIELDS
-        .iter()
-        .map(|&(name, bytes, reg)| {
-            let bits = match reg {
-                Reg::Byte => 8 * bytes as u32,
-                Reg::Dim => dw.min(8 * bytes as u32),
-                Reg::Addr => ab.min(8 * bytes as u32),
-            };
-            let slices = (0..bytes as u32)
-                .filter(|b| 8 * b < bits)
-                .map(|b| {
-                    let lo = 8 * b;
-                    let hi = (lo + 7).min(bits - 1);
-                    ByteSlice {
-                        idx: off + b as usize,
-                        hi,
-                        lo,
-                        dhi: hi - lo,
+impl Layout {
+    /// The layout at address width `ab` and dimension width `dw`, with the small fields as
+    /// wide as the largest value among `descs`.
+    pub fn new<'a>(ab: u32, dw: u32, descs: impl Iterator<Item = &'a Desc> + Clone) -> Layout {
+        let mut off = 0u32;
+        let fields: Vec<FieldPos> = FIELDS
+            .iter()
+            .map(|&(name, bytes, reg)| {
+                let (bits, port) = match reg {
+                    Reg::Byte => (8, 8),
+                    Reg::Small => {
+                        let max = descs.clone().map(|d| d.value(name)).max().unwrap_or(0);
+                        (crate::rtl::ubits(max.max(1) as u64), 8)
                     }
-                })
-                .collect();
-            off += bytes;
-            FieldPos { name, bits, slices }
-        })
-        .collect()
+                    Reg::Dim => (dw.min(8 * bytes as u32), dw),
+                    Reg::Addr => (ab.min(8 * bytes as u32), ab),
+                };
+                let f = FieldPos {
+                    name,
+                    reg,
+                    bits,
+                    off,
+                    port,
+                };
+                off += bits;
+                f
+            })
+            .collect();
+        Layout {
+            fields,
+            bytes: off.div_ceil(8) as usize,
+        }
+    }
 }
 
 /// Bits a dimension field needs for every descriptor of a design (at least 9: tap counts
@@ -222,14 +224,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_is_little_endian_and_checked() {
-        let d = Desc::new(DescKind::Conv).set("c", 0x1234).set("sa", -2);
-        let b = d.bytes("t").unwrap();
-        assert_eq!(b.len(), DESC_BYTES);
-        let at = offset;
-        assert_eq!(b[0], 1);
-        assert_eq!(&b[at("c")..at("c") + 2], &[0x34, 0x12]);
-        assert_eq!(b[at("sa")], 0xfe);
-        assert!(Desc::new(DescKind::Add).set("k", 300).bytes("t").is_err());
+    fn record_is_packed_little_endian_and_checked() {
+        let d = Desc::new(DescKind::Conv)
+            .set("c", 0x123)
+            .set("sa", -2)
+            .set("k", 3);
+        let lay = Layout::new(17, 10, std::iter::once(&d));
+        let b = d.bytes(&lay, "t").unwrap();
+        assert_eq!(b.len(), lay.bytes);
+        let field = |name: &str| {
+            let f = lay.fields.iter().find(|f| f.name == name).unwrap();
+            (0..f.bits).fold(0i64, |a, i| {
+                let bit = f.off + i;
+                a | ((((b[bit as usize / 8] >> (bit % 8)) & 1) as i64) << i)
+            })
+        };
+        assert_eq!(field("kind"), 1);
+        assert_eq!(field("c"), 0x123);
+        assert_eq!(field("sa"), 0xfe);
+        assert_eq!(field("k"), 3);
+        // kind 1 and k 3 need 1 and 2 bits; c is a 10-bit dimension, sa a byte
+        let bits = |name: &str| lay.fields.iter().find(|f| f.name == name).unwrap().bits;
+        assert_eq!(
+            (bits("kind"), bits("k"), bits("c"), bits("sa")),
+            (1, 2, 10, 8)
+        );
+        assert!(Desc::new(DescKind::Add)
+            .set("k", 300)
+            .bytes(&lay, "t")
+            .is_err());
+        // a small field larger than the layout was made for
+        assert!(Desc::new(DescKind::Conv)
+            .set("k", 5)
+            .bytes(&lay, "t")
+            .is_err());
     }
 }

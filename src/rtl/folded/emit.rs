@@ -6,7 +6,6 @@
 //! Guarantees: the output is a pure function of the design and the golden data (sorted, no
 //! timestamps or absolute paths); the templates only place values computed in Rust.
 
-use super::desc::{positions, DESC_BYTES};
 use super::{FoldedDesign, OFFSET};
 use crate::error::{Error, Result};
 use crate::rtl::golden::Golden;
@@ -142,8 +141,7 @@ pub fn render_all(
         files.push((name, body));
     };
     let mut ctx = Context::new();
-    ctx.insert("fields", &positions(d.ab, d.dw));
-    ctx.insert("bytes", &DESC_BYTES);
+    ctx.insert("lay", &d.desc_layout);
     ctx.insert("ab", &d.ab);
     ctx.insert("dw", &d.dw);
     push_rtl(
@@ -188,7 +186,7 @@ pub fn render_all(
     ctx.insert("wtw", &d.hw.tap_bits());
 
     ctx.insert("offset", &OFFSET);
-    ctx.insert("desc_bytes", &DESC_BYTES);
+    ctx.insert("desc_bytes", &d.desc_layout.bytes);
     ctx.insert("post", &post.map(|_| POST));
     let top = format!("rtl/{}.v", d.top);
     push_rtl(&mut files, top, render(&t, "folded/top.v", &ctx)?);

@@ -107,6 +107,8 @@ pub struct FoldedDesign {
     pub mem_used: usize,
     /// Dimension register width (descriptor dimensions, counters, window coordinates).
     pub dw: u32,
+    /// The descriptor record's fields and size.
+    pub desc_layout: desc::Layout,
     /// Accumulator and bias widths: the widest any layer's proof needs.
     pub acc_w: u32,
     pub bias_w: u32,
@@ -170,9 +172,10 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
     let (mut add_r, mut add_l) = (0u32, 0u32);
     let mut nms_unit = None;
     let mut layers = Vec::with_capacity(plan.layers.len());
-    let mut image: Vec<u8> = Vec::new();
+    // Per layer, the record after its descriptor (the descriptor layout needs every layer).
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(plan.layers.len());
     for (index, l) in plan.layers.iter().enumerate() {
-        let start = image.len();
+        let mut body = Vec::new();
         let (desc, chunks, groups) = match &l.params {
             LayerPlan::Input(i) => (
                 Desc::new(DescKind::Input)
@@ -403,14 +406,11 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     .set("zero", c.req.zero as i64)
                     .set("qmax", c.req.qmax() as i64)
                     .set("lut_len", lut_len as i64);
-                image.extend(d.bytes(&l.name)?);
-                flash::conv_record(&mut image, c, &biases, p, cpc, nch);
+                flash::conv_record(&mut body, c, &biases, p, cpc, nch);
                 (d, nch, g)
             }
         };
-        if !matches!(l.params, LayerPlan::Conv(_)) {
-            image.extend(desc.bytes(&l.name)?);
-        }
+        bodies.push(body);
         layers.push(FoldLayer {
             index,
             node: l.node,
@@ -420,7 +420,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             out_base: l.out_base,
             macs: l.macs,
             desc,
-            flash: (start, image.len()),
+            flash: (0, 0),
             chunks,
             groups,
             cycles: 0,
@@ -439,6 +439,14 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         }
     }
     let dw = desc::dim_bits(layers.iter().map(|l| &l.desc));
+    let desc_layout = desc::Layout::new(ab, dw, layers.iter().map(|l| &l.desc));
+    let mut image: Vec<u8> = Vec::new();
+    for (l, body) in layers.iter_mut().zip(bodies) {
+        let start = image.len();
+        image.extend(l.desc.bytes(&desc_layout, &l.name)?);
+        image.extend(body);
+        l.flash = (start, image.len());
+    }
     let mut d = FoldedDesign {
         top: "yq_top".into(),
         imgsz: plan.imgsz,
@@ -449,6 +457,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         tensor_bytes,
         mem_used: tensor_bytes.max(psum_end),
         dw,
+        desc_layout,
         acc_w,
         bias_w,
         sh_w,

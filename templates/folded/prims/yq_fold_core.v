@@ -48,13 +48,12 @@ module yq_fold_core #(
 
     // ---- descriptor ---------------------------------------------------------------------
     wire d_we;
-    wire [6:0] d_idx;
     wire [7:0] d_data;
     wire [7:0] kind, flags, k, s, pad, padv, nch, lanes_last, zero, qmax, za, zb, sa, sb, f;
     wire [DW-1:0] c, h, w, co, ho, wo, g, tc, tc_last, lut_len;
     wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
     yq_fold_desc u_desc (
-        .clk(clk), .we(d_we), .idx(d_idx), .data(d_data),
+        .clk(clk), .we(d_we), .data(d_data),
         .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .co(co), .ho(ho), .wo(wo),
         .k(k), .s(s), .pad(pad), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
         .g(g), .nch(nch), .tc(tc), .tc_last(tc_last), .lanes_last(lanes_last),
@@ -162,7 +161,7 @@ module yq_fold_core #(
     yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW)) u_loader (
         .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle),
         .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
-        .d_we(d_we), .d_idx(d_idx), .d_data(d_data),
+        .d_we(d_we), .d_data(d_data),
         .d_is_conv(kind == K_CONV), .d_has_lut(flags[0]), .d_lut_len(lut_len),
         .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
         .lut_we(lut_we), .lut_waddr(lut_waddr), .lut_wdata(lut_wdata),
