@@ -54,19 +54,23 @@ pub fn detect(stage: &Stage, img: &image::RgbImage, p: &ValParams) -> Vec<Det> {
             };
             match int_model::forward(q, &lb.tensor, false, params).head {
                 HeadOut::Decoded(out) => nms(out),
-                HeadOut::Detections(d) => d
-                    .iter()
-                    .map(|d| Det {
-                        xyxy: d.xyxy_f32(),
-                        conf: d.conf(),
-                        cls: d.cls,
-                    })
-                    .collect(),
+                HeadOut::Detections(d) => int_dets(&d),
             }
         }
     };
     postprocess::scale_boxes(&mut dets, lb.input_hw(), lb.orig_hw);
     dets
+}
+
+/// Detections of the integer post-processing in letterboxed-input pixels.
+pub fn int_dets(d: &[crate::quant::qhead::IntDet]) -> Vec<Det> {
+    d.iter()
+        .map(|d| Det {
+            xyxy: d.xyxy_f32(),
+            conf: d.conf(),
+            cls: d.cls,
+        })
+        .collect()
 }
 
 /// Run a stage over every image of the dataset (in parallel), with a progress bar.

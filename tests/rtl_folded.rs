@@ -298,3 +298,99 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The host program against the simulated board: `board run --port sim` letterboxes the image,
+/// sends it over the board's UART (the Verilator model's stdin/stdout), and prints exactly the
+/// detections `predict --quant` prints for the same image and model (a square image, so both
+/// letterboxes agree); a second, non-square image in the same session exercises the
+/// letterbox and the board's second frame.
+#[test]
+fn board_run_on_the_simulated_board_prints_what_predict_prints() {
+    if common::tool("verilator").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("design");
+    std::fs::create_dir_all(&dir).unwrap();
+    copy_dir(&design(), &dir);
+    // the golden image of the committed design, as a PNG
+    let t = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
+    let img = image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([0, 1, 2].map(|c| (t[[c, y as usize, x as usize]] * 255.0).round() as u8))
+    });
+    let sq = tmp.path().join("square.png");
+    yoloq_gen::image_io::save_png(&sq, &img).unwrap();
+    let wide = tmp.path().join("wide.png");
+    let w = image::imageops::resize(&img, 48, 32, image::imageops::FilterType::Triangle);
+    yoloq_gen::image_io::save_png(&wide, &w).unwrap();
+    // the same model as the committed design, for predict
+    let q = synthetic::quant_graph(
+        synthetic::SEED,
+        32,
+        synthetic::CALIB_IMAGES,
+        &QuantConfig::default(),
+    )
+    .unwrap();
+    let qdir = tmp.path().join("quant");
+    yoloq_gen::quant::store::save(&q, &qdir).unwrap();
+    let exe = env!("CARGO_BIN_EXE_yoloq-gen");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(exe).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (board, log) = run(&[
+        "board".as_ref(),
+        "run".as_ref(),
+        "--design".as_ref(),
+        dir.as_os_str(),
+        "--port".as_ref(),
+        "sim".as_ref(),
+        sq.as_os_str(),
+        wide.as_os_str(),
+    ]);
+    eprintln!("{log}");
+    assert!(
+        log.contains("flash errors 0"),
+        "the flash model saw errors:\n{log}"
+    );
+    let (pred, _) = run(&[
+        "predict".as_ref(),
+        "--quant".as_ref(),
+        qdir.as_os_str(),
+        "--imgsz".as_ref(),
+        "32".as_ref(),
+        sq.as_os_str(),
+    ]);
+    let first = |s: &str| -> String {
+        let mut lines = s.lines();
+        let head = lines.next().unwrap().to_string();
+        let rest: Vec<&str> = lines.take_while(|l| l.starts_with("  ")).collect();
+        format!("{head}\n{}", rest.join("\n"))
+    };
+    let n: usize = pred
+        .lines()
+        .next()
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(n > 0, "the synthetic model detects nothing:\n{pred}");
+    assert_eq!(
+        first(&board),
+        first(&pred),
+        "board run and predict --quant differ"
+    );
+    assert!(
+        board.contains(&format!("{}: ", wide.display())),
+        "no second frame:\n{board}"
+    );
+}

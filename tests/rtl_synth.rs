@@ -156,7 +156,8 @@ fn stat_totals_follow_the_hierarchy() {
             lut: 2,
             ff: 5,
             dsp: 2,
-            bram: 2
+            bram: 2,
+            spram: 0
         }
     );
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod board;
 mod emit;
 mod import;
 mod pipeline;
@@ -50,6 +51,8 @@ pub enum Cmd {
     Synth(synth::SynthArgs),
     /// Calibrate once, then quantize and validate 8/6/4-bit variants; table + plot of AP vs bits.
     Sweep(sweep::SweepArgs),
+    /// Talk to a board built from a folded design (or its simulation): `board run`.
+    Board(board::BoardCmd),
 }
 
 /// Where the default model is cached when downloaded.
@@ -73,6 +76,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Cmd::Val(a)) => val::run(a),
         Some(Cmd::CocoEval(a)) => val::coco_eval(a),
         Some(Cmd::Sweep(a)) => sweep::run(a),
+        Some(Cmd::Board(a)) => board::run(a),
         None => pipeline::run(cli.main),
     }
 }

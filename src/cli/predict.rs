@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 use yoloq_gen::util::outdir;
 use yoloq_gen::validate::{detect, Stage, ValParams};
-use yoloq_gen::{draw, image_io, model, quant, Error};
+use yoloq_gen::{draw, image_io, model, postprocess, quant, Error};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -46,10 +46,35 @@ pub struct PredictArgs {
 }
 
 #[derive(Serialize)]
-struct JsonDet {
+pub(super) struct JsonDet {
     cls: String,
     conf: f32,
     xyxy: [f32; 4],
+}
+
+/// Detections as printed: class name, confidence to 4 places, box to 0.1 pixel.
+pub(super) fn rounded(dets: &[postprocess::Detection], names: &[String]) -> Vec<JsonDet> {
+    dets.iter()
+        .map(|d| JsonDet {
+            cls: names
+                .get(d.cls)
+                .cloned()
+                .unwrap_or_else(|| format!("class{}", d.cls)),
+            conf: (d.conf * 1e4).round() / 1e4,
+            xyxy: d.xyxy.map(|v| (v * 10.0).round() / 10.0),
+        })
+        .collect()
+}
+
+/// The text form of one image's detections.
+pub(super) fn print_text(key: &str, jd: &[JsonDet]) {
+    println!("{key}: {} detections", jd.len());
+    for d in jd {
+        println!(
+            "  {:<14} {:.3}  [{:.1}, {:.1}, {:.1}, {:.1}]",
+            d.cls, d.conf, d.xyxy[0], d.xyxy[1], d.xyxy[2], d.xyxy[3]
+        );
+    }
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
@@ -123,22 +148,9 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             image_io::save_png(&st.path().join(&name), &img)?;
             png_names.insert(name);
         }
-        let jd: Vec<JsonDet> = dets
-            .iter()
-            .map(|d| JsonDet {
-                cls: names[d.cls].clone(),
-                conf: (d.conf * 1e4).round() / 1e4,
-                xyxy: d.xyxy.map(|v| (v * 10.0).round() / 10.0),
-            })
-            .collect();
+        let jd = rounded(&dets, &names);
         if !a.json {
-            println!("{key}: {} detections", jd.len());
-            for d in &jd {
-                println!(
-                    "  {:<14} {:.3}  [{:.1}, {:.1}, {:.1}, {:.1}]",
-                    d.cls, d.conf, d.xyxy[0], d.xyxy[1], d.xyxy[2], d.xyxy[3]
-                );
-            }
+            print_text(&key, &jd);
         }
         all.insert(key, serde_json::to_value(&jd)?);
     }

@@ -42,8 +42,13 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
             format!(" of {c} ({:.0}%)", 100.0 * v as f64 / c as f64)
         })
     };
+    let spram = if r.total.spram > 0 || cap.spram.is_some() {
+        format!(", {} SPRAM{}", r.total.spram, of(r.total.spram, cap.spram))
+    } else {
+        String::new()
+    };
     println!(
-        "{}: {} LUT{}, {} FF{}, {} DSP{}, {} BRAM{} (yosys {:.0} s)",
+        "{}: {} LUT{}, {} FF{}, {} DSP{}, {} BRAM{}{spram} (yosys {:.0} s)",
         b.name,
         r.total.lut,
         of(r.total.lut, cap.lut),

@@ -47,6 +47,24 @@ pub struct Manifest {
     pub testbench: String,
     /// Full design parameters per layer (informative).
     pub design: serde_json::Value,
+    /// What a host program needs to run a board built from this design (folded designs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
+}
+
+/// The host side of a board design: frame size, where the detections are, class names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HostInfo {
+    /// Bytes of one input frame (letterboxed planar RGB codes, one byte each).
+    pub input_bytes: usize,
+    /// Activation-memory byte address of the detection records (count, then 11-byte
+    /// records), when the design ends in the integer NMS stage.
+    pub det_base: Option<usize>,
+    /// Most records the stage writes.
+    pub max_det: usize,
+    pub class_names: Vec<String>,
+    /// UART baud rate of the board.
+    pub baud: u64,
 }
 
 /// Read `manifest.json` of an emitted design.
@@ -82,6 +100,7 @@ mod tests {
             rtl: vec![],
             testbench: "tb/tb_top.v".into(),
             design: serde_json::Value::Null,
+            host: None,
         };
         let mut v = serde_json::to_value(&m).unwrap();
         assert_eq!(v["arch"], "folded");

@@ -69,22 +69,69 @@ impl QnmsPlan {
             cycles += n + 1 + 1;
         }
         cycles += 2 + 1; // S_COUNT + S_DONE
-        let mut codes = vec![
-            (kept.len() & 0xff) as i32,
-            ((kept.len() >> 8) & 0xff) as i32,
-        ];
-        for d in &kept {
-            for v in d.xyxy.iter().map(|&v| v as i32).chain([d.score]) {
-                codes.push(v & 0xff);
-                codes.push((v >> 8) & 0xff);
-            }
-            codes.push(d.cls as i32);
-        }
+        let codes = encode_records(&kept).into_iter().map(i32::from).collect();
         QnmsRun {
             kept,
             cycles,
             codes,
             sorted: sorted.to_vec(),
         }
+    }
+}
+
+/// The stage's output bytes: the count (16 bits), then per box x1, y1, x2, y2, score (16 bits
+/// each, little endian, two's complement) and the class byte.
+pub fn encode_records(kept: &[IntDet]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + RECORD * kept.len());
+    out.extend((kept.len() as u16).to_le_bytes());
+    for d in kept {
+        for v in d.xyxy.iter().map(|&v| v as i32).chain([d.score]) {
+            out.extend((v as u16).to_le_bytes());
+        }
+        out.push(d.cls as u8);
+    }
+    out
+}
+
+/// The boxes of `n` records (the bytes after the count); the anchor is not recorded (0).
+pub fn decode_records(bytes: &[u8]) -> Vec<IntDet> {
+    bytes
+        .chunks_exact(RECORD)
+        .map(|r| {
+            let w = |i: usize| i16::from_le_bytes([r[2 * i], r[2 * i + 1]]);
+            IntDet {
+                xyxy: [0, 1, 2, 3].map(|i| w(i) as i64),
+                score: u16::from_le_bytes([r[8], r[9]]) as i32,
+                cls: r[10] as usize,
+                anchor: 0,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let kept = vec![
+            IntDet {
+                xyxy: [-16, 3, 5000, 32767],
+                score: 65535,
+                cls: 79,
+                anchor: 0,
+            },
+            IntDet {
+                xyxy: [0, -32768, 1, 2],
+                score: 0,
+                cls: 0,
+                anchor: 0,
+            },
+        ];
+        let b = encode_records(&kept);
+        assert_eq!(b.len(), 2 + 2 * RECORD);
+        assert_eq!(u16::from_le_bytes([b[0], b[1]]), 2);
+        assert_eq!(decode_records(&b[2..]), kept);
     }
 }

@@ -9,7 +9,7 @@
 use super::{FoldedDesign, OFFSET};
 use crate::error::{Error, Result};
 use crate::rtl::golden::Golden;
-use crate::rtl::manifest::{Manifest, ManifestLayer};
+use crate::rtl::manifest::{HostInfo, Manifest, ManifestLayer};
 use crate::rtl::plan::{LayerKind, LayerPlan, Plan};
 use crate::rtl::{hex, prims, ubits, COMMON_TEMPLATES};
 use std::path::Path;
@@ -80,10 +80,20 @@ pub const FLASH_MODEL: (&str, &str) = (
     include_str!("../../../templates/folded/sim/yq_flash_model.v"),
 );
 
-const TEMPLATES: [(&str, &str); 6] = [
+/// The host side of the simulated board's UART (Verilator DPI: stdin and stdout).
+pub const HOST_DPI: (&str, &str) = (
+    "host_dpi.c",
+    include_str!("../../../templates/folded/sim/host_dpi.c"),
+);
+
+const TEMPLATES: [(&str, &str); 7] = [
     (
         "folded/tb_board.v",
         include_str!("../../../templates/folded/tb_board.v.tera"),
+    ),
+    (
+        "folded/tb_host.v",
+        include_str!("../../../templates/folded/tb_host.v.tera"),
     ),
     (
         "folded/board.v",
@@ -262,7 +272,20 @@ pub fn render_all(
         render(&t, "folded/tb_board.v", &ctx)?,
     ));
     files.push((format!("tb/{}", FLASH_MODEL.0), FLASH_MODEL.1.to_string()));
-    let manifest = manifest(d, rtl)?;
+    files.push(("tb/tb_host.v".into(), render(&t, "folded/tb_host.v", &ctx)?));
+    files.push((format!("tb/{}", HOST_DPI.0), HOST_DPI.1.to_string()));
+    let mut manifest = manifest(d, rtl)?;
+    manifest.host = Some(HostInfo {
+        input_bytes: g.pixels.len(),
+        det_base: d
+            .layers
+            .iter()
+            .find(|l| l.kind == LayerKind::Qnms)
+            .map(|l| l.out_base),
+        max_det: post.map_or(0, |(_, p)| p.max_det),
+        class_names: d.class_names.clone(),
+        baud: super::board::BAUD,
+    });
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     files.push(("manifest.json".into(), json + "\n"));
     files.sort();
@@ -297,6 +320,7 @@ fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
         rtl,
         testbench: "tb/tb_top.v".into(),
         design: serde_json::to_value(&d.layers).map_err(|e| Error::Other(e.to_string()))?,
+        host: None,
     })
 }
 

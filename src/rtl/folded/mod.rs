@@ -19,6 +19,7 @@ pub mod cycles;
 pub mod desc;
 pub mod emit;
 pub mod flash;
+pub mod host;
 pub mod nms;
 pub mod scratch;
 
@@ -109,6 +110,8 @@ pub struct FoldedDesign {
     pub dw: u32,
     /// The descriptor record's fields and size.
     pub desc_layout: desc::Layout,
+    /// The model's class names (for the host program).
+    pub class_names: Vec<String>,
     /// Accumulator and bias widths: the widest any layer's proof needs.
     pub acc_w: u32,
     pub bias_w: u32,
@@ -458,6 +461,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         mem_used: tensor_bytes.max(psum_end),
         dw,
         desc_layout,
+        class_names: q.class_names.clone(),
         acc_w,
         bias_w,
         sh_w,

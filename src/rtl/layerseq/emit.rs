@@ -217,6 +217,7 @@ pub fn render_all(d: &HwDesign, g: &Golden) -> Result<(Vec<(String, String)>, Ma
 
 fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
     Ok(Manifest {
+        host: None,
         top: d.top.clone(),
         arch: Arch::Layerseq,
         imgsz: d.imgsz,

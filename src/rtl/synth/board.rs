@@ -50,6 +50,8 @@ pub struct Resources {
     pub ff: Option<u64>,
     pub dsp: Option<u64>,
     pub bram: Option<u64>,
+    #[serde(default)]
+    pub spram: Option<u64>,
 }
 
 /// The place-and-route tool of a board and its arguments (device, package; the target

@@ -111,6 +111,7 @@ pub fn overflows(u: &Usage, cap: &Resources, board: &str) -> Vec<String> {
     [
         ("DSP", u.dsp, cap.dsp),
         ("BRAM", u.bram, cap.bram),
+        ("SPRAM", u.spram, cap.spram),
         ("LUT", u.lut, cap.lut),
         ("FF", u.ff, cap.ff),
     ]

@@ -15,7 +15,11 @@ pub struct Usage {
     pub lut: u64,
     pub ff: u64,
     pub dsp: u64,
+    /// Block RAMs (iCE40: SB_RAM40_4K).
     pub bram: u64,
+    /// Large single-port RAMs (iCE40 UltraPlus: SB_SPRAM256KA), a separate resource.
+    #[serde(default)]
+    pub spram: u64,
 }
 
 impl Usage {
@@ -25,6 +29,7 @@ impl Usage {
         self.ff += o.ff * n;
         self.dsp += o.dsp * n;
         self.bram += o.bram * n;
+        self.spram += o.spram * n;
     }
 }
 
@@ -36,7 +41,8 @@ fn classify(family: &str, t: &str, n: u64, u: &mut Usage) {
         "ice40" if is(&["SB_LUT4"]) => u.lut += n,
         "ice40" if is(&["SB_DFF"]) => u.ff += n,
         "ice40" if is(&["SB_MAC16"]) => u.dsp += n,
-        "ice40" if is(&["SB_RAM40", "SB_SPRAM"]) => u.bram += n,
+        "ice40" if is(&["SB_RAM40"]) => u.bram += n,
+        "ice40" if is(&["SB_SPRAM"]) => u.spram += n,
         "ecp5" if is(&["LUT4"]) => u.lut += n,
         "ecp5" if is(&["TRELLIS_FF"]) => u.ff += n,
         "ecp5" if is(&["MULT18X18", "ALU54"]) => u.dsp += n,

@@ -23,17 +23,22 @@ module yq_board_ctrl #(
     // engine
     output reg start, input wire busy, input wire finished, input wire f_start,
     input wire in_ready, output wire in_valid, output wire [7:0] in_data,
-    output reg [AB-1:0] host_addr, input wire [7:0] host_data,
+    output wire [AB-1:0] host_addr, input wire [7:0] host_data,
     output wire led_busy, output wire led_fail
 );
     localparam [3:0] B_IDLE = 4'd0, B_SEND = 4'd1, B_WAITIN = 4'd2, B_FRAME = 4'd3,
                      B_DONE = 4'd4, B_DARG = 4'd5, B_DRD = 4'd6, B_DTX = 4'd7;
     reg [3:0] st, ret;
-    reg [31:0] cycles;
-    reg [47:0] arg;
+    reg [31:0] cycles;    // the frame's cycles; shifted out after 'K'
+    reg [47:0] arg;       // 'D' arguments, then the address (counting up) and bytes left
     reg [2:0] nargs, nsend;
-    reg [23:0] left;
-    reg [39:0] out;       // bytes to send, low byte first
+    reg [7:0] out;        // the next byte to send
+    assign host_addr = arg[AB-1:0];
+    generate
+        if (AB < 24) begin : g_unused
+            wire unused_arg = ^arg[23:AB];
+        end
+    endgenerate
     assign fl_addr = FLASH_BASE;
     assign fl_len = FLASH_LEN;
     assign in_valid = (st == B_FRAME) && rx_valid && in_ready;
@@ -51,7 +56,7 @@ module yq_board_ctrl #(
             case (st)
             B_IDLE: if (rx_valid) begin
                 case (rx_data)
-                8'h50: begin out <= {32'd0, fl_fail ? 8'h45 : 8'h59}; nsend <= 3'd1; ret <= B_IDLE; st <= B_SEND; end
+                8'h50: begin out <= fl_fail ? 8'h45 : 8'h59; nsend <= 3'd1; ret <= B_IDLE; st <= B_SEND; end
                 8'h46: if (fl_ready && !busy) begin start <= 1'b1; cycles <= 0; st <= B_WAITIN; end
                 8'h44: begin nargs <= 3'd0; st <= B_DARG; end
                 default: ;
@@ -59,18 +64,21 @@ module yq_board_ctrl #(
             end
             B_SEND: if (!tx_valid) begin
                 if (nsend == 3'd0) st <= ret;
-                else begin tx_valid <= 1'b1; tx_data <= out[7:0]; out <= {8'd0, out[39:8]}; nsend <= nsend - 3'd1; end
+                else begin
+                    tx_valid <= 1'b1; tx_data <= out; nsend <= nsend - 3'd1;
+                    // a reply of several bytes is 'K' and the cycle count, low byte first
+                    if (nsend != 3'd1) begin out <= cycles[7:0]; cycles <= {8'd0, cycles[31:8]}; end
+                end
             end else if (tx_ready) tx_valid <= 1'b0;
-            B_WAITIN: if (in_ready) begin out <= {32'd0, 8'h52}; nsend <= 3'd1; ret <= B_FRAME; st <= B_SEND; end
+            B_WAITIN: if (in_ready) begin out <= 8'h52; nsend <= 3'd1; ret <= B_FRAME; st <= B_SEND; end
             B_FRAME: if (finished) begin
-                out <= {cycles, 8'h4b}; nsend <= 3'd5; ret <= B_IDLE; st <= B_SEND;
+                out <= 8'h4b; nsend <= 3'd5; ret <= B_IDLE; st <= B_SEND;
             end
             B_DARG: if (rx_valid) begin
                 arg <= {rx_data, arg[47:8]}; nargs <= nargs + 3'd1;
                 if (nargs == 3'd5) st <= B_DRD;
             end
             B_DRD: begin
-                host_addr <= arg[AB-1:0]; left <= arg[47:24];
                 st <= (arg[47:24] == 24'd0) ? B_IDLE : B_DTX;
                 nsend <= 3'd2;
             end
@@ -79,8 +87,8 @@ module yq_board_ctrl #(
                 if (nsend != 3'd0) nsend <= nsend - 3'd1;
                 else if (!tx_valid) begin
                     tx_valid <= 1'b1; tx_data <= host_data;
-                    host_addr <= host_addr + 1'b1; left <= left - 24'd1; nsend <= 3'd2;
-                    if (left == 24'd1) st <= B_DONE;
+                    arg[AB-1:0] <= arg[AB-1:0] + 1'b1; arg[47:24] <= arg[47:24] - 24'd1; nsend <= 3'd2;
+                    if (arg[47:24] == 24'd1) st <= B_DONE;
                 end
             end
             B_DONE: if (tx_valid && tx_ready) begin tx_valid <= 1'b0; st <= B_IDLE; end
