@@ -61,12 +61,12 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
         // taps, the MAC array's latency plus the cycle that sees its result, the drain
         let wait_mac = MAC_LAT + 1;
         let per_px = if nch == 1 {
-            tc + wait_mac + nl + 7
+            tc + wait_mac + nl + 9
         } else {
             let lane = if ch == 0 {
                 2
             } else if ch == nch - 1 {
-                9
+                11
             } else {
                 5
             };
@@ -100,7 +100,7 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
                 let k = l.desc.get("k") as u64;
                 (l.desc.get("c") * l.desc.get("ho") * l.desc.get("wo")) as u64 * (k * k + 1) + 1
             }
-            LayerKind::Add => 3 * l.desc.get("n") as u64 + 1,
+            LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
             LayerKind::Qnms => post.unwrap_or(0),
             LayerKind::Conv => conv(d, l, &mut s, g0, c_last + 2),
         };

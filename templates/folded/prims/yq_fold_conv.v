@@ -7,7 +7,8 @@
 // chunk's taps one per cycle (channel, kernel row, kernel column), wait for the MAC array,
 // then drain the P lanes:
 //   - one chunk (MODE_ONE): bias, requantize, optional SiLU table, write the code; one lane per
-//     cycle through a 5-stage pipeline;
+//     cycle through a 7-stage pipeline (bias; rounding; shift; zero point and clamp; table;
+//     write), so no stage holds more than one wide add or the shifter;
 //   - several chunks: the first chunk writes the partial sums (2 words per lane) to the psum
 //     region, middle chunks read, add and write them back, the last chunk reads them, adds,
 //     and sends the lane through the same requantizer pipeline.
@@ -75,10 +76,14 @@ module yq_fold_conv #(
     wire last_chunk = (ch == d_nch - 8'd1);
     wire one_chunk = (d_nch == 8'd1);
     wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
-    wire [CW-1:0] iy = oys + ky;
-    wire [CW-1:0] ix = oxs + kx;
+    // the tap's input row and column, oys + ky and oxs + kx, kept in step with the counters
+    // (registers: no adder before the padding test on the way to the memory port)
+    reg [CW-1:0] iy, ix;
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
-    wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
+    // the window's far edges, fixed for the layer (registered at go: no adder on the path
+    // from the descriptor to the memory port)
+    reg [CW-1:0] hp, wp;
+    wire pad = (iy < padw) || (iy >= hp) || (ix < padw) || (ix >= wp);
     wire tap_issue = (state == S_TAPS);
     wire last_tap = (t == tc - 1'b1);
     wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
@@ -152,6 +157,7 @@ module yq_fold_conv #(
         end else begin
             case (state)
             S_IDLE: if (go) begin
+                hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
                 cbase <= 0; gbase <= d_out; opix <= d_out;
                 nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
@@ -160,17 +166,17 @@ module yq_fold_conv #(
                 state <= S_TAPS;
                 tc <= last_chunk ? d_tc_last : d_tc;
                 t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
-                ox <= 0; oy <= 0; oxs <= 0; oys <= 0;
+                ox <= 0; oy <= 0; oxs <= 0; oys <= 0; ix <= 0; iy <= 0;
                 pix_in <= d_pix0; pix_row <= d_pix0; opix <= gbase; psa <= d_psum;
             end
             S_TAPS: begin
                 t <= t + 1'b1;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A;
+                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A; ix <= ix + 1'b1;
                 end else if (ky != km1) begin
-                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
+                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
                 end else begin
-                    kx <= 0; ky <= 0; tap_off <= tap_off + d_chstep;
+                    kx <= 0; ky <= 0; tap_off <= tap_off + d_chstep; ix <= oxs; iy <= oys;
                 end
                 if (last_tap) state <= S_WMAC;
             end
@@ -196,7 +202,7 @@ module yq_fold_conv #(
                 // lane end: first chunk after 2 writes, middle after 5 phases, last after
                 // the lane has left the requantizer (4 + pipeline depth)
                 if ((ch == 8'd0 && dph == 4'd1) || (!last_chunk && ch != 8'd0 && dph == 4'd4)
-                    || (last_chunk && ch != 8'd0 && dph == 4'd8)) begin
+                    || (last_chunk && ch != 8'd0 && dph == 4'd10)) begin
                     dph <= 0; dl <= dl + 1'b1;
                     if (dl8 == nlanes - 8'd1) state <= S_NEXT;
                 end
@@ -210,9 +216,11 @@ module yq_fold_conv #(
                     opix <= opix + ONE_A; psa <= psa + P2;
                     if (ox != d_wo - 1'b1) begin
                         ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
+                        ix <= oxs + {{(CW-8){1'b0}}, d_s}; iy <= oys;
                     end else begin
                         ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
                         pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                        ix <= 0; iy <= oys + {{(CW-8){1'b0}}, d_s};
                     end
                 end else begin
                     consumed <= consumed + 1'b1;
@@ -248,11 +256,14 @@ module yq_fold_conv #(
         mac_act = xs1[7:0]; mac_w = wb_data;
     end
 
-    // ---- requantizer pipeline: q (lane in) -> r1 (bias) -> r2 (shift, clamp) -> r3 (table) -
-    reg r1_v, r2_v, r3_v;
+    // ---- requantizer pipeline: q (lane in) -> r1 (bias, shift decode) -> r2 (left shift,
+    // rounding half) -> rb (right shift) -> rc (zero point, clamp) -> r3 (table) -> r4 (write)
+    reg r1_v, r2_v, rb_v, rc_v, r3_v;
     reg signed [ACC_W-1:0] r1_a;
-    reg signed [SH_W-1:0] r2_sum;
-    reg signed [7:0] r2_sh;
+    reg signed [SH_W-1:0] r2_sum, rb_y, rc_s;
+    reg [RSH_W-1:0] r2_rsh, rb_rsh;
+    reg [LSH_W-1:0] r2_lsh;
+    reg signed [SH_W-1:0] r2_half;
     reg [7:0] r3_code;
     // stage r1: the parameter word of the lane was addressed in the issue cycle
     always @(posedge clk) begin
@@ -260,23 +271,31 @@ module yq_fold_conv #(
     end
     wire signed [BIAS_W-1:0] bias1 = pb_data[BIAS_W-1:0];
     wire signed [7:0] sh1 = pb_data[BIAS_W+7:BIAS_W];
+    // shift amounts at the widths the design's shifts need (a negative shift goes left)
+    wire [7:0] nsh1 = 8'd0 - sh1;
+    wire [RSH_W-1:0] rsh1 = sh1[7] ? {RSH_W{1'b0}} : sh1[RSH_W-1:0];
+    wire [LSH_W-1:0] lsh1 = (LSH_EN != 0 && sh1[7]) ? nsh1[LSH_W-1:0] : {LSH_W{1'b0}};
+    localparam signed [SH_W-1:0] ONE = 1;
     always @(posedge clk) begin
         r2_v <= !rst && r1_v;
         r2_sum <= $signed({{(SH_W-ACC_W){r1_a[ACC_W-1]}}, r1_a}) + $signed({{(SH_W-BIAS_W){bias1[BIAS_W-1]}}, bias1});
-        r2_sh <= sh1;
+        r2_rsh <= rsh1; r2_lsh <= lsh1;
+        r2_half <= (rsh1 == {RSH_W{1'b0}}) ? {SH_W{1'b0}} : (ONE <<< (rsh1 - 1'b1));
     end
-    // shift amounts at the widths the design's shifts need
-    wire [7:0] nsh2 = 8'd0 - r2_sh;
-    wire [RSH_W-1:0] rsh2 = r2_sh[7] ? {RSH_W{1'b0}} : r2_sh[RSH_W-1:0];
-    wire [LSH_W-1:0] lsh2 = (LSH_EN != 0 && r2_sh[7]) ? nsh2[LSH_W-1:0] : {LSH_W{1'b0}};
-    localparam signed [SH_W-1:0] ONE = 1;
-    wire signed [SH_W-1:0] half2 = (rsh2 == {RSH_W{1'b0}}) ? {SH_W{1'b0}} : (ONE <<< (rsh2 - 1'b1));
-    wire signed [SH_W-1:0] sv2 = ((r2_sum <<< lsh2) + half2) >>> rsh2;
-    wire signed [SH_W-1:0] z2 = sv2 + $signed({{(SH_W-8){1'b0}}, d_zero});
+    always @(posedge clk) begin
+        rb_v <= !rst && r2_v;
+        rb_y <= (r2_sum <<< r2_lsh) + r2_half;
+        rb_rsh <= r2_rsh;
+    end
+    always @(posedge clk) begin
+        rc_v <= !rst && rb_v;
+        rc_s <= rb_y >>> rb_rsh;
+    end
+    wire signed [SH_W-1:0] z2 = rc_s + $signed({{(SH_W-8){1'b0}}, d_zero});
     wire signed [SH_W-1:0] qm2 = $signed({{(SH_W-8){1'b0}}, d_qmax});
     wire [7:0] c2 = (z2 < 0) ? 8'd0 : ((z2 > qm2) ? d_qmax : z2[7:0]);
     always @(posedge clk) begin
-        r3_v <= !rst && r2_v; r3_code <= c2;
+        r3_v <= !rst && rc_v; r3_code <= c2;
     end
     assign lut_addr = c2;
     reg r4_v;
@@ -298,7 +317,7 @@ module yq_fold_conv #(
     assign cw_en = r4_v;
     assign cw_addr = r4_addr;
     assign cw_data = d_has_lut ? r4_lut : r4_code;
-    wire q_busy = q_v || r1_v || r2_v || r3_v || r4_v;
+    wire q_busy = q_v || r1_v || r2_v || rb_v || rc_v || r3_v || r4_v;
 
-    wire unused = ^{ps_addr[AB-1], xs1[8], r2_sh, nsh2, ps_in};
+    wire unused = ^{ps_addr[AB-1], xs1[8], nsh1, ps_in};
 endmodule

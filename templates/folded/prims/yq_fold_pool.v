@@ -36,7 +36,10 @@ module yq_fold_pool #(
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
     wire [CW-1:0] iy = oys + ky;
     wire [CW-1:0] ix = oxs + kx;
-    wire pad = (iy < padw) || (iy >= d_h + padw) || (ix < padw) || (ix >= d_w + padw);
+    // the window's far edges, fixed for the layer (registered at go: no adder on the path
+    // from the descriptor to the memory port)
+    reg [CW-1:0] hp, wp;
+    wire pad = (iy < padw) || (iy >= hp) || (ix < padw) || (ix >= wp);
     wire last_tap = (kx == km1) && (ky == km1);
     wire rd = (state == S_TAP) && !pad;
     // the running maximum including the code arriving this cycle
@@ -55,6 +58,7 @@ module yq_fold_pool #(
         end else begin
             case (state)
             S_IDLE: if (go) begin
+                hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0; fx <= 0; fy <= 0;
                 cbase <= 0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
             end
