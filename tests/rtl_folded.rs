@@ -335,7 +335,12 @@ fn board_run_on_the_simulated_board_prints_what_predict_prints() {
     yoloq_gen::quant::store::save(&q, &qdir).unwrap();
     let exe = env!("CARGO_BIN_EXE_yoloq-gen");
     let run = |args: &[&std::ffi::OsStr]| {
-        let out = std::process::Command::new(exe).args(args).output().unwrap();
+        // from the temporary folder: the design is given by a relative path, as users do
+        let out = std::process::Command::new(exe)
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{:?} failed: {}",
@@ -351,7 +356,7 @@ fn board_run_on_the_simulated_board_prints_what_predict_prints() {
         "board".as_ref(),
         "run".as_ref(),
         "--design".as_ref(),
-        dir.as_os_str(),
+        "design".as_ref(),
         "--port".as_ref(),
         "sim".as_ref(),
         sq.as_os_str(),

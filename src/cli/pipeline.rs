@@ -169,6 +169,19 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             all: true,
             json: Some(a.out.join("sim.json")),
         })?;
+        if b.arch == rtl::Arch::Folded {
+            // the host program on the simulated board: what a user with the board would run
+            println!("  the host program against the simulated board (UART, flash model):");
+            super::board::run(super::board::BoardCmd {
+                cmd: super::board::BoardSub::Run(super::board::RunArgs {
+                    design: rtl_dir.clone(),
+                    port: "sim".into(),
+                    save: None,
+                    force: false,
+                    images: vec![sample.clone()],
+                }),
+            })?;
+        }
     } else {
         println!(
             "  not asked for (add --sim): yoloq-gen sim {} --simulator {}",

@@ -112,7 +112,9 @@ pub fn start_sim(dir: &Path, m: &Manifest) -> Result<Port> {
             ));
         }
     }
-    let exe: PathBuf = dir.join("build/host/Vtb_host");
+    // absolute: the simulator runs in `dir`, where a relative path would not resolve
+    let abs = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let exe: PathBuf = abs.join("build/host/Vtb_host");
     let newest = srcs
         .iter()
         .filter_map(|s| {
@@ -144,7 +146,6 @@ pub fn start_sim(dir: &Path, m: &Manifest) -> Result<Port> {
             ])
             .args(["--top-module", "tb_host", "-Mdir", "build/host"]);
         // Verilator's make runs in build/host: the C file needs an absolute path.
-        let abs = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         for s in &srcs {
             if s.ends_with(".c") {
                 c.arg(abs.join(s));
