@@ -77,7 +77,6 @@ impl Simulator {
                 Ok(r)
             }
             Simulator::Verilator => {
-                let v = tool("verilator", "verilator")?;
                 let mdir = work.join("obj");
                 // C++ compile time dominates for short runs; optimise only long simulations.
                 let opt = if m.frame_cycles > 2_000_000 {
@@ -86,19 +85,8 @@ impl Simulator {
                     "-O0"
                 };
                 let mk = format!("OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}");
-                let mut c = Command::new(v);
-                c.current_dir(dir)
-                    .args([
-                        "--binary",
-                        "--timing",
-                        "-O2",
-                        "-Wno-fatal",
-                        "-Wno-lint",
-                        "-Wno-style",
-                    ])
-                    .args(["-MAKEFLAGS", &mk, "-j", "2", "--top-module", top, "--Mdir"])
-                    .arg(&mdir)
-                    .args(&srcs);
+                let mut c = verilator_binary(dir, top, &mdir)?;
+                c.args(["-MAKEFLAGS", &mk, "-j", "2"]).args(&srcs);
                 if let Some(l) = layer {
                     c.arg(format!("-GLAYER={l}"));
                 }
@@ -109,6 +97,24 @@ impl Simulator {
             }
         }
     }
+}
+
+/// A Verilator build of the testbench `top` as an executable in `mdir` (run from `dir`,
+/// lint warnings off: the RTL has its own lint test); the caller adds the sources.
+pub fn verilator_binary(dir: &Path, top: &str, mdir: &Path) -> Result<Command> {
+    let mut c = Command::new(tool("verilator", "verilator")?);
+    c.current_dir(dir)
+        .args([
+            "--binary",
+            "--timing",
+            "-O2",
+            "-Wno-fatal",
+            "-Wno-lint",
+            "-Wno-style",
+        ])
+        .args(["--top-module", top, "--Mdir"])
+        .arg(mdir);
+    Ok(c)
 }
 
 fn tool(name: &str, package: &str) -> Result<PathBuf> {

@@ -21,6 +21,9 @@ module tb_board;
     initial cyc = 0;
     always @(posedge clk) cyc = cyc + 1;
 
+    reg ser_rx;
+    wire ser_tx;
+
     // flash pins, resolved with a pull-up
     wire fclk, fcsb;
     wire [3:0] r_o, r_oe, m_o, m_oe, io;
@@ -40,8 +43,6 @@ module tb_board;
         .flash_clk(fclk), .flash_csb(fcsb), .flash_io_o(r_o), .flash_io_oe(r_oe), .flash_io_i(io)
     );
 
-    reg ser_rx;
-    wire ser_tx;
     wire rx_valid, rx_err, tx_valid, tx_ready;
     wire [7:0] rx_data, tx_data;
     yq_uart_rx #(.CLKS_PER_BIT(CPB)) u_rx (.clk(clk), .rst(rst), .rx(ser_rx), .data(rx_data), .valid(rx_valid), .frame_err(rx_err));

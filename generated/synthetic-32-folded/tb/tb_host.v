@@ -17,6 +17,9 @@ module tb_host;
     initial clk = 1'b0;
     always #16.667 clk = ~clk;
 
+    wire ser_rx, ser_tx;
+
+    // flash pins, resolved with a pull-up
     wire fclk, fcsb;
     wire [3:0] r_o, r_oe, m_o, m_oe, io;
     assign io = (r_oe & r_o) | (m_oe & m_o) | ~(r_oe | m_oe);
@@ -35,7 +38,6 @@ module tb_host;
         .flash_clk(fclk), .flash_csb(fcsb), .flash_io_o(r_o), .flash_io_oe(r_oe), .flash_io_i(io)
     );
 
-    wire ser_rx, ser_tx;
     wire rx_valid, rx_err, tx_valid, tx_ready;
     wire [7:0] rx_data, tx_data;
     yq_uart_rx #(.CLKS_PER_BIT(CPB)) u_rx (.clk(clk), .rst(rst), .rx(ser_rx), .data(rx_data), .valid(rx_valid), .frame_err(rx_err));

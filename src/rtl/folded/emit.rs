@@ -86,7 +86,11 @@ pub const HOST_DPI: (&str, &str) = (
     include_str!("../../../templates/folded/sim/host_dpi.c"),
 );
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
+    (
+        "folded/board_harness.v",
+        include_str!("../../../templates/folded/board_harness.v.tera"),
+    ),
     (
         "folded/tb_board.v",
         include_str!("../../../templates/folded/tb_board.v.tera"),

@@ -130,21 +130,7 @@ pub fn start_sim(dir: &Path, m: &Manifest) -> Result<Port> {
     if stale {
         let mdir = dir.join("build/host");
         std::fs::create_dir_all(&mdir).map_err(|e| Error::io(&mdir, e))?;
-        let verilator = which::which("verilator").map_err(|_| Error::Tool {
-            tool: "verilator".into(),
-            msg: "not found on PATH; the simulated board needs it (Debian: apt-get install verilator)".into(),
-        })?;
-        let mut c = Command::new(verilator);
-        c.current_dir(dir)
-            .args([
-                "--binary",
-                "--timing",
-                "-O2",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-            ])
-            .args(["--top-module", "tb_host", "-Mdir", "build/host"]);
+        let mut c = crate::rtl::sim::verilator_binary(dir, "tb_host", Path::new("build/host"))?;
         // Verilator's make runs in build/host: the C file needs an absolute path.
         for s in &srcs {
             if s.ends_with(".c") {
