@@ -12,7 +12,7 @@ module tb_board;
     localparam NIN = 3072;
     localparam AB = 17;
     localparam CPB = 30;
-    localparam MAX_CYCLES = 70083712;
+    localparam MAX_CYCLES = 70708216;
 
     reg clk, rst;
     initial clk = 1'b0;

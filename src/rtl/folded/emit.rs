@@ -123,8 +123,8 @@ const TEMPLATES: [(&str, &str); 8] = [
 
 /// The post-processing unit (`--qnms`).
 pub const NMS_PRIM: (&str, &str) = (
-    "yq_fold_nms.v",
-    include_str!("../../../templates/folded/prims/yq_fold_nms.v"),
+    "yq_fold_post.v",
+    include_str!("../../../templates/folded/prims/yq_fold_post.v"),
 );
 
 /// Module name of the NMS stage in a folded design.
@@ -184,13 +184,21 @@ pub fn render_all(
         ctx.insert("module", POST);
         ctx.insert("p", p);
         ctx.insert("u", u);
+        ctx.insert("paw", &u.program.paw());
+        ctx.insert("kw", &u.program.kw);
+        ctx.insert("pdepth", &u.program.code_depth());
+        ctx.insert("taw", &u.program.taw());
+        ctx.insert("tdepth", &u.program.table_depth());
         push_rtl(
             &mut files,
             format!("rtl/{POST}.v"),
             render(&t, "folded/nms.v", &ctx)?,
         );
-        files.push((format!("mem/{POST}_exp.hex"), p.rom_exp.clone()));
-        files.push((format!("mem/{POST}_sig.hex"), p.rom_sig.clone()));
+        let prog = &u.program;
+        files.push((format!("mem/{POST}_prog.hex"), prog.hex_code()));
+        files.push((format!("mem/{POST}_rhi.hex"), prog.hex_regs(true)));
+        files.push((format!("mem/{POST}_rlo.hex"), prog.hex_regs(false)));
+        files.push((format!("mem/{POST}_tab.hex"), prog.hex_table()));
     }
     let lyw = ubits(d.layers.len().saturating_sub(1) as u64);
     let mut ctx = Context::new();
@@ -328,6 +336,34 @@ fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
     })
 }
 
+/// Run the post-processing program on the activation memory as the engine leaves it (every
+/// layer's golden codes at its address, in layer order) and check that it writes exactly the
+/// reference's records; returns its cycles.
+fn post_run(
+    d: &FoldedDesign,
+    g: &Golden,
+    u: &super::nms::NmsUnit,
+    out_base: usize,
+    want: &[i32],
+) -> Result<u64> {
+    let mut mem = vec![0u8; 1 << d.ab];
+    for l in d.layers.iter().filter(|l| l.kind != LayerKind::Qnms) {
+        let end = g.offsets.get(l.index + 1).copied().unwrap_or(g.codes.len());
+        for (i, &c) in g.codes[g.offsets[l.index]..end].iter().enumerate() {
+            mem[l.out_base + i] = c as u8;
+        }
+    }
+    let run = u.run(&mut mem, d.ab)?;
+    let got = &mem[out_base..out_base + want.len()];
+    if got.iter().zip(want).any(|(&a, &b)| a as i32 != b) {
+        return Err(Error::Other(
+            "internal: the post-processing program's records differ from the reference model's"
+                .into(),
+        ));
+    }
+    Ok(run.cycles)
+}
+
 /// Plan, lower, compute golden vectors on `image` and write everything to `out`.
 pub fn generate(
     q: &crate::quant::QuantGraph,
@@ -355,7 +391,7 @@ pub fn generate(
         }
     }
     let post_cycles = match (&g.qnms, &d.nms, plan.qnms()) {
-        (Some(run), Some(u), Some(p)) => Some(u.cycles(p, &run.sorted)),
+        (Some(run), Some(u), Some(p)) => Some(post_run(&d, &g, u, p.out_base, &run.codes)?),
         _ => None,
     };
     super::cycles::apply(&mut d, post_cycles);

@@ -21,6 +21,7 @@ pub mod emit;
 pub mod flash;
 pub mod host;
 pub mod nms;
+pub mod post;
 pub mod scratch;
 
 use super::plan::{LayerKind, LayerPlan, Plan};
