@@ -15,6 +15,7 @@ use super::post::{Asm, Machine, Mem, Op, Program, Reg, Run, Shift};
 use crate::error::{Error, Result};
 use crate::quant::qhead::DIST_FRAC;
 use crate::rtl::plan::{Plan, QnmsPlan};
+use crate::rtl::qnms::RECORD;
 use crate::rtl::ubits;
 use serde::Serialize;
 
@@ -142,6 +143,8 @@ struct LevelRegs {
     eoff: Reg,
     ez: Reg,
     soff: Reg,
+    /// `reg_max * h * w`: from one side's bins to the next side's.
+    bstep: Reg,
 }
 
 /// The stage's program.
@@ -156,6 +159,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     let ten = s.k(KEEP_BYTES as i64)?;
     let twelve = s.k(CAND_BYTES as i64)?;
     let n12 = s.k(-(CAND_BYTES as i64))?;
+    let twenty = s.k(CAND_BYTES as i64 + 8)?;
+    let record = s.k(RECORD as i64)?;
     let n8 = s.k(-8)?;
     let step = s.k(1 << DIST_FRAC)?;
     let half = s.k(1 << (DIST_FRAC - 1))?;
@@ -197,6 +202,7 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
             eoff: s.k(eoff as i64)?,
             ez: s.k(ez as i64)?,
             soff: s.k(soff)?,
+            bstep: s.k((p.reg_max * lv.w * lv.h) as i64)?,
         });
     }
     let cur = LevelRegs {
@@ -211,6 +217,7 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
         eoff: s.var("eoff")?,
         ez: s.var("ez")?,
         soff: s.var("soff")?,
+        bstep: s.var("bstep")?,
     };
     let v = |s: &mut Asm, n: &str| s.var(n);
     let (ncand, cb, ax, ay, xc, yc) = (
@@ -243,6 +250,7 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     let kb: Vec<Reg> = (0..4)
         .map(|i| s.var(&format!("k{i}")))
         .collect::<Result<_>>()?;
+    let jp = s.var("jp")?;
     let (nkeep, kend, wa, bestp, cs, ccls, carea, kc, kp, karea) = (
         v(&mut s, "nkeep")?,
         v(&mut s, "kend")?,
@@ -291,6 +299,7 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
             (k.eoff, cur.eoff),
             (k.ez, cur.ez),
             (k.soff, cur.soff),
+            (k.bstep, cur.bstep),
         ] {
             s.r(Ld, from);
             s.r(St, to);
@@ -353,7 +362,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     s.r(St, m);
     s.at(b1s);
     s.j(Loop, b1);
-    s.o(GetM);
+    s.r(Ld, pb);
+    s.r(Add, cur.bstep);
     s.r(St, pb);
     s.r(AddM, cur.nhw);
     s.r(Ld, zero);
@@ -452,7 +462,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     s.r(Ld, nc);
     s.r(Sub, bestk);
     s.r(Stw, two);
-    s.o(GetM);
+    s.r(Ld, cb);
+    s.r(Add, twelve);
     s.r(St, cb);
     s.r(Ld, ncand);
     s.r(Add, one);
@@ -495,6 +506,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     s.r(St, best);
     s.r(Ld, cand_b);
     s.r(SetM, eight);
+    s.r(Add, twenty);
+    s.r(St, jp);
     s.r(SetK, ncand);
     let (s1, s2) = (s.label(), s.label());
     s.at(s1);
@@ -502,9 +515,12 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     s.r(Cmp, best);
     s.j(Jle, s2);
     s.r(St, best);
-    s.o(GetM);
+    s.r(Ld, jp);
     s.r(St, bestp);
     s.at(s2);
+    s.r(Ld, jp);
+    s.r(Add, twelve);
+    s.r(St, jp);
     s.j(Loop, s1);
     s.r(Ld, best);
     s.r(Cmp, zero);
@@ -622,7 +638,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
         s.r(Ld, r);
         s.r(Stw, two);
     }
-    s.o(GetM);
+    s.r(Ld, kend);
+    s.r(Add, ten);
     s.r(St, kend);
     s.r(Ld, wa);
     s.r(SetM, zero);
@@ -637,7 +654,8 @@ fn program(p: &QnmsPlan, u: &NmsUnit) -> Result<Program> {
     s.rh(Stb, one);
     s.r(Ld, ccls);
     s.r(Stb, one);
-    s.o(GetM);
+    s.r(Ld, wa);
+    s.r(Add, record);
     s.r(St, wa);
     s.r(Ld, nkeep);
     s.r(Add, one);

@@ -48,8 +48,6 @@ pub enum Op {
     SetM,
     /// `M <= M + R[r]`.
     AddM,
-    /// `A <= M`.
-    GetM,
     /// `A <= mem8[M]`, `M <= M + R[r]`.
     Ldb,
     /// `A <= mem16[M]` (zero- or, with [`HI`], sign-extended), `M <= M + R[r]`.
@@ -80,7 +78,7 @@ pub enum Op {
     Ret,
 }
 
-const OPS: [Op; 29] = [
+const OPS: [Op; 28] = [
     Op::Halt,
     Op::Ld,
     Op::St,
@@ -92,7 +90,6 @@ const OPS: [Op; 29] = [
     Op::Sh,
     Op::SetM,
     Op::AddM,
-    Op::GetM,
     Op::Ldb,
     Op::Ldw,
     Op::Stb,
@@ -397,7 +394,6 @@ impl<'p> Machine<'p> {
                 }
                 Op::SetM => m = (a as u64 + b as u64) & mmask,
                 Op::AddM => post(&mut m),
-                Op::GetM => a = m as u32,
                 Op::Ldb => {
                     a = mem.rd8(m as usize) as u32;
                     post(&mut m);
