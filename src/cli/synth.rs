@@ -71,7 +71,17 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
             for (k, used, avail) in &p.utilisation {
                 println!("  {k:<16} {used:>6} / {avail}");
             }
-            println!("  Fmax {}", fmax(p));
+            println!("  Fmax {} (nextpnr)", fmax(p));
+            if let Some(t) = p.icetime_mhz {
+                println!("  Fmax {t:.2} MHz (icetime sign-off)");
+                let d = a.dir.display();
+                println!(
+                    "bitstream {d}/synth/{}/yoloq.bin; program the iCEBreaker with:",
+                    b.name
+                );
+                println!("  iceprog {d}/synth/{}/yoloq.bin", b.name);
+                println!("  iceprog -o 1M {d}/board/flash.bin");
+            }
         }
         Some(Err(e)) => println!("whole design not placed: {e}"),
         None => {}

@@ -16,6 +16,8 @@ pub struct PnrReport {
     /// `(resource, used, available)` from the report's utilization section.
     pub utilisation: Vec<(String, u64, u64)>,
     pub fmax_mhz: Option<f64>,
+    /// icetime's sign-off of the placed board design (iCEBreaker flow only).
+    pub icetime_mhz: Option<f64>,
 }
 
 impl PnrReport {
@@ -53,8 +55,10 @@ pub fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
 }
 
 /// After a placed iCEBreaker design: icetime's timing sign-off (nextpnr-ice40 has only
-/// placeholder DSP delays) into `icetime.txt`, and the bitstream `yoloq.bin` by icepack.
-pub fn bitstream(dir: &Path, rel: &str) -> Result<()> {
+/// placeholder DSP delays) into `icetime.txt`, and, when the design closes at its clock of
+/// `clock_mhz`, the bitstream `yoloq.bin` by icepack. Returns icetime's frequency; a design
+/// that does not close gets no bitstream (one line saying so).
+pub fn bitstream(dir: &Path, rel: &str, clock_mhz: f64) -> Result<f64> {
     let tool = |n: &str| {
         which::which(n).map_err(|_| Error::Tool {
             tool: n.into(),
@@ -75,12 +79,33 @@ pub fn bitstream(dir: &Path, rel: &str) -> Result<()> {
         .arg(format!("{rel}/design.asc"));
     let out = super::super::sim::run_checked(t, "icetime")?;
     crate::util::write_atomic_str(&dir.join(rel).join("icetime.txt"), &out)?;
+    let mhz = icetime_mhz(&out).ok_or_else(|| Error::Tool {
+        tool: "icetime".into(),
+        msg: format!("no \"Total path delay\" line in {rel}/icetime.txt"),
+    })?;
+    let bin = dir.join(rel).join("yoloq.bin");
+    if mhz < clock_mhz {
+        // A bitstream of an earlier run must not look like this run's.
+        let _ = std::fs::remove_file(&bin);
+        return Err(Error::Other(format!(
+            "icetime: the placed design closes {mhz:.2} MHz, below its {clock_mhz} MHz clock; no yoloq.bin written (see {rel}/icetime.txt)"
+        )));
+    }
     let mut p = Command::new(tool("icepack")?);
     p.current_dir(dir)
         .arg(format!("{rel}/design.asc"))
         .arg(format!("{rel}/yoloq.bin"));
     super::super::sim::run_checked(p, "icepack")?;
-    Ok(())
+    Ok(mhz)
+}
+
+/// The frequency of icetime's critical path: `Total path delay: 46.53 ns (21.49 MHz)`.
+pub fn icetime_mhz(out: &str) -> Option<f64> {
+    out.lines()
+        .find(|l| l.contains("Total path delay"))
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Parse nextpnr's `--report` JSON.
@@ -102,6 +127,7 @@ pub fn parse_pnr(s: &str) -> std::result::Result<PnrReport, String> {
     Ok(PnrReport {
         utilisation,
         fmax_mhz,
+        icetime_mhz: None,
     })
 }
 
