@@ -50,11 +50,11 @@ module yq_fold_core #(
     wire d_we;
     wire [7:0] d_data;
     wire [7:0] kind, flags, k, s, pad, padv, nch, lanes_last, zero, qmax, za, zb, sa, sb, f;
-    wire [DW-1:0] c, h, w, co, ho, wo, g, tc, tc_last, lut_len;
+    wire [DW-1:0] c, h, w, ho, wo, g, tc, tc_last, lut_len;
     wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .data(d_data),
-        .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .co(co), .ho(ho), .wo(wo),
+        .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .ho(ho), .wo(wo),
         .k(k), .s(s), .pad(pad), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
         .g(g), .nch(nch), .tc(tc), .tc_last(tc_last), .lanes_last(lanes_last),
         .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
@@ -241,5 +241,5 @@ module yq_fold_core #(
     assign code_we = wr && !wide;
     assign code_addr = a;
     assign code_data = wd[7:0];
-    wire unused = ^{co, flags[7:1]};
+    wire unused = ^flags[7:1];
 endmodule

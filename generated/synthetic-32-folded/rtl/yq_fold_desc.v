@@ -1,4 +1,4 @@
-// yq_fold_desc: decoder of the folded engine's layer descriptor (47 bytes, fields
+// yq_fold_desc: decoder of the folded engine's layer descriptor (34 bytes, fields
 // bit-packed little endian at this design's widths: addresses 17 bits, dimensions 9 bits).
 // The loader shifts the record in byte by byte; once all of it is in, every field sits at
 // its place in the shift register.
@@ -12,7 +12,6 @@ module yq_fold_desc (
     output wire [8:0] c,
     output wire [8:0] h,
     output wire [8:0] w,
-    output wire [8:0] co,
     output wire [8:0] ho,
     output wire [8:0] wo,
     output wire [7:0] k,
@@ -45,44 +44,43 @@ module yq_fold_desc (
     output wire [16:0] n,
     output wire [16:0] psum
 );
-    reg [375:0] sr;
-    always @(posedge clk) if (we) sr <= {data, sr[375:8]};
+    reg [271:0] sr;
+    always @(posedge clk) if (we) sr <= {data, sr[271:8]};
     assign kind = { 5'd0, sr[2:0] };
     assign flags = { 7'd0, sr[3:3] };
-    assign c = sr[12:4];
-    assign h = sr[21:13];
-    assign w = sr[30:22];
-    assign co = sr[39:31];
-    assign ho = sr[48:40];
-    assign wo = sr[57:49];
-    assign k = { 5'd0, sr[60:58] };
-    assign s = { 6'd0, sr[62:61] };
-    assign pad = { 6'd0, sr[64:63] };
-    assign padv = sr[72:65];
-    assign pix0 = sr[89:73];
-    assign out = sr[106:90];
-    assign inb = sr[123:107];
-    assign g = sr[132:124];
-    assign nch = { 7'd0, sr[133:133] };
-    assign tc = sr[142:134];
-    assign tc_last = sr[151:143];
-    assign lanes_last = { 3'd0, sr[156:152] };
-    assign rowstep = sr[173:157];
-    assign chstep = sr[190:174];
-    assign chunkstep = sr[207:191];
-    assign sw = sr[224:208];
-    assign gstep = sr[241:225];
-    assign howo = sr[258:242];
-    assign hw = sr[275:259];
-    assign zero = sr[283:276];
-    assign qmax = sr[291:284];
-    assign lut_len = sr[300:292];
-    assign za = sr[308:301];
-    assign zb = sr[316:309];
-    assign sa = sr[324:317];
-    assign sb = sr[332:325];
-    assign f = { 6'd0, sr[334:333] };
-    assign n = sr[351:335];
-    assign psum = sr[368:352];
-    wire unused = ^sr[375:369];
+    assign c = sr[11:3];
+    assign h = sr[20:12];
+    assign w = sr[29:21];
+    assign ho = sr[38:30];
+    assign wo = sr[47:39];
+    assign k = { 5'd0, sr[50:48] };
+    assign s = { 6'd0, sr[52:51] };
+    assign pad = { 6'd0, sr[54:53] };
+    assign padv = sr[11:4];
+    assign pix0 = sr[71:55];
+    assign out = sr[88:72];
+    assign inb = sr[19:3];
+    assign g = sr[97:89];
+    assign nch = { 7'd0, sr[98:98] };
+    assign tc = sr[107:99];
+    assign tc_last = sr[116:108];
+    assign lanes_last = { 3'd0, sr[121:117] };
+    assign rowstep = sr[138:122];
+    assign chstep = sr[155:139];
+    assign chunkstep = sr[172:156];
+    assign sw = sr[189:173];
+    assign gstep = sr[206:190];
+    assign howo = sr[223:207];
+    assign hw = sr[105:89];
+    assign zero = sr[231:224];
+    assign qmax = sr[239:232];
+    assign lut_len = sr[248:240];
+    assign za = sr[27:20];
+    assign zb = sr[35:28];
+    assign sa = sr[43:36];
+    assign sb = sr[51:44];
+    assign f = { 6'd0, sr[107:106] };
+    assign n = sr[105:89];
+    assign psum = sr[265:249];
+    wire unused = ^sr[271:266];
 endmodule

@@ -34,10 +34,10 @@ module yq_fold_post #(
     output wire [15:0] wr_data
 );
     localparam [4:0] HALT = 5'd0, LD = 5'd1, ST = 5'd2, ADD = 5'd3, SUB = 5'd4, CMP = 5'd5,
-                     ADC = 5'd6, SBC = 5'd7, SH = 5'd8, SETM = 5'd9, ADDM = 5'd10, GETM = 5'd11,
-                     LDB = 5'd12, LDW = 5'd13, STB = 5'd14, STW = 5'd15, TAB = 5'd16, SETK = 5'd17,
-                     GETK = 5'd18, LOOP = 5'd19, JMP = 5'd20, JZ = 5'd21, JNZ = 5'd22, JC = 5'd23,
-                     JNC = 5'd24, JLE = 5'd25, JGT = 5'd26, CALL = 5'd27, RET = 5'd28;
+                     ADC = 5'd6, SBC = 5'd7, SH = 5'd8, SETM = 5'd9, ADDM = 5'd10, LDB = 5'd11,
+                     LDW = 5'd12, STB = 5'd13, STW = 5'd14, TAB = 5'd15, SETK = 5'd16,
+                     GETK = 5'd17, LOOP = 5'd18, JMP = 5'd19, JZ = 5'd20, JNZ = 5'd21, JC = 5'd22,
+                     JNC = 5'd23, JLE = 5'd24, JGT = 5'd25, CALL = 5'd26, RET = 5'd27;
     localparam [1:0] S_IDLE = 2'd0, S_F = 2'd1, S_X = 2'd2, S_E = 2'd3;
 
     reg [1:0] st;
@@ -140,7 +140,6 @@ module yq_fold_post #(
                             c <= alu_c; z <= (alu == 32'd0); n <= alu[31];
                         end
                         SETM, ADDM: m <= m_sum;
-                        GETM: a <= {{(32-AW){1'b0}}, m};
                         LDB: begin a <= {24'd0, rd_data}; m <= m_sum; end
                         LDW: begin a <= {{16{hi & rd_word[15]}}, rd_word}; m <= m_sum; end
                         STB, STW: m <= m_sum;

@@ -42,7 +42,7 @@ module yq_top #(
         .ACC_W(22), .BIAS_W(20), .SH_W(24), .OFFSET(128),
         .RSH_W(4), .LSH_W(1), .LSH_EN(0),
         .ADD_W(13), .ADD_RSW(1),
-        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(47), .DW(9), .IMPL(IMPL)
+        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
         .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),

@@ -8,14 +8,14 @@
 `timescale 1ns / 1ps
 module tb_host;
     localparam AB = 17;
-    localparam CPB = 30;
+    localparam CPB = 20;
 
     import "DPI-C" function int yq_host_getc();
     import "DPI-C" function void yq_host_putc(input int c);
 
     reg clk, rst;
     initial clk = 1'b0;
-    always #16.667 clk = ~clk;
+    always #25.157 clk = ~clk;
 
     wire ser_rx, ser_tx;
 
@@ -24,14 +24,14 @@ module tb_host;
     wire [3:0] r_o, r_oe, m_o, m_oe, io;
     assign io = (r_oe & r_o) | (m_oe & m_o) | ~(r_oe | m_oe);
     wire flash_err;
-    yq_flash_model #(.IMAGE("tb/flash.hex"), .OFFSET(24'd1048576), .MEM_BYTES(1123706), .QE_INIT(1))
+    yq_flash_model #(.IMAGE("tb/flash.hex"), .OFFSET(24'd1048576), .MEM_BYTES(1122796), .QE_INIT(1))
         u_flash (.csb(fcsb), .sck(fclk), .io_i(io), .io_o(m_o), .io_oe(m_oe), .error(flash_err));
 
     wire fl_ready, fl_fail, fl_req, fl_valid;
     wire [23:0] fl_addr, fl_len;
     wire [7:0] fl_data;
     wire f_start, f_ready;
-    yq_flash_reader #(.CLK_HZ(30000000), .MODE(2)) u_reader (
+    yq_flash_reader #(.CLK_HZ(19875000), .MODE(2)) u_reader (
         .clk(clk), .rst(rst), .ready(fl_ready), .fail(fl_fail),
         .req(fl_req), .addr(fl_addr), .len(fl_len), .stop(1'b0),
         .data(fl_data), .valid(fl_valid), .stall(!f_ready),
@@ -47,7 +47,7 @@ module tb_host;
     wire [7:0] in_data, host_data, code_data;
     wire [AB-1:0] host_addr, code_addr;
     wire [6:0] layer;
-    yq_board_ctrl #(.AB(AB), .FLASH_BASE(24'd1048576), .FLASH_LEN(24'd75130)) u_ctrl (
+    yq_board_ctrl #(.AB(AB), .FLASH_BASE(24'd1048576), .FLASH_LEN(24'd74220)) u_ctrl (
         .clk(clk), .rst(rst), .rx_valid(rx_valid), .rx_data(rx_data),
         .tx_valid(tx_valid), .tx_data(tx_data), .tx_ready(tx_ready),
         .fl_ready(fl_ready), .fl_fail(fl_fail), .fl_req(fl_req), .fl_addr(fl_addr), .fl_len(fl_len),

@@ -27,45 +27,56 @@ pub enum Reg {
     Addr,
 }
 
-/// Descriptor fields in record order: `(name, bytes of its value range, register)`.
-pub const FIELDS: [(&str, usize, Reg); 37] = [
-    ("kind", 1, Reg::Small),
-    ("flags", 1, Reg::Small),
-    ("c", 2, Reg::Dim),
-    ("h", 2, Reg::Dim),
-    ("w", 2, Reg::Dim),
-    ("co", 2, Reg::Dim),
-    ("ho", 2, Reg::Dim),
-    ("wo", 2, Reg::Dim),
-    ("k", 1, Reg::Small),
-    ("s", 1, Reg::Small),
-    ("pad", 1, Reg::Small),
-    ("padv", 1, Reg::Byte),
-    ("pix0", 3, Reg::Addr),
-    ("out", 3, Reg::Addr),
-    ("inb", 3, Reg::Addr),
-    ("g", 2, Reg::Dim),
-    ("nch", 1, Reg::Small),
-    ("tc", 2, Reg::Dim),
-    ("tc_last", 2, Reg::Dim),
-    ("lanes_last", 1, Reg::Small),
-    ("rowstep", 3, Reg::Addr),
-    ("chstep", 3, Reg::Addr),
-    ("chunkstep", 3, Reg::Addr),
-    ("sw", 3, Reg::Addr),
-    ("gstep", 3, Reg::Addr),
-    ("howo", 3, Reg::Addr),
-    ("hw", 3, Reg::Addr),
-    ("zero", 1, Reg::Byte),
-    ("qmax", 1, Reg::Byte),
-    ("lut_len", 2, Reg::Dim),
-    ("za", 1, Reg::Byte),
-    ("zb", 1, Reg::Byte),
-    ("sa", 1, Reg::Byte),
-    ("sb", 1, Reg::Byte),
-    ("f", 1, Reg::Small),
-    ("n", 3, Reg::Addr),
-    ("psum", 3, Reg::Addr),
+/// Which units read a field, as a set of [`DescKind`] bits: the units that run a layer of
+/// that kind read the field while it runs (`yq_fold_core.v` wires each field to its readers).
+pub type Readers = u8;
+const INPUT: Readers = 1 << DescKind::Input as u8;
+const CONV: Readers = 1 << DescKind::Conv as u8;
+/// The window unit runs max-pools and upsamples.
+const WINDOW: Readers = (1 << DescKind::MaxPool as u8) | (1 << DescKind::Upsample as u8);
+const ADD: Readers = 1 << DescKind::Add as u8;
+/// The controller decodes `kind` for every layer.
+const ALL: Readers = 0x3f;
+
+/// Descriptor fields in record order: `(name, bytes of its value range, register, readers)`.
+/// Fields no kind reads in common share bits of the record (see [`Layout::new`]).
+pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
+    ("kind", 1, Reg::Small, ALL),
+    ("flags", 1, Reg::Small, CONV),
+    ("c", 2, Reg::Dim, WINDOW),
+    ("h", 2, Reg::Dim, CONV | WINDOW),
+    ("w", 2, Reg::Dim, CONV | WINDOW),
+    ("ho", 2, Reg::Dim, CONV | WINDOW),
+    ("wo", 2, Reg::Dim, CONV | WINDOW),
+    ("k", 1, Reg::Small, CONV | WINDOW),
+    ("s", 1, Reg::Small, CONV | WINDOW | INPUT),
+    ("pad", 1, Reg::Small, CONV | WINDOW),
+    ("padv", 1, Reg::Byte, CONV),
+    ("pix0", 3, Reg::Addr, CONV | WINDOW | ADD),
+    ("out", 3, Reg::Addr, CONV | WINDOW | ADD | INPUT),
+    ("inb", 3, Reg::Addr, ADD),
+    ("g", 2, Reg::Dim, CONV),
+    ("nch", 1, Reg::Small, CONV),
+    ("tc", 2, Reg::Dim, CONV),
+    ("tc_last", 2, Reg::Dim, CONV),
+    ("lanes_last", 1, Reg::Small, CONV),
+    ("rowstep", 3, Reg::Addr, CONV | WINDOW),
+    ("chstep", 3, Reg::Addr, CONV),
+    ("chunkstep", 3, Reg::Addr, CONV),
+    ("sw", 3, Reg::Addr, CONV | WINDOW),
+    ("gstep", 3, Reg::Addr, CONV),
+    ("howo", 3, Reg::Addr, CONV),
+    ("hw", 3, Reg::Addr, WINDOW),
+    ("zero", 1, Reg::Byte, CONV | ADD),
+    ("qmax", 1, Reg::Byte, CONV | ADD),
+    ("lut_len", 2, Reg::Dim, CONV),
+    ("za", 1, Reg::Byte, ADD),
+    ("zb", 1, Reg::Byte, ADD),
+    ("sa", 1, Reg::Byte, ADD),
+    ("sb", 1, Reg::Byte, ADD),
+    ("f", 1, Reg::Small, WINDOW),
+    ("n", 3, Reg::Addr, ADD | INPUT),
+    ("psum", 3, Reg::Addr, CONV),
 ];
 
 /// Layer kinds as the engine's controller decodes them (`yq_fold_core.v`).
@@ -123,10 +134,20 @@ impl Desc {
         }
     }
 
-    /// The record as the loader reads it, in layout `lay`. `layer` names the layer in errors.
+    /// Whether the units running this descriptor's layer read field `readers`.
+    fn reads(&self, readers: Readers) -> bool {
+        readers & (1 << self.kind as u8) != 0
+    }
+
+    /// The record as the loader reads it, in layout `lay`: the fields this kind's units read
+    /// (other values stay here for the cycle model; their bits may belong to a field of this
+    /// kind). `layer` names the layer in errors.
     pub fn bytes(&self, lay: &Layout, layer: &str) -> Result<Vec<u8>> {
         let mut bits = vec![false; 8 * lay.bytes];
-        for (f, &(name, n, _)) in lay.fields.iter().zip(FIELDS.iter()) {
+        for (f, &(name, n, _, readers)) in lay.fields.iter().zip(FIELDS.iter()) {
+            if !self.reads(readers) {
+                continue;
+            }
             let v = self.value(name);
             // Fields hold unsigned values, or signed bytes (shifts) in two's complement.
             let lo = if n == 1 { -128 } else { 0 };
@@ -163,41 +184,60 @@ pub struct FieldPos {
 #[derive(Clone, Debug, Serialize)]
 pub struct Layout {
     pub fields: Vec<FieldPos>,
+    /// Bits of the record that some field occupies (the rest of the last byte is padding).
+    pub used: u32,
     /// Bytes of one record.
     pub bytes: usize,
 }
 
 impl Layout {
     /// The layout at address width `ab` and dimension width `dw`, with the small fields as
-    /// wide as the largest value among `descs`.
+    /// wide as the largest value among `descs`. Each field, in record order, takes the lowest
+    /// offset where it overlaps no field placed before it that a kind reads together with it:
+    /// the units of one kind see every field they read intact, and fields of different kinds
+    /// share bits (each bit of the record is a flip-flop of the decoder).
     pub fn new<'a>(ab: u32, dw: u32, descs: impl Iterator<Item = &'a Desc> + Clone) -> Layout {
-        let mut off = 0u32;
-        let fields: Vec<FieldPos> = FIELDS
-            .iter()
-            .map(|&(name, bytes, reg)| {
-                let (bits, port) = match reg {
-                    Reg::Byte => (8, 8),
-                    Reg::Small => {
-                        let max = descs.clone().map(|d| d.value(name)).max().unwrap_or(0);
-                        (crate::rtl::ubits(max.max(1) as u64), 8)
-                    }
-                    Reg::Dim => (dw.min(8 * bytes as u32), dw),
-                    Reg::Addr => (ab.min(8 * bytes as u32), ab),
-                };
-                let f = FieldPos {
-                    name,
-                    reg,
-                    bits,
-                    off,
-                    port,
-                };
-                off += bits;
-                f
-            })
-            .collect();
+        let mut fields: Vec<FieldPos> = Vec::with_capacity(FIELDS.len());
+        for &(name, bytes, reg, readers) in FIELDS.iter() {
+            let (bits, port) = match reg {
+                Reg::Byte => (8, 8),
+                Reg::Small => {
+                    let max = descs
+                        .clone()
+                        .filter(|d| d.reads(readers))
+                        .map(|d| d.value(name))
+                        .max()
+                        .unwrap_or(0);
+                    (crate::rtl::ubits(max.max(1) as u64), 8)
+                }
+                Reg::Dim => (dw.min(8 * bytes as u32), dw),
+                Reg::Addr => (ab.min(8 * bytes as u32), ab),
+            };
+            let clash: Vec<(u32, u32)> = fields
+                .iter()
+                .zip(FIELDS.iter())
+                .filter(|(_, g)| g.3 & readers != 0)
+                .map(|(f, _)| (f.off, f.off + f.bits))
+                .collect();
+            let free = |o: u32| clash.iter().all(|&(a, b)| o + bits <= a || o >= b);
+            let off = std::iter::once(0)
+                .chain(clash.iter().map(|c| c.1))
+                .filter(|&o| free(o))
+                .min()
+                .unwrap_or(0);
+            fields.push(FieldPos {
+                name,
+                reg,
+                bits,
+                off,
+                port,
+            });
+        }
+        let used = fields.iter().map(|f| f.off + f.bits).max().unwrap_or(0);
         Layout {
             fields,
-            bytes: off.div_ceil(8) as usize,
+            used,
+            bytes: used.div_ceil(8) as usize,
         }
     }
 }
@@ -207,7 +247,7 @@ impl Layout {
 pub fn dim_bits<'a>(descs: impl Iterator<Item = &'a Desc>) -> u32 {
     let mut max = 256i64;
     for d in descs {
-        for &(name, _, reg) in FIELDS.iter() {
+        for &(name, _, reg, _) in FIELDS.iter() {
             if reg == Reg::Dim {
                 max = max.max(d.get(name));
             }
@@ -223,34 +263,40 @@ pub fn dim_bits<'a>(descs: impl Iterator<Item = &'a Desc>) -> u32 {
 mod tests {
     use super::*;
 
+    /// Field `name` as decoded from record `b` in layout `lay` (what the decoder's port shows).
+    fn field(lay: &Layout, b: &[u8], name: &str) -> i64 {
+        let f = lay.fields.iter().find(|f| f.name == name).unwrap();
+        (0..f.bits).fold(0i64, |a, i| {
+            let bit = f.off + i;
+            a | ((((b[bit as usize / 8] >> (bit % 8)) & 1) as i64) << i)
+        })
+    }
+
     #[test]
     fn record_is_packed_little_endian_and_checked() {
         let d = Desc::new(DescKind::Conv)
-            .set("c", 0x123)
+            .set("h", 0x123)
             .set("sa", -2)
             .set("k", 3);
-        let lay = Layout::new(17, 10, std::iter::once(&d));
+        let a = Desc::new(DescKind::Add).set("sa", -2).set("n", 7);
+        let lay = Layout::new(17, 10, [&d, &a].into_iter());
         let b = d.bytes(&lay, "t").unwrap();
         assert_eq!(b.len(), lay.bytes);
-        let field = |name: &str| {
-            let f = lay.fields.iter().find(|f| f.name == name).unwrap();
-            (0..f.bits).fold(0i64, |a, i| {
-                let bit = f.off + i;
-                a | ((((b[bit as usize / 8] >> (bit % 8)) & 1) as i64) << i)
-            })
-        };
-        assert_eq!(field("kind"), 1);
-        assert_eq!(field("c"), 0x123);
-        assert_eq!(field("sa"), 0xfe);
-        assert_eq!(field("k"), 3);
-        // kind 1 and k 3 need 1 and 2 bits; c is a 10-bit dimension, sa a byte
+        assert_eq!(field(&lay, &b, "kind"), 1);
+        assert_eq!(field(&lay, &b, "h"), 0x123);
+        assert_eq!(field(&lay, &b, "k"), 3);
+        let b = a.bytes(&lay, "t").unwrap();
+        assert_eq!(field(&lay, &b, "kind"), 4);
+        assert_eq!(field(&lay, &b, "sa"), 0xfe);
+        assert_eq!(field(&lay, &b, "n"), 7);
+        // kind 4 and k 3 need 3 and 2 bits; h is a 10-bit dimension, sa a byte
         let bits = |name: &str| lay.fields.iter().find(|f| f.name == name).unwrap().bits;
         assert_eq!(
-            (bits("kind"), bits("k"), bits("c"), bits("sa")),
-            (1, 2, 10, 8)
+            (bits("kind"), bits("k"), bits("h"), bits("sa")),
+            (3, 2, 10, 8)
         );
-        assert!(Desc::new(DescKind::Add)
-            .set("k", 300)
+        assert!(Desc::new(DescKind::Conv)
+            .set("h", 1 << 16)
             .bytes(&lay, "t")
             .is_err());
         // a small field larger than the layout was made for
@@ -258,5 +304,63 @@ mod tests {
             .set("k", 5)
             .bytes(&lay, "t")
             .is_err());
+    }
+
+    /// Every kind sees each field it reads at its own bits, whatever the other kinds' fields
+    /// hold; fields of different kinds share bits, so the record is shorter than all fields.
+    #[test]
+    fn fields_of_one_kind_never_share_bits() {
+        let kinds = [
+            DescKind::Input,
+            DescKind::Conv,
+            DescKind::MaxPool,
+            DescKind::Upsample,
+            DescKind::Add,
+            DescKind::Post,
+        ];
+        // every field a kind reads set to a pattern of its own (small fields to 1 or 0)
+        let descs: Vec<Desc> = kinds
+            .iter()
+            .map(|&k| {
+                let mut d = Desc::new(k);
+                for (i, g) in FIELDS.iter().enumerate().skip(1) {
+                    if d.reads(g.3) {
+                        let mask = if g.2 == Reg::Small { 1 } else { 0xff };
+                        d = d.set(g.0, (i as i64 * 0x9e5 + 1) & mask);
+                    }
+                }
+                d
+            })
+            .collect();
+        let lay = Layout::new(17, 10, descs.iter());
+        let all: u32 = lay.fields.iter().map(|f| f.bits).sum();
+        assert!(
+            lay.used < all,
+            "no field shares bits: {} of {all}",
+            lay.used
+        );
+        for d in &descs {
+            let mut owner = vec![None; lay.used as usize];
+            for (i, (f, g)) in lay.fields.iter().zip(FIELDS.iter()).enumerate() {
+                if d.reads(g.3) {
+                    for b in f.off..f.off + f.bits {
+                        assert_eq!(owner[b as usize], None, "{:?}: {}", d.kind, f.name);
+                        owner[b as usize] = Some(i);
+                    }
+                }
+            }
+            let b = d.bytes(&lay, "t").unwrap();
+            for (f, g) in lay.fields.iter().zip(FIELDS.iter()) {
+                if d.reads(g.3) {
+                    assert_eq!(
+                        field(&lay, &b, f.name),
+                        d.value(f.name),
+                        "{:?} {}",
+                        d.kind,
+                        f.name
+                    );
+                }
+            }
+        }
     }
 }

@@ -380,7 +380,6 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     .set("c", c.ci as i64)
                     .set("h", c.h as i64)
                     .set("w", c.w as i64)
-                    .set("co", c.co as i64)
                     .set("ho", c.ho as i64)
                     .set("wo", c.wo as i64)
                     .set("k", c.k as i64)
