@@ -70,11 +70,13 @@ module yq_fold_conv #(
     reg [3:0] state;
     reg [CW-1:0] og, t, kx, ky, ox, oy, oxs, oys, tc;
     reg [7:0] ch;
-    reg [AB-1:0] tap_off, cbase, pix_in, pix_row, gbase, opix, psa;
+    // ta: the tap's address, pix_in + cbase + the tap's offset, kept in step with the counters
+    // (no adder between the counters and the memory port)
+    reg [AB-1:0] ta, cbase, pix_in, pix_row, gbase, opix, psa;
     reg slot;
     reg [7:0] nlanes;
-    wire last_chunk = (ch == d_nch - 8'd1);
-    wire one_chunk = (d_nch == 8'd1);
+    // chunk flags, registered (they steer the psum address on its way to the memory port)
+    reg last_chunk, one_chunk;
     wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
     // the tap's input row and column, oys + ky and oxs + kx, kept in step with the counters
     // (registers: no adder before the padding test on the way to the memory port)
@@ -108,8 +110,9 @@ module yq_fold_conv #(
     wire [7:0] dl8 = {{(7 - LW){1'b0}}, dl};
     wire lane_end_one = (dl8 == nlanes - 8'd1);
 
-    // psum word address of lane dl at this pixel: psa + 2*dl
-    wire [AB-1:0] ps_addr = psa + {{(AB-LW-2){1'b0}}, dl, 1'b0};
+    // psum word address of lane dl at this pixel (psa + 2*dl), stepped with dl; the psum
+    // region is 4-byte aligned, so the high word's byte address only sets bit 1
+    reg [AB-1:0] ps_addr;
     reg ps_rd_lo, ps_rd_hi, ps_wr_lo, ps_wr_hi;
     always @(*) begin
         ps_rd_lo = 1'b0; ps_rd_hi = 1'b0; ps_wr_lo = 1'b0; ps_wr_hi = 1'b0;
@@ -139,9 +142,8 @@ module yq_fold_conv #(
     assign m_rd = rd_tap || ps_rd_lo || ps_rd_hi;
     assign m_wr = cw_en || ps_wr_lo || ps_wr_hi;
     assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
-    wire [AB-1:0] a_tap = pix_in + cbase + tap_off;
-    wire [AB-1:0] a_ps = {ps_addr[AB-2:0], 1'b0} + ((ps_rd_hi || ps_wr_hi) ? (ONE_A << 1) : {AB{1'b0}});
-    wire [AB-1:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
+    wire [AB-1:0] a_ps = {ps_addr[AB-2:1], ps_rd_hi || ps_wr_hi, 1'b0};
+    wire [AB-1:0] a_any = rd_tap ? ta : (cw_en ? cw_addr : a_ps);
     assign m_addr = (m_rd || m_wr) ? a_any : {AB{1'b0}};
     assign m_wdata = cw_en ? {8'd0, cw_data} : ((ps_wr_lo || ps_wr_hi) ? ps_wdata : 16'd0);
     assign wb_addr = {slot, t[WTW-1:0]};
@@ -161,27 +163,28 @@ module yq_fold_conv #(
                 state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
                 cbase <= 0; gbase <= d_out; opix <= d_out;
                 nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
+                one_chunk <= (d_nch == 8'd1); last_chunk <= (d_nch == 8'd1);
             end
             S_WAITW: if (loaded > consumed) begin
                 state <= S_TAPS;
                 tc <= last_chunk ? d_tc_last : d_tc;
-                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
+                t <= 0; kx <= 0; ky <= 0; ta <= d_pix0 + cbase;
                 ox <= 0; oy <= 0; oxs <= 0; oys <= 0; ix <= 0; iy <= 0;
                 pix_in <= d_pix0; pix_row <= d_pix0; opix <= gbase; psa <= d_psum;
             end
             S_TAPS: begin
                 t <= t + 1'b1;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A; ix <= ix + 1'b1;
+                    kx <= kx + 1'b1; ta <= ta + ONE_A; ix <= ix + 1'b1;
                 end else if (ky != km1) begin
-                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
+                    kx <= 0; ky <= ky + 1'b1; ta <= ta + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
                 end else begin
-                    kx <= 0; ky <= 0; tap_off <= tap_off + d_chstep; ix <= oxs; iy <= oys;
+                    kx <= 0; ky <= 0; ta <= ta + d_chstep; ix <= oxs; iy <= oys;
                 end
                 if (last_tap) state <= S_WMAC;
             end
             S_WMAC: if (mac_valid) begin
-                dl <= 0; dph <= 0;
+                dl <= 0; dph <= 0; ps_addr <= psa;
                 state <= one_chunk ? S_DRAIN : S_PSR;
             end
             S_DRAIN: begin
@@ -203,23 +206,24 @@ module yq_fold_conv #(
                 // the lane has left the requantizer (4 + pipeline depth)
                 if ((ch == 8'd0 && dph == 4'd1) || (!last_chunk && ch != 8'd0 && dph == 4'd4)
                     || (last_chunk && ch != 8'd0 && dph == 4'd10)) begin
-                    dph <= 0; dl <= dl + 1'b1;
+                    dph <= 0; dl <= dl + 1'b1; ps_addr <= ps_addr + (ONE_A << 1);
                     if (dl8 == nlanes - 8'd1) state <= S_NEXT;
                 end
             end
             S_FLUSH: if (!q_busy) state <= S_NEXT;
             S_NEXT: begin
                 // next pixel, next chunk or next group
-                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
+                t <= 0; kx <= 0; ky <= 0;
                 if (!last_px) begin
                     state <= S_TAPS;
                     opix <= opix + ONE_A; psa <= psa + P2;
                     if (ox != d_wo - 1'b1) begin
                         ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
+                        ta <= cbase + pix_in + {{(AB-8){1'b0}}, d_s};
                         ix <= oxs + {{(CW-8){1'b0}}, d_s}; iy <= oys;
                     end else begin
                         ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
-                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw; ta <= cbase + pix_row + d_sw;
                         ix <= 0; iy <= oys + {{(CW-8){1'b0}}, d_s};
                     end
                 end else begin
@@ -227,8 +231,10 @@ module yq_fold_conv #(
                     slot <= !slot;
                     if (!last_chunk) begin
                         ch <= ch + 8'd1; cbase <= cbase + d_chunkstep; state <= S_WAITW;
+                        last_chunk <= (ch + 8'd2 == d_nch);
                     end else if (og != d_g - 1'b1) begin
                         ch <= 0; cbase <= 0; og <= og + 1'b1; gbase <= gbase + d_gstep;
+                        last_chunk <= one_chunk;
                         nlanes <= (og + 1'b1 == d_g - 1'b1) ? d_lanes_last : P[7:0];
                         state <= S_WAITW;
                     end else begin
@@ -319,5 +325,5 @@ module yq_fold_conv #(
     assign cw_data = d_has_lut ? r4_lut : r4_code;
     wire q_busy = q_v || r1_v || r2_v || rb_v || rc_v || r3_v || r4_v;
 
-    wire unused = ^{ps_addr[AB-1], xs1[8], nsh1, ps_in};
+    wire unused = ^{ps_addr[AB-1], ps_addr[0], xs1[8], nsh1, ps_in};
 endmodule

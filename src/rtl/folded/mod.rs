@@ -357,7 +357,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                 max_lsh = max_lsh.max(lsh);
                 let psum = if nch > 1 {
                     let bytes = c.ho * c.wo * p * 4;
-                    let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes, 2, &[]).ok_or_else(|| {
+                    let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes, 4, &[]).ok_or_else(|| {
                         Error::arg(
                             "--imgsz",
                             format!(

@@ -26,7 +26,10 @@ module yq_fold_pool #(
     localparam [1:0] S_IDLE = 2'd0, S_TAP = 2'd1, S_WR = 2'd2;
     reg [1:0] state;
     reg [CW-1:0] c, ox, oy, oxs, oys, kx, ky;
-    reg [AB-1:0] cbase, pix_in, pix_row, tap_off, oaddr;
+    // chan0: the channel's first window (d_pix0 + c * HW); pix_row, pix_in: the output row's
+    // and pixel's window; ta: the tap's address, pix_in + the tap's offset, kept in step with
+    // the counters so no adder sits between the counters and the memory port
+    reg [AB-1:0] chan0, pix_in, pix_row, ta, oaddr;
     reg [7:0] mx;
     reg [7:0] fx, fy;   // repeats of the current input column / row (upsample)
     reg v1;
@@ -34,8 +37,8 @@ module yq_fold_pool #(
     wire fy_end = (fy == d_f - 8'd1);
     wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
-    wire [CW-1:0] iy = oys + ky;
-    wire [CW-1:0] ix = oxs + kx;
+    // the tap's input row and column (oys + ky, oxs + kx), registers stepped with the counters
+    reg [CW-1:0] iy, ix;
     // the window's far edges, fixed for the layer (registered at go: no adder on the path
     // from the descriptor to the memory port)
     reg [CW-1:0] hp, wp;
@@ -46,7 +49,7 @@ module yq_fold_pool #(
     wire [7:0] mx_now = (v1 && m_rbyte > mx) ? m_rbyte : mx;
     assign m_rd = rd;
     assign m_wr = (state == S_WR);
-    wire [AB-1:0] a = rd ? (cbase + pix_in + tap_off) : oaddr;
+    wire [AB-1:0] a = rd ? ta : oaddr;
     assign m_addr = (m_rd || m_wr) ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, mx_now} : 16'd0;
     wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
@@ -60,39 +63,43 @@ module yq_fold_pool #(
             S_IDLE: if (go) begin
                 hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0; fx <= 0; fy <= 0;
-                cbase <= 0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
+                chan0 <= d_pix0; pix_in <= d_pix0; pix_row <= d_pix0; ta <= d_pix0; oaddr <= d_out; mx <= 0;
+                iy <= 0; ix <= 0;
             end
             S_TAP: begin
                 mx <= mx_now;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A;
+                    kx <= kx + 1'b1; ta <= ta + ONE_A; ix <= ix + 1'b1;
                 end else begin
-                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep;
+                    kx <= 0; ky <= ky + 1'b1; ta <= ta + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
                 end
                 if (last_tap) state <= S_WR;
             end
             S_WR: begin
-                mx <= 0; kx <= 0; ky <= 0; tap_off <= 0; oaddr <= oaddr + ONE_A;
+                mx <= 0; kx <= 0; ky <= 0; oaddr <= oaddr + ONE_A;
                 state <= S_TAP;
                 if (ox != d_wo - 1'b1) begin
-                    ox <= ox + 1'b1;
-                    if (!fx_end) fx <= fx + 8'd1;
-                    else begin
+                    ox <= ox + 1'b1; iy <= oys;
+                    if (!fx_end) begin
+                        fx <= fx + 8'd1; ta <= pix_in; ix <= oxs;
+                    end else begin
                         fx <= 0; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
+                        ta <= pix_in + {{(AB-8){1'b0}}, d_s}; ix <= oxs + {{(CW-8){1'b0}}, d_s};
                     end
                 end else begin
-                    ox <= 0; oxs <= 0; fx <= 0;
+                    ox <= 0; oxs <= 0; fx <= 0; ix <= 0;
                     if (!last_px) begin
                         oy <= oy + 1'b1;
                         if (!fy_end) begin
-                            fy <= fy + 8'd1; pix_in <= pix_row;
+                            fy <= fy + 8'd1; pix_in <= pix_row; ta <= pix_row; iy <= oys;
                         end else begin
-                            fy <= 0; oys <= oys + {{(CW-8){1'b0}}, d_s};
-                            pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw;
+                            fy <= 0; oys <= oys + {{(CW-8){1'b0}}, d_s}; iy <= oys + {{(CW-8){1'b0}}, d_s};
+                            pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw; ta <= pix_row + d_sw;
                         end
                     end else begin
-                        oy <= 0; oys <= 0; fy <= 0; pix_row <= d_pix0; pix_in <= d_pix0;
-                        cbase <= cbase + d_hw; c <= c + 1'b1;
+                        oy <= 0; oys <= 0; fy <= 0; iy <= 0;
+                        chan0 <= chan0 + d_hw; pix_row <= chan0 + d_hw; pix_in <= chan0 + d_hw; ta <= chan0 + d_hw;
+                        c <= c + 1'b1;
                         if (c == d_c - 1'b1) begin
                             state <= S_IDLE; done <= 1'b1;
                         end
