@@ -2,10 +2,10 @@
 // and nearest-neighbour upsample over C channels, from the layer descriptor. Every output
 // position (oy, ox) reads the window at input row (oy / F) * S - PAD, column (ox / F) * S - PAD:
 // a max-pool has F = 1, an upsample by F is a 1 x 1 window with S = 1. Per output code: K*K
-// tap reads (padded taps are skipped: codes are never below 0, so they cannot win), then
-// one write; the memory port is single-ported, so an output takes K*K + 1 cycles. Codes are
-// written in channel-major order from OUT. Cycles: C*HO*WO*(K*K + 1) + 1 (see
-// src/rtl/folded/cycles.rs).
+// tap reads (padded taps are skipped: codes are never below 0, so they cannot win), one cycle
+// that takes the last tap's code into the maximum (no path from the memory's read data to its
+// write data), then one write; an output takes K*K + 2 cycles. Codes are written in
+// channel-major order from OUT. Cycles: C*HO*WO*(K*K + 2) + 1 (see src/rtl/folded/cycles.rs).
 module yq_fold_pool #(
     parameter AB = 17,
     parameter CW = 16
@@ -23,13 +23,12 @@ module yq_fold_pool #(
     input wire [7:0] m_rbyte
 );
     localparam [AB-1:0] ONE_A = 1;
-    localparam [1:0] S_IDLE = 2'd0, S_TAP = 2'd1, S_WR = 2'd2;
+    localparam [1:0] S_IDLE = 2'd0, S_TAP = 2'd1, S_MAX = 2'd2, S_WR = 2'd3;
     reg [1:0] state;
     reg [CW-1:0] c, ox, oy, oxs, oys, kx, ky;
     // chan0: the channel's first window (d_pix0 + c * HW); pix_row, pix_in: the output row's
-    // and pixel's window; ta: the tap's address, pix_in + the tap's offset, kept in step with
-    // the counters so no adder sits between the counters and the memory port
-    reg [AB-1:0] chan0, pix_in, pix_row, ta, oaddr;
+    // and pixel's window; the tap reads pix_in + tap_off (one adder before the memory port)
+    reg [AB-1:0] chan0, pix_in, pix_row, tap_off, oaddr;
     reg [7:0] mx;
     reg [7:0] fx, fy;   // repeats of the current input column / row (upsample)
     reg v1;
@@ -49,10 +48,15 @@ module yq_fold_pool #(
     wire [7:0] mx_now = (v1 && m_rbyte > mx) ? m_rbyte : mx;
     assign m_rd = rd;
     assign m_wr = (state == S_WR);
-    wire [AB-1:0] a = rd ? ta : oaddr;
+    wire [AB-1:0] a = rd ? (pix_in + tap_off) : oaddr;
     assign m_addr = (m_rd || m_wr) ? a : {AB{1'b0}};
-    assign m_wdata = m_wr ? {8'd0, mx_now} : 16'd0;
-    wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
+    assign m_wdata = m_wr ? {8'd0, mx} : 16'd0;
+    wire row_end = (ox == d_wo - 1'b1);
+    wire last_px = row_end && (oy == d_ho - 1'b1);
+    // the next output's window (S_WR): the same column again while upsampling, the next
+    // column, the row's first window again, the next row, or the next channel's first
+    wire [AB-1:0] pix_next = !row_end ? (fx_end ? pix_in + {{(AB-8){1'b0}}, d_s} : pix_in)
+                           : (!last_px ? (fy_end ? pix_row + d_sw : pix_row) : chan0 + d_hw);
     always @(posedge clk) begin
         done <= 1'b0;
         v1 <= !rst && rd;
@@ -63,42 +67,44 @@ module yq_fold_pool #(
             S_IDLE: if (go) begin
                 hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0; fx <= 0; fy <= 0;
-                chan0 <= d_pix0; pix_in <= d_pix0; pix_row <= d_pix0; ta <= d_pix0; oaddr <= d_out; mx <= 0;
+                chan0 <= d_pix0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
                 iy <= 0; ix <= 0;
             end
             S_TAP: begin
                 mx <= mx_now;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; ta <= ta + ONE_A; ix <= ix + 1'b1;
+                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A; ix <= ix + 1'b1;
                 end else begin
-                    kx <= 0; ky <= ky + 1'b1; ta <= ta + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
+                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
                 end
-                if (last_tap) state <= S_WR;
+                if (last_tap) state <= S_MAX;
+            end
+            S_MAX: begin
+                mx <= mx_now; state <= S_WR;
             end
             S_WR: begin
                 mx <= 0; kx <= 0; ky <= 0; oaddr <= oaddr + ONE_A;
-                state <= S_TAP;
-                if (ox != d_wo - 1'b1) begin
+                state <= S_TAP; pix_in <= pix_next; tap_off <= 0;
+                if (!row_end) begin
                     ox <= ox + 1'b1; iy <= oys;
                     if (!fx_end) begin
-                        fx <= fx + 8'd1; ta <= pix_in; ix <= oxs;
+                        fx <= fx + 8'd1; ix <= oxs;
                     end else begin
-                        fx <= 0; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
-                        ta <= pix_in + {{(AB-8){1'b0}}, d_s}; ix <= oxs + {{(CW-8){1'b0}}, d_s};
+                        fx <= 0; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; ix <= oxs + {{(CW-8){1'b0}}, d_s};
                     end
                 end else begin
                     ox <= 0; oxs <= 0; fx <= 0; ix <= 0;
                     if (!last_px) begin
                         oy <= oy + 1'b1;
                         if (!fy_end) begin
-                            fy <= fy + 8'd1; pix_in <= pix_row; ta <= pix_row; iy <= oys;
+                            fy <= fy + 8'd1; iy <= oys;
                         end else begin
                             fy <= 0; oys <= oys + {{(CW-8){1'b0}}, d_s}; iy <= oys + {{(CW-8){1'b0}}, d_s};
-                            pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw; ta <= pix_row + d_sw;
+                            pix_row <= pix_next;
                         end
                     end else begin
                         oy <= 0; oys <= 0; fy <= 0; iy <= 0;
-                        chan0 <= chan0 + d_hw; pix_row <= chan0 + d_hw; pix_in <= chan0 + d_hw; ta <= chan0 + d_hw;
+                        chan0 <= pix_next; pix_row <= pix_next;
                         c <= c + 1'b1;
                         if (c == d_c - 1'b1) begin
                             state <= S_IDLE; done <= 1'b1;

@@ -12,7 +12,7 @@ module tb_board;
     localparam NIN = 3072;
     localparam AB = 17;
     localparam CPB = 20;
-    localparam MAX_CYCLES = 47879120;
+    localparam MAX_CYCLES = 47880496;
 
     reg clk, rst;
     initial clk = 1'b0;

@@ -95,10 +95,10 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
         let g0 = c_last + 3;
         let dur = match l.kind {
             LayerKind::Input => l.desc.get("n") as u64 + 1,
-            // the window unit: K*K reads and a write per output code
+            // the window unit: K*K reads, one cycle taking the last code in, a write per code
             LayerKind::MaxPool | LayerKind::Upsample => {
                 let k = l.desc.get("k") as u64;
-                (l.desc.get("c") * l.desc.get("ho") * l.desc.get("wo")) as u64 * (k * k + 1) + 1
+                (l.desc.get("c") * l.desc.get("ho") * l.desc.get("wo")) as u64 * (k * k + 2) + 1
             }
             LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
             LayerKind::Qnms => post.unwrap_or(0),

@@ -25,12 +25,9 @@ module yq_fold_add #(
     localparam [AB-1:0] ONE_A = 1;
     reg run, fl;
     reg [1:0] ph;
-    reg [AB-1:0] i;
-    // element i's addresses in a and b and the previous element's in the output, kept in step with the
-    // counters (no adder between the counters and the memory port)
-    reg [AB-1:0] ia, ib, iw;
+    reg [AB-1:0] i, wi;
     reg signed [IW-1:0] ta, tb, taz;
-    reg [7:0] yq;           // the previous element's result, written in the next element's phase 2
+    reg [7:0] yq;           // element wi's result, written in the next element's phase 2
     reg yv;
     localparam signed [IW-1:0] ONE = 1;
     // One rounding shifter for both inputs: (x - z) shifted by the signed amount s of the
@@ -48,7 +45,7 @@ module yq_fold_add #(
     wire [7:0] y = (sum < 0) ? 8'd0 : ((sum > qm) ? d_qmax : sum[7:0]);
     assign m_rd = run && !fl && (ph == 2'd0 || ph == 2'd1);
     assign m_wr = run && yv && (fl || ph == 2'd2);
-    wire [AB-1:0] a = (ph == 2'd0 && !fl) ? ia : ((ph == 2'd1 && !fl) ? ib : iw);
+    wire [AB-1:0] a = (ph == 2'd0 && !fl) ? (d_a + i) : ((ph == 2'd1 && !fl) ? (d_b + i) : (d_out + wi));
     assign m_addr = run ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, yq} : 16'd0;
     always @(posedge clk) begin
@@ -57,7 +54,6 @@ module yq_fold_add #(
             run <= 1'b0;
         end else if (go) begin
             run <= 1'b1; fl <= 1'b0; ph <= 2'd0; i <= 0; yv <= 1'b0;
-            ia <= d_a; ib <= d_b;
         end else if (run && fl) begin
             // the last element's write
             run <= 1'b0; done <= 1'b1;
@@ -68,8 +64,8 @@ module yq_fold_add #(
             end
             ph <= ph + 2'd1;
             if (ph == 2'd3) begin
-                yq <= y; yv <= 1'b1; iw <= d_out + i;
-                i <= i + ONE_A; ia <= ia + ONE_A; ib <= ib + ONE_A;
+                yq <= y; yv <= 1'b1; wi <= i;
+                i <= i + ONE_A;
                 if (i == d_n - ONE_A) fl <= 1'b1;
             end
         end

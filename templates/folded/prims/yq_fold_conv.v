@@ -70,9 +70,13 @@ module yq_fold_conv #(
     reg [3:0] state;
     reg [CW-1:0] og, t, kx, ky, ox, oy, oxs, oys, tc;
     reg [7:0] ch;
-    // ta: the tap's address, pix_in + cbase + the tap's offset, kept in step with the counters
-    // (no adder between the counters and the memory port)
-    reg [AB-1:0] ta, cbase, pix_in, pix_row, gbase, opix, psa;
+    // cpix0: the chunk's first window (d_pix0 + the chunk's channel offset); pix_row, pix_in:
+    // the output row's and pixel's window in the chunk; the tap reads pix_in + tap_off (one
+    // adder before the memory port)
+    reg [AB-1:0] tap_off, cpix0, pix_in, pix_row, gbase, opix, psa;
+    wire row_end = (ox == d_wo - 1'b1);
+    // the next pixel's window (S_NEXT)
+    wire [AB-1:0] pix_next = row_end ? pix_row + d_sw : pix_in + {{(AB-8){1'b0}}, d_s};
     reg slot;
     reg [7:0] nlanes;
     // chunk flags, registered (they steer the psum address on its way to the memory port)
@@ -143,7 +147,8 @@ module yq_fold_conv #(
     assign m_wr = cw_en || ps_wr_lo || ps_wr_hi;
     assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
     wire [AB-1:0] a_ps = {ps_addr[AB-2:1], ps_rd_hi || ps_wr_hi, 1'b0};
-    wire [AB-1:0] a_any = rd_tap ? ta : (cw_en ? cw_addr : a_ps);
+    wire [AB-1:0] a_tap = pix_in + tap_off;
+    wire [AB-1:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
     assign m_addr = (m_rd || m_wr) ? a_any : {AB{1'b0}};
     assign m_wdata = cw_en ? {8'd0, cw_data} : ((ps_wr_lo || ps_wr_hi) ? ps_wdata : 16'd0);
     assign wb_addr = {slot, t[WTW-1:0]};
@@ -161,25 +166,25 @@ module yq_fold_conv #(
             S_IDLE: if (go) begin
                 hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
-                cbase <= 0; gbase <= d_out; opix <= d_out;
+                cpix0 <= d_pix0; gbase <= d_out; opix <= d_out;
                 nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
                 one_chunk <= (d_nch == 8'd1); last_chunk <= (d_nch == 8'd1);
             end
             S_WAITW: if (loaded > consumed) begin
                 state <= S_TAPS;
                 tc <= last_chunk ? d_tc_last : d_tc;
-                t <= 0; kx <= 0; ky <= 0; ta <= d_pix0 + cbase;
+                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
                 ox <= 0; oy <= 0; oxs <= 0; oys <= 0; ix <= 0; iy <= 0;
-                pix_in <= d_pix0; pix_row <= d_pix0; opix <= gbase; psa <= d_psum;
+                pix_in <= cpix0; pix_row <= cpix0; opix <= gbase; psa <= d_psum;
             end
             S_TAPS: begin
                 t <= t + 1'b1;
                 if (kx != km1) begin
-                    kx <= kx + 1'b1; ta <= ta + ONE_A; ix <= ix + 1'b1;
+                    kx <= kx + 1'b1; tap_off <= tap_off + ONE_A; ix <= ix + 1'b1;
                 end else if (ky != km1) begin
-                    kx <= 0; ky <= ky + 1'b1; ta <= ta + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
+                    kx <= 0; ky <= ky + 1'b1; tap_off <= tap_off + d_rowstep; ix <= oxs; iy <= iy + 1'b1;
                 end else begin
-                    kx <= 0; ky <= 0; ta <= ta + d_chstep; ix <= oxs; iy <= oys;
+                    kx <= 0; ky <= 0; tap_off <= tap_off + d_chstep; ix <= oxs; iy <= oys;
                 end
                 if (last_tap) state <= S_WMAC;
             end
@@ -213,27 +218,27 @@ module yq_fold_conv #(
             S_FLUSH: if (!q_busy) state <= S_NEXT;
             S_NEXT: begin
                 // next pixel, next chunk or next group
-                t <= 0; kx <= 0; ky <= 0;
+                t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
                 if (!last_px) begin
                     state <= S_TAPS;
                     opix <= opix + ONE_A; psa <= psa + P2;
-                    if (ox != d_wo - 1'b1) begin
-                        ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s}; pix_in <= pix_in + {{(AB-8){1'b0}}, d_s};
-                        ta <= cbase + pix_in + {{(AB-8){1'b0}}, d_s};
+                    pix_in <= pix_next;
+                    if (!row_end) begin
+                        ox <= ox + 1'b1; oxs <= oxs + {{(CW-8){1'b0}}, d_s};
                         ix <= oxs + {{(CW-8){1'b0}}, d_s}; iy <= oys;
                     end else begin
                         ox <= 0; oxs <= 0; oy <= oy + 1'b1; oys <= oys + {{(CW-8){1'b0}}, d_s};
-                        pix_row <= pix_row + d_sw; pix_in <= pix_row + d_sw; ta <= cbase + pix_row + d_sw;
+                        pix_row <= pix_next;
                         ix <= 0; iy <= oys + {{(CW-8){1'b0}}, d_s};
                     end
                 end else begin
                     consumed <= consumed + 1'b1;
                     slot <= !slot;
                     if (!last_chunk) begin
-                        ch <= ch + 8'd1; cbase <= cbase + d_chunkstep; state <= S_WAITW;
+                        ch <= ch + 8'd1; cpix0 <= cpix0 + d_chunkstep; state <= S_WAITW;
                         last_chunk <= (ch + 8'd2 == d_nch);
                     end else if (og != d_g - 1'b1) begin
-                        ch <= 0; cbase <= 0; og <= og + 1'b1; gbase <= gbase + d_gstep;
+                        ch <= 0; cpix0 <= d_pix0; og <= og + 1'b1; gbase <= gbase + d_gstep;
                         last_chunk <= one_chunk;
                         nlanes <= (og + 1'b1 == d_g - 1'b1) ? d_lanes_last : P[7:0];
                         state <= S_WAITW;
