@@ -60,10 +60,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         of(r.total.bram, cap.bram),
         r.secs
     );
-    let target = b.clock_mhz;
     let fmax = |p: &PnrReport| {
         let f = p.fmax_mhz.map_or("n/a".into(), |f| format!("{f:.1} MHz"));
-        target.map_or(f.clone(), |t| format!("{f} (target {t} MHz)"))
+        p.target_mhz
+            .or(b.clock_mhz)
+            .map_or(f.clone(), |t| format!("{f} (target {t} MHz)"))
     };
     match &r.pnr {
         Some(Ok(p)) => {

@@ -59,12 +59,30 @@ pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
     r
 }
 
+/// The files one synthesis run writes into `synth/<board>/` after Yosys: a run removes the
+/// previous run's before it starts.
+const STALE: [&str; 5] = [
+    "netlist.json",
+    "pnr.json",
+    "design.asc",
+    "icetime.txt",
+    "yoloq.bin",
+];
+
 /// Write and run the Yosys script for `board` on the design in `dir`.
 pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
     let mut m = read_manifest(dir)?;
     let rel = format!("synth/{}", b.name);
     let work = dir.join(&rel);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    // A previous run's placement, timing report and bitstream must not outlive a run that
+    // fails before writing its own (a stale yoloq.bin would be flashed by mistake).
+    for f in STALE {
+        let p = work.join(f);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
     // A folded design on iCE40 is built as the board: its top level with the PLL, pads, flash
     // reader and UART, placed on the iCEBreaker's pins at the PLL's clock.
     let board_top = m.arch == super::Arch::Folded

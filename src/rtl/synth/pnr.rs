@@ -16,6 +16,8 @@ pub struct PnrReport {
     /// `(resource, used, available)` from the report's utilization section.
     pub utilisation: Vec<(String, u64, u64)>,
     pub fmax_mhz: Option<f64>,
+    /// The clock constraint nextpnr placed for (the slowest clock's, as `fmax_mhz`).
+    pub target_mhz: Option<f64>,
     /// icetime's sign-off of the placed board design (iCEBreaker flow only).
     pub icetime_mhz: Option<f64>,
 }
@@ -119,14 +121,26 @@ pub fn parse_pnr(s: &str) -> std::result::Result<PnrReport, String> {
             utilisation.push((k.clone(), used, avail));
         }
     }
-    let fmax_mhz = v.get("fmax").and_then(|f| f.as_object()).and_then(|f| {
-        f.values()
-            .filter_map(|c| c.get("achieved").and_then(|a| a.as_f64()))
-            .reduce(f64::min)
-    });
+    let clocks: Vec<(f64, Option<f64>)> = v
+        .get("fmax")
+        .and_then(|f| f.as_object())
+        .map(|f| {
+            f.values()
+                .filter_map(|c| {
+                    let a = c.get("achieved").and_then(|a| a.as_f64())?;
+                    Some((a, c.get("constraint").and_then(|t| t.as_f64())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let slowest = clocks
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.0 < a.0 { b } else { a });
     Ok(PnrReport {
         utilisation,
-        fmax_mhz,
+        fmax_mhz: slowest.map(|c| c.0),
+        target_mhz: slowest.and_then(|c| c.1),
         icetime_mhz: None,
     })
 }
