@@ -96,6 +96,26 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
             "--calib-images",
         ),
         (&["bench", "--model", m, "--runs", "0"], "--runs"),
+        // Widths the hardware cannot take are refused before import and calibration: the
+        // iCE40 board's folded engine stores 8-bit codes, the NMS stage reads 8-bit records.
+        (&["--model", m, "--calib", c, "--bits", "10"], "--abits"),
+        (
+            &["--model", m, "--calib", c, "--head-bits", "12"],
+            "--head-bits",
+        ),
+        (
+            &[
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--bits",
+                "6",
+                "--head-bits",
+                "6",
+            ],
+            "--head-bits",
+        ),
         (
             &[
                 "quantize", "--model", m, "--calib", c, "--out", "q", "--wbits", "1",
