@@ -99,6 +99,20 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
         // Widths the hardware cannot take are refused before import and calibration: the
         // iCE40 board's folded engine stores 8-bit codes, the NMS stage reads 8-bit records.
         (&["--model", m, "--calib", c, "--bits", "10"], "--abits"),
+        (&["--model", m, "--calib", c, "--head", "float"], "--head"),
+        (
+            &[
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--board",
+                "generic",
+                "--parallel",
+                "65",
+            ],
+            "--parallel",
+        ),
         (
             &["--model", m, "--calib", c, "--head-bits", "12"],
             "--head-bits",

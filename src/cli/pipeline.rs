@@ -27,7 +27,8 @@ pub struct PipelineArgs {
     /// Input size of the generated hardware and its golden vectors (a multiple of 32).
     #[arg(long, default_value_t = defaults::HW_IMGSZ)]
     pub hw_imgsz: usize,
-    /// MAC lanes per convolution layer in the generated hardware.
+    /// MAC lanes per convolution layer of the layer-sequential engine (1 to 64; the folded
+    /// engine's lanes come from the board).
     #[arg(long, default_value_t = defaults::PARALLEL, value_parser = args::at_least_one)]
     pub parallel: usize,
     /// Also simulate the whole generated network (YOLOv8n at 64x64 in Verilator: ~3 minutes).
@@ -64,6 +65,16 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     let (cfg, calib) = a.q.check()?;
     let b = rtl::synth::board(&a.board.0)?;
     hardware_takes(&cfg, b.arch, &b.name)?;
+    if b.arch == rtl::Arch::Layerseq && a.parallel > MAX_LANES {
+        return Err(Error::arg(
+            "--parallel",
+            format!(
+                "{} MAC lanes is more than the layer-sequential engine takes; use 1 to {MAX_LANES}",
+                a.parallel
+            ),
+        )
+        .into());
+    }
     let data = args::val_data(a.data.as_deref())?;
     let ds = yoloq_gen::eval::dataset::open_dataset(&data)?;
     if ds.images.is_empty() {
@@ -218,12 +229,15 @@ fn hardware_takes(
     board: &str,
 ) -> anyhow::Result<()> {
     let head_int = cfg.head == yoloq_gen::quant::HeadMode::Int;
+    if !head_int {
+        return Err(Error::arg(
+            "--head",
+            "the generated hardware runs the integer head; use --head int (the default), or `yoloq-gen quantize --head float` and `val` for a float head without hardware",
+        )
+        .into());
+    }
     // The activation memory word is the widest tensor format: activations or head logits.
-    let widest = if head_int {
-        cfg.abits.max(cfg.head_bits)
-    } else {
-        cfg.abits
-    };
+    let widest = cfg.abits.max(cfg.head_bits);
     if arch == rtl::Arch::Folded && widest > 8 {
         let flag = if cfg.abits > 8 {
             "--abits"
@@ -250,6 +264,9 @@ fn hardware_takes(
     }
     Ok(())
 }
+
+/// MAC lanes per convolution the layer-sequential engine takes (`rtl::layerseq::lower`).
+const MAX_LANES: usize = 64;
 
 /// Below this share of the float model's AP the quantized model is called collapsed.
 const COLLAPSE_SHARE: f64 = 0.5;
