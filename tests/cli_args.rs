@@ -96,6 +96,10 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
             "--calib-images",
         ),
         (&["bench", "--model", m, "--runs", "0"], "--runs"),
+        (
+            &["emit", "--synthetic", "--parallel", "0", "--out", "e"],
+            "--parallel",
+        ),
         // Widths the hardware cannot take are refused before import and calibration: the
         // iCE40 board's folded engine stores 8-bit codes, the NMS stage reads 8-bit records.
         (&["--model", m, "--calib", c, "--bits", "10"], "--abits"),
