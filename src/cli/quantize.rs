@@ -199,6 +199,7 @@ pub struct QuantizeCmd {
 
 pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
     let (cfg, calib) = a.q.check()?;
+    args::model_file(&a.model)?;
     model::check_imgsz("--sample-imgsz", a.sample_imgsz, a.sample_imgsz)?;
     let sample = match &a.sample {
         Some(s) if !s.is_file() => {
