@@ -55,6 +55,11 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
         (&["--model", m, "--board", "ice41"], "--board"),
         (&["--model", m, "--simulator", "modelsim"], "--simulator"),
         (
+            &["sim", "generated/x", "--simulator", "modelsim"],
+            "--simulator",
+        ),
+        (&["synth", "generated/x", "--board", "ice41"], "--board"),
+        (
             &[
                 "quantize",
                 "--model",

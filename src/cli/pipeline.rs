@@ -178,7 +178,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     if a.sim {
         super::sim::run(super::sim::SimArgs {
             dir: rtl_dir.clone(),
-            simulator: a.simulator.name().into(),
+            simulator: a.simulator,
             layer: None,
             all: true,
             json: Some(a.out.join("sim.json")),
@@ -207,7 +207,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     if a.synth {
         super::synth::run(super::synth::SynthArgs {
             dir: rtl_dir.clone(),
-            board: a.board.0.clone(),
+            board: a.board.clone(),
             no_pnr: false,
             json: Some(a.out.join("synth.json")),
         })?;
