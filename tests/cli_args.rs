@@ -55,6 +55,11 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
         (&["--model", m, "--board", "ice41"], "--board"),
         (&["--model", m, "--simulator", "modelsim"], "--simulator"),
         (
+            &["sim", "generated/x", "--simulator", "modelsim"],
+            "--simulator",
+        ),
+        (&["synth", "generated/x", "--board", "ice41"], "--board"),
+        (
             &[
                 "quantize",
                 "--model",
@@ -96,6 +101,44 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
             "--calib-images",
         ),
         (&["bench", "--model", m, "--runs", "0"], "--runs"),
+        (
+            &["emit", "--synthetic", "--parallel", "0", "--out", "e"],
+            "--parallel",
+        ),
+        // Widths the hardware cannot take are refused before import and calibration: the
+        // iCE40 board's folded engine stores 8-bit codes, the NMS stage reads 8-bit records.
+        (&["--model", m, "--calib", c, "--bits", "10"], "--abits"),
+        (&["--model", m, "--calib", c, "--head", "float"], "--head"),
+        (
+            &[
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--board",
+                "generic",
+                "--parallel",
+                "65",
+            ],
+            "--parallel",
+        ),
+        (
+            &["--model", m, "--calib", c, "--head-bits", "12"],
+            "--head-bits",
+        ),
+        (
+            &[
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--bits",
+                "6",
+                "--head-bits",
+                "6",
+            ],
+            "--head-bits",
+        ),
         (
             &[
                 "quantize", "--model", m, "--calib", c, "--out", "q", "--wbits", "1",
@@ -153,6 +196,34 @@ fn missing_data_is_found_before_any_work() {
     refused(&["quantize", "--model", m, "--out", o], None, "--calib");
     refused(&["val", "--model", m], None, "--data");
     refused(&["sweep", "--model", m, "--calib", c], None, "--data");
+    // A missing checkpoint is named with its flag before calibration or any output folder.
+    refused(
+        &[
+            "quantize",
+            "--model",
+            "/nonexistent.pt",
+            "--calib",
+            c,
+            "--out",
+            o,
+        ],
+        None,
+        "--model",
+    );
+    refused(
+        &[
+            "sweep",
+            "--model",
+            "/nonexistent.pt",
+            "--calib",
+            c,
+            "--out",
+            o,
+        ],
+        None,
+        "--model",
+    );
+    refused(&["bench", "--model", "/nonexistent.pt"], None, "--model");
     // Given but wrong: a missing dataset, a calibration folder without images.
     refused(
         &[

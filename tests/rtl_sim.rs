@@ -24,14 +24,12 @@ fn check_pass(r: &SimReport) {
             l.index,
             l.name
         );
-        // The analytic model is the RTL schedule: allow the 5%, expect exact.
-        let diff = (row.cycles_sim as f64 - row.cycles_pred as f64).abs() / row.cycles_pred as f64;
-        assert!(
-            diff <= 0.05,
-            "layer {}: {} cycles simulated, {} predicted",
-            l.name,
-            row.cycles_sim,
-            row.cycles_pred
+        // The analytic model is the RTL schedule, so every layer's cycles are exact: measured
+        // equal on all 70 layers in Verilator and Icarus (the RTL is deterministic, no noise).
+        assert_eq!(
+            row.cycles_sim, row.cycles_pred,
+            "layer {}: cycles simulated vs predicted",
+            l.name
         );
     }
     assert_eq!(r.frame_sim, r.frame_pred, "frame cycles");

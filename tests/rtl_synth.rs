@@ -95,7 +95,18 @@ fn check_layer_pnr(r: &SynthReport, m: &Manifest, b: &Board) {
     assert_eq!((&l.module, &l.usage), (&want.0, &want.1), "{}", l.why);
     let p = l.pnr.as_ref().expect("the harness places and routes");
     let fmax = p.fmax_mhz.expect("nextpnr reports an Fmax");
-    assert!(fmax > 0.0 && fmax < 1000.0, "{fmax}");
+    println!(
+        "layer {} in harness: Fmax {fmax:.2} MHz, {:?}",
+        l.module, p.utilisation
+    );
+    // Measured 15.80 MHz for this engine (yq_l014_model_5, 1,242 LC, 4 DSP; nextpnr-ice40 of
+    // Debian, this machine; the README's earlier run of the same netlist gave 15.6). The
+    // timing-driven placement moves Fmax by a few percent between runs and nextpnr versions:
+    // 10 % either side is allowed, far tighter than "any positive number".
+    assert!(
+        (14.2..=17.4).contains(&fmax),
+        "Fmax {fmax:.2} MHz, measured 15.80 (14.2-17.4 allowed)"
+    );
     let (dsp, avail) = p.get("ICESTORM_DSP").unwrap();
     assert_eq!(avail, dsp_cap);
     assert!(dsp <= dsp_cap);

@@ -58,6 +58,25 @@ fn data_or(given: Option<&Path>, rel: &str, flag: &str, what: &str) -> Result<Pa
     })
 }
 
+/// A checkpoint given with `--model`: it must be a file (its contents are read later).
+pub fn model_file(path: &Path) -> Result<(), Error> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(Error::arg(
+        "--model",
+        format!(
+            "{} {}; pass a checkpoint (.pt or .safetensors)",
+            path.display(),
+            if path.exists() {
+                "is not a file"
+            } else {
+                "does not exist"
+            }
+        ),
+    ))
+}
+
 /// The calibration images folder: `--calib`, else the shared coco128 images.
 pub fn calib_dir(given: Option<&Path>) -> Result<PathBuf, Error> {
     data_or(

@@ -48,6 +48,7 @@ fn time_ms(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    super::args::model_file(&a.model)?;
     let g = fuse::fuse(&model::FloatGraph::load(&a.model)?);
     let x = Array3::from_shape_fn((3, a.imgsz, a.imgsz), |(c, y, x)| {
         ((c * 31 + y * 7 + x * 3) % 255) as f32 / 255.0

@@ -1,5 +1,6 @@
 //! `yoloq-gen emit`: quantized model → Verilog, ROM images, testbenches and golden vectors.
 
+use super::args::defaults;
 use clap::Args;
 use std::path::PathBuf;
 use yoloq_gen::quant::{store, QuantConfig};
@@ -18,10 +19,10 @@ pub struct EmitArgs {
     #[arg(long)]
     pub synthetic: bool,
     /// Input size (square), a multiple of 32.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::HW_IMGSZ)]
     pub imgsz: usize,
-    /// MAC lanes per convolution layer.
-    #[arg(long, default_value_t = 4)]
+    /// MAC lanes per convolution layer of the layer-sequential engine (the main job's default).
+    #[arg(long, default_value_t = defaults::PARALLEL, value_parser = super::args::at_least_one)]
     pub parallel: usize,
     /// Image for the golden vectors (letterboxed to --imgsz); default: a seeded synthetic image.
     #[arg(long)]

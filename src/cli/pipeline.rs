@@ -27,7 +27,8 @@ pub struct PipelineArgs {
     /// Input size of the generated hardware and its golden vectors (a multiple of 32).
     #[arg(long, default_value_t = defaults::HW_IMGSZ)]
     pub hw_imgsz: usize,
-    /// MAC lanes per convolution layer in the generated hardware.
+    /// MAC lanes per convolution layer of the layer-sequential engine (1 to 64; the folded
+    /// engine's lanes come from the board).
     #[arg(long, default_value_t = defaults::PARALLEL, value_parser = args::at_least_one)]
     pub parallel: usize,
     /// Also simulate the whole generated network (YOLOv8n at 64x64 in Verilator: ~3 minutes).
@@ -62,13 +63,24 @@ fn need_tool(tool: &str, flag: &str) -> anyhow::Result<()> {
 pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     // Everything up front: arguments, inputs, tools, output folders.
     let (cfg, calib) = a.q.check()?;
+    let b = rtl::synth::board(&a.board.0)?;
+    hardware_takes(&cfg, b.arch, &b.name)?;
+    if b.arch == rtl::Arch::Layerseq && a.parallel > MAX_LANES {
+        return Err(Error::arg(
+            "--parallel",
+            format!(
+                "{} MAC lanes is more than the layer-sequential engine takes; use 1 to {MAX_LANES}",
+                a.parallel
+            ),
+        )
+        .into());
+    }
     let data = args::val_data(a.data.as_deref())?;
     let ds = yoloq_gen::eval::dataset::open_dataset(&data)?;
     if ds.images.is_empty() {
         return Err(Error::data(&data, "the dataset has no images").into());
     }
     model::check_imgsz("--hw-imgsz", a.hw_imgsz, a.hw_imgsz)?;
-    let b = rtl::synth::board(&a.board.0)?;
     if a.sim {
         need_tool(a.simulator.name(), "--sim")?;
     }
@@ -108,12 +120,13 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     );
 
     println!(
-        "[2/{total}] calibrate + quantize W{}A{} ({:?} scales, {:?}, {:?} head, quantized NMS {})",
+        "[2/{total}] calibrate + quantize W{}A{} ({:?} scales, {:?}, {:?} head at {} bits, quantized NMS {})",
         cfg.wbits,
         cfg.abits,
         cfg.scale,
         cfg.granularity,
         cfg.head,
+        cfg.head_bits,
         if cfg.qnms { "on" } else { "off" }
     );
     let fg = fuse::fuse(&model::FloatGraph::load(&model_path)?);
@@ -133,7 +146,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         "[3/{total}] validate original, fused and quantized on {}",
         data.display()
     );
-    super::val::validate(&super::val::ValArgs {
+    let outcome = super::val::validate(&super::val::ValArgs {
         model: Some(model_path.clone()),
         quant: vec![qdir.clone()],
         stages: vec!["original".into(), "fused".into()],
@@ -149,6 +162,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         force: a.force,
         classes: false,
     })?;
+    warn_collapse(&outcome.rows, &cfg);
 
     println!(
         "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} architecture)",
@@ -164,7 +178,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     if a.sim {
         super::sim::run(super::sim::SimArgs {
             dir: rtl_dir.clone(),
-            simulator: a.simulator.name().into(),
+            simulator: a.simulator,
             layer: None,
             all: true,
             json: Some(a.out.join("sim.json")),
@@ -193,7 +207,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     if a.synth {
         super::synth::run(super::synth::SynthArgs {
             dir: rtl_dir.clone(),
-            board: a.board.0.clone(),
+            board: a.board.clone(),
             no_pnr: false,
             json: Some(a.out.join("synth.json")),
         })?;
@@ -205,6 +219,79 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The widths the generated hardware can take, checked before any work (the emit stage
+/// would refuse them only after import, calibration and validation).
+fn hardware_takes(
+    cfg: &yoloq_gen::quant::QuantConfig,
+    arch: rtl::Arch,
+    board: &str,
+) -> anyhow::Result<()> {
+    let head_int = cfg.head == yoloq_gen::quant::HeadMode::Int;
+    if !head_int {
+        return Err(Error::arg(
+            "--head",
+            "the generated hardware runs the integer head; use --head int (the default), or `yoloq-gen quantize --head float` and `val` for a float head without hardware",
+        )
+        .into());
+    }
+    // The activation memory word is the widest tensor format: activations or head logits.
+    let widest = cfg.abits.max(cfg.head_bits);
+    if arch == rtl::Arch::Folded && widest > 8 {
+        let flag = if cfg.abits > 8 {
+            "--abits"
+        } else {
+            "--head-bits"
+        };
+        return Err(Error::arg(
+            flag,
+            format!(
+                "the {board} board's folded engine stores 8-bit codes, this asks for {widest}-bit tensors; use --bits 8 or lower (and --head-bits 8), or a board with the layer-sequential engine (--board generic)"
+            ),
+        )
+        .into());
+    }
+    if cfg.qnms && widest < 8 {
+        return Err(Error::arg(
+            "--head-bits",
+            format!(
+                "the hardware NMS stage reads 8-bit head records, --head-bits {} is too narrow; use --head-bits 8 (the default under --qnms) or --no-qnms",
+                cfg.head_bits
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// MAC lanes per convolution the layer-sequential engine takes (`rtl::layerseq::lower`).
+const MAX_LANES: usize = 64;
+
+/// Below this share of the float model's AP the quantized model is called collapsed.
+const COLLAPSE_SHARE: f64 = 0.5;
+
+/// A loud warning when the chosen widths lose most of the float model's accuracy.
+fn warn_collapse(
+    rows: &[(String, yoloq_gen::eval::cocoeval::EvalResult)],
+    cfg: &yoloq_gen::quant::QuantConfig,
+) {
+    let ap = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.stats[0])
+    };
+    let Some(float_ap) = ap("fused") else { return };
+    let qname = format!("quant_w{}a{}", cfg.wbits, cfg.abits);
+    let Some(q_ap) = ap(&qname) else { return };
+    if float_ap > 0.0 && q_ap < COLLAPSE_SHARE * float_ap {
+        eprintln!(
+            "\nWARNING: W{}A{} collapses accuracy: AP {q_ap:.4} against {float_ap:.4} in float ({:.0} % kept); the design is built, but for a usable detector widen --bits (or --wbits/--abits) to 6 or more; --keep8 first,head keeps the first and head weights at 8 bits\n",
+            cfg.wbits,
+            cfg.abits,
+            100.0 * q_ap / float_ap
+        );
+    }
 }
 
 /// The emit stage as a library call (what `yoloq-gen emit --quant DIR --image IMG` does).

@@ -36,7 +36,8 @@ pub struct QuantArgs {
     /// Index width of the SiLU tables (default: the activation width).
     #[arg(long)]
     pub lut_bits: Option<u32>,
-    /// Width of the head's output logits (default: the activation width).
+    /// Width of the head's output logits (default: the activation width, and at least 8 with
+    /// the quantized NMS, whose hardware stage reads byte records).
     #[arg(long)]
     pub head_bits: Option<u32>,
     /// Calibration images folder, never the validation images (default:
@@ -80,11 +81,18 @@ pub struct QuantArgs {
 impl QuantArgs {
     pub fn config(&self) -> QuantConfig {
         let abits = self.abits.unwrap_or(self.bits);
+        // On by default, as in `QuantConfig::default()`, where the head is integer.
+        let qnms = self.qnms
+            || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int);
         QuantConfig {
             wbits: self.wbits.unwrap_or(self.bits),
             abits,
             lut_bits: self.lut_bits.unwrap_or(abits),
-            head_bits: self.head_bits.unwrap_or(abits),
+            // The NMS stage in hardware reads 8-bit head records, so a lower-bit body keeps an
+            // 8-bit head unless --head-bits says otherwise.
+            head_bits: self
+                .head_bits
+                .unwrap_or(if qnms { abits.max(8) } else { abits }),
             method: self.calib_method,
             granularity: match self.granularity {
                 GranArg::Channel => Granularity::Channel,
@@ -98,9 +106,7 @@ impl QuantArgs {
                 HeadArg::Float => HeadMode::Float,
                 HeadArg::Int => HeadMode::Int,
             },
-            // On by default, as in `QuantConfig::default()`, where the head is integer.
-            qnms: self.qnms
-                || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int),
+            qnms,
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
         }
@@ -193,6 +199,7 @@ pub struct QuantizeCmd {
 
 pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
     let (cfg, calib) = a.q.check()?;
+    args::model_file(&a.model)?;
     model::check_imgsz("--sample-imgsz", a.sample_imgsz, a.sample_imgsz)?;
     let sample = match &a.sample {
         Some(s) if !s.is_file() => {

@@ -1,5 +1,6 @@
 //! `yoloq-gen sim`: run the generated testbench and compare every element.
 
+use super::args::SimulatorArg;
 use clap::Args;
 use std::path::PathBuf;
 use yoloq_gen::rtl::sim::{simulate, simulate_layer, Simulator};
@@ -8,9 +9,9 @@ use yoloq_gen::rtl::sim::{simulate, simulate_layer, Simulator};
 pub struct SimArgs {
     /// Emitted design directory (from `yoloq-gen emit`).
     pub dir: PathBuf,
-    /// icarus or verilator.
-    #[arg(long, default_value = "verilator")]
-    pub simulator: String,
+    /// Simulator: verilator or icarus.
+    #[arg(long, value_enum, default_value_t = SimulatorArg::Verilator)]
+    pub simulator: SimulatorArg,
     /// Simulate only this layer (its inputs preloaded from the integer reference).
     #[arg(long, conflicts_with = "all")]
     pub layer: Option<usize>,
@@ -23,7 +24,7 @@ pub struct SimArgs {
 }
 
 pub fn run(a: SimArgs) -> anyhow::Result<()> {
-    let sim = Simulator::parse(&a.simulator)?;
+    let sim = Simulator::parse(a.simulator.name())?;
     let r = match a.layer {
         Some(l) => simulate_layer(&a.dir, sim, l)?,
         None => simulate(&a.dir, sim)?,

@@ -71,6 +71,7 @@ fn command_line(a: &SweepArgs, calib: &std::path::Path, data: &std::path::Path) 
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+    args::model_file(&a.model)?;
     yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
     let calib = args::calib_dir(a.calib.as_deref())?;
     super::quantize::no_images(&calib)?;

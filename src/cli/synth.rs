@@ -1,6 +1,7 @@
 //! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40) of an emitted design; when the
 //! whole design cannot be placed, one layer engine is placed and routed alone in a harness.
 
+use super::args::{self, defaults, Board};
 use clap::Args;
 use std::path::PathBuf;
 use yoloq_gen::rtl::synth::{board, synthesize, PnrReport};
@@ -9,9 +10,8 @@ use yoloq_gen::rtl::synth::{board, synthesize, PnrReport};
 pub struct SynthArgs {
     /// Emitted design directory (from `yoloq-gen emit`).
     pub dir: PathBuf,
-    /// generic, ice40, ecp5, xc7, or a board .yaml file.
-    #[arg(long, default_value = "generic")]
-    pub board: String,
+    #[arg(long, default_value = defaults::BOARD, value_parser = args::board, help = args::board_help())]
+    pub board: Board,
     /// Skip place-and-route even where the board has it.
     #[arg(long)]
     pub no_pnr: bool,
@@ -21,7 +21,7 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
-    let b = board(&a.board)?;
+    let b = board(&a.board.0)?;
     let r = synthesize(&a.dir, &b, !a.no_pnr)?;
     if let Some(j) = &a.json {
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&r)?)?;
