@@ -41,7 +41,7 @@ module yq_fold_conv #(
     input wire [CW-1:0] d_h, input wire [CW-1:0] d_w, input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
     input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_psum,
-    input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
+    input wire [CW-1:0] d_g, input wire [7:0] d_nch_m1, input wire [CW-1:0] d_tc_m1, input wire [CW-1:0] d_tc_last_m1,
     input wire [7:0] d_lanes_last, input wire [AB-1:0] d_rowstep, input wire [AB-1:0] d_chstep,
     input wire [AB-1:0] d_chunkstep, input wire [AB-1:0] d_sw, input wire [AB-1:0] d_gstep, input wire [AB-1:0] d_howo,
     input wire [7:0] d_zero, input wire [7:0] d_qmax, input wire d_has_lut,
@@ -91,7 +91,7 @@ module yq_fold_conv #(
     reg [CW-1:0] hp, wp;
     wire pad = (iy < padw) || (iy >= hp) || (ix < padw) || (ix >= wp);
     wire tap_issue = (state == S_TAPS);
-    wire last_tap = (t == tc - 1'b1);
+    wire last_tap = (t == tc);   // tc: the chunk's last tap index
     wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
 
     // ---- drain control ------------------------------------------------------------------
@@ -168,11 +168,11 @@ module yq_fold_conv #(
                 state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
                 cpix0 <= d_pix0; gbase <= d_out; opix <= d_out;
                 nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
-                one_chunk <= (d_nch == 8'd1); last_chunk <= (d_nch == 8'd1);
+                one_chunk <= (d_nch_m1 == 8'd0); last_chunk <= (d_nch_m1 == 8'd0);
             end
             S_WAITW: if (loaded > consumed) begin
                 state <= S_TAPS;
-                tc <= last_chunk ? d_tc_last : d_tc;
+                tc <= last_chunk ? d_tc_last_m1 : d_tc_m1;
                 t <= 0; kx <= 0; ky <= 0; tap_off <= 0;
                 ox <= 0; oy <= 0; oxs <= 0; oys <= 0; ix <= 0; iy <= 0;
                 pix_in <= cpix0; pix_row <= cpix0; opix <= gbase; psa <= d_psum;
@@ -236,7 +236,7 @@ module yq_fold_conv #(
                     slot <= !slot;
                     if (!last_chunk) begin
                         ch <= ch + 8'd1; cpix0 <= cpix0 + d_chunkstep; state <= S_WAITW;
-                        last_chunk <= (ch + 8'd2 == d_nch);
+                        last_chunk <= (ch + 8'd1 == d_nch_m1);
                     end else if (og != d_g - 1'b1) begin
                         ch <= 0; cpix0 <= d_pix0; og <= og + 1'b1; gbase <= gbase + d_gstep;
                         last_chunk <= one_chunk;

@@ -49,14 +49,14 @@ module yq_fold_core #(
     // ---- descriptor ---------------------------------------------------------------------
     wire d_we;
     wire [7:0] d_data;
-    wire [7:0] kind, flags, k, s, pad, padv, nch, lanes_last, zero, qmax, za, zb, sa, sb, f;
-    wire [DW-1:0] c, h, w, ho, wo, g, tc, tc_last, lut_len;
+    wire [7:0] kind, flags, k, s, pad, padv, nch_m1, lanes_last, zero, qmax, za, zb, sa, sb, f;
+    wire [DW-1:0] c, h, w, ho, wo, g, tc_m1, tc_last_m1, lut_len;
     wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .data(d_data),
         .kind(kind), .flags(flags), .c(c), .h(h), .w(w), .ho(ho), .wo(wo),
         .k(k), .s(s), .pad(pad), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
-        .g(g), .nch(nch), .tc(tc), .tc_last(tc_last), .lanes_last(lanes_last),
+        .g(g), .nch_m1(nch_m1), .tc_m1(tc_m1), .tc_last_m1(tc_last_m1), .lanes_last(lanes_last),
         .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
         .howo(howo), .hw(hw), .zero(zero), .qmax(qmax), .lut_len(lut_len),
         .za(za), .zb(zb), .sa(sa), .sb(sb), .f(f), .n(n), .psum(psum)
@@ -163,7 +163,7 @@ module yq_fold_core #(
         .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
         .d_we(d_we), .d_data(d_data),
         .d_is_conv(kind == K_CONV), .d_has_lut(flags[0]), .d_lut_len(lut_len),
-        .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
+        .d_g(g), .d_nch_m1(nch_m1), .d_tc_m1(tc_m1), .d_tc_last_m1(tc_last_m1),
         .lut_we(lut_we), .lut_waddr(lut_waddr), .lut_wdata(lut_wdata),
         .pb_we(pb_we), .pb_waddr(pb_waddr), .pb_wbyte(pb_wbyte),
         .wb_we(wb_we), .wb_waddr(wb_waddr), .wb_wlane(wb_wlane), .b_wdata(b_wdata),
@@ -190,7 +190,7 @@ module yq_fold_core #(
                    .CW(DW)) u_conv (
         .clk(clk), .rst(rst), .go(go_conv), .done(dn_conv),
         .d_h(h), .d_w(w), .d_ho(ho), .d_wo(wo), .d_k(k), .d_s(s), .d_pad(pad), .d_padv(padv),
-        .d_pix0(pix0), .d_out(out), .d_psum(psum), .d_g(g), .d_nch(nch), .d_tc(tc), .d_tc_last(tc_last),
+        .d_pix0(pix0), .d_out(out), .d_psum(psum), .d_g(g), .d_nch_m1(nch_m1), .d_tc_m1(tc_m1), .d_tc_last_m1(tc_last_m1),
         .d_lanes_last(lanes_last), .d_rowstep(rowstep), .d_chstep(chstep), .d_chunkstep(chunkstep),
         .d_sw(sw), .d_gstep(gstep), .d_howo(howo), .d_zero(zero), .d_qmax(qmax), .d_has_lut(flags[0]),
         .loaded(loaded), .consumed(consumed),

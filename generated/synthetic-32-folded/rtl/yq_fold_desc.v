@@ -22,9 +22,9 @@ module yq_fold_desc (
     output wire [16:0] out,
     output wire [16:0] inb,
     output wire [8:0] g,
-    output wire [7:0] nch,
-    output wire [8:0] tc,
-    output wire [8:0] tc_last,
+    output wire [7:0] nch_m1,
+    output wire [8:0] tc_m1,
+    output wire [8:0] tc_last_m1,
     output wire [7:0] lanes_last,
     output wire [16:0] rowstep,
     output wire [16:0] chstep,
@@ -61,9 +61,9 @@ module yq_fold_desc (
     assign out = sr[88:72];
     assign inb = sr[19:3];
     assign g = sr[97:89];
-    assign nch = { 7'd0, sr[98:98] };
-    assign tc = sr[107:99];
-    assign tc_last = sr[116:108];
+    assign nch_m1 = { 7'd0, sr[98:98] };
+    assign tc_m1 = sr[107:99];
+    assign tc_last_m1 = sr[116:108];
     assign lanes_last = { 3'd0, sr[121:117] };
     assign rowstep = sr[138:122];
     assign chstep = sr[155:139];

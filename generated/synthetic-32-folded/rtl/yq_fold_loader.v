@@ -28,7 +28,8 @@ module yq_fold_loader #(
     // descriptor decoder
     output wire d_we, output wire [7:0] d_data,
     input wire d_is_conv, input wire d_has_lut, input wire [CW-1:0] d_lut_len,
-    input wire [CW-1:0] d_g, input wire [7:0] d_nch, input wire [CW-1:0] d_tc, input wire [CW-1:0] d_tc_last,
+    // chunk count and tap counts as last indices (count - 1: no subtract before a compare)
+    input wire [CW-1:0] d_g, input wire [7:0] d_nch_m1, input wire [CW-1:0] d_tc_m1, input wire [CW-1:0] d_tc_last_m1,
     // buffers
     output reg lut_we, output reg [7:0] lut_waddr, output reg [7:0] lut_wdata,
     output reg pb_we, output reg [LW:0] pb_waddr, output reg [2:0] pb_wbyte,
@@ -56,7 +57,8 @@ module yq_fold_loader #(
     assign idle = (state == S_IDLE);
     assign d_we = (state == S_DESC) && take;
     assign d_data = s_data;
-    wire [CW-1:0] tc = (ch == d_nch - 8'd1) ? d_tc_last : d_tc;
+    wire last_ch = (ch == d_nch_m1);
+    wire [CW-1:0] tc_m1 = last_ch ? d_tc_last_m1 : d_tc_m1;
     always @(posedge clk) begin
         desc_ok <= 1'b0; lut_we <= 1'b0; pb_we <= 1'b0; wb_we <= 1'b0;
         if (rst) begin
@@ -92,9 +94,9 @@ module yq_fold_loader #(
                 wlane <= wlane + 1'b1;
                 if (wlane == PM1) begin
                     tap <= tap + 1'b1;
-                    if (tap == tc - 1'b1) begin
+                    if (tap == tc_m1) begin
                         tap <= 0; n <= n + 1'b1; loaded <= loaded + 1'b1;
-                        if (ch != d_nch - 8'd1) begin
+                        if (!last_ch) begin
                             ch <= ch + 8'd1;
                         end else begin
                             ch <= 0; og <= og + 1'b1;

@@ -48,9 +48,9 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
     for n in 0..g * nch {
         let (og, ch) = (n / nch, n % nch);
         let tc = if ch == nch - 1 {
-            desc.get("tc_last")
+            desc.get("tc_last_m1") + 1
         } else {
-            desc.get("tc")
+            desc.get("tc_m1") + 1
         } as u64;
         let bytes = if ch == 0 { d.hw.lanes * PARAM_BYTES } else { 0 } + (tc * p) as usize;
         let room = if n >= 2 { done_at[n - 2] + 1 } else { 0 };

@@ -56,9 +56,9 @@ pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
     ("out", 3, Reg::Addr, CONV | WINDOW | ADD | INPUT),
     ("inb", 3, Reg::Addr, ADD),
     ("g", 2, Reg::Dim, CONV),
-    ("nch", 1, Reg::Small, CONV),
-    ("tc", 2, Reg::Dim, CONV),
-    ("tc_last", 2, Reg::Dim, CONV),
+    ("nch_m1", 1, Reg::Small, CONV),
+    ("tc_m1", 2, Reg::Dim, CONV),
+    ("tc_last_m1", 2, Reg::Dim, CONV),
     ("lanes_last", 1, Reg::Small, CONV),
     ("rowstep", 3, Reg::Addr, CONV | WINDOW),
     ("chstep", 3, Reg::Addr, CONV),
@@ -253,7 +253,7 @@ pub fn dim_bits<'a>(descs: impl Iterator<Item = &'a Desc>) -> u32 {
             }
         }
         // the loader's and the convolution unit's chunk counters
-        max = max.max(d.get("g") * d.get("nch").max(1));
+        max = max.max(d.get("g") * (d.get("nch_m1") + 1));
     }
     // window coordinates reach a dimension plus padding and kernel extent
     crate::rtl::ubits(max as u64 + 32)

@@ -393,9 +393,9 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     .set("out", c.out_base as i64)
                     .set("psum", psum as i64)
                     .set("g", g as i64)
-                    .set("nch", nch as i64)
-                    .set("tc", tc as i64)
-                    .set("tc_last", tc_last as i64)
+                    .set("nch_m1", nch as i64 - 1)
+                    .set("tc_m1", tc as i64 - 1)
+                    .set("tc_last_m1", tc_last as i64 - 1)
                     .set("lanes_last", (c.co - (g - 1) * p) as i64)
                     .set("rowstep", wrap24(c.w as i64 - c.k as i64 + 1))
                     .set(
