@@ -78,16 +78,23 @@ module yq_fold_post #(
         u_tab (.clk(clk), .addr(a[TAW-1:0]), .data(t));
 
     // ---- ALU: one adder for add, subtract, compare and the left shifts (A + A) ----------------
+    // The instruction is decoded in S_X into registers, so S_E starts the adder from them.
     wire is_sub = (op == SUB) || (op == CMP) || (op == SBC);
     wire is_sh = (op == SH);
     wire sh_left = is_sh && !arg[1];
-    wire cin = is_sub ? ((op == SBC) ? c : 1'b1)
-             : ((op == ADC) || (sh_left && arg[0])) ? c : 1'b0;
-    wire [31:0] y = is_sub ? ~b : sh_left ? a : b;
+    reg x_sub, x_shl, x_shr, x_rc, x_cin1, x_cinc;
+    always @(posedge clk) if (st == S_X) begin
+        x_sub <= is_sub; x_shl <= sh_left; x_shr <= is_sh && arg[1]; x_rc <= arg[0];
+        // carry in: 1 for subtract and compare, C for SBC, ADC and the rotate left
+        x_cin1 <= is_sub && (op != SBC);
+        x_cinc <= (op == SBC) || (op == ADC) || (sh_left && arg[0]);
+    end
+    wire cin = x_cin1 || (x_cinc && c);
+    wire [31:0] y = x_sub ? ~b : x_shl ? a : b;
     wire [32:0] s = {1'b0, a} + {1'b0, y} + {32'd0, cin};
     // right shifts: logical, or through the carry
-    wire [31:0] alu = (is_sh && arg[1]) ? {arg[0] & c, a[31:1]} : s[31:0];
-    wire alu_c = (is_sh && arg[1]) ? a[0] : s[32];
+    wire [31:0] alu = x_shr ? {x_rc & c, a[31:1]} : s[31:0];
+    wire alu_c = x_shr ? a[0] : s[32];
     wire [AW-1:0] m_sum = ((op == SETM) ? a[AW-1:0] : m) + b[AW-1:0];
     wire [KW-1:0] k1 = k - 1'b1;
 
