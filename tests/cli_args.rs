@@ -197,32 +197,13 @@ fn missing_data_is_found_before_any_work() {
     refused(&["val", "--model", m], None, "--data");
     refused(&["sweep", "--model", m, "--calib", c], None, "--data");
     // A missing checkpoint is named with its flag before calibration or any output folder.
-    refused(
-        &[
-            "quantize",
+    for cmd in ["quantize", "sweep"] {
+        refused(
+            &[cmd, "--model", "/nonexistent.pt", "--calib", c, "--out", o],
+            None,
             "--model",
-            "/nonexistent.pt",
-            "--calib",
-            c,
-            "--out",
-            o,
-        ],
-        None,
-        "--model",
-    );
-    refused(
-        &[
-            "sweep",
-            "--model",
-            "/nonexistent.pt",
-            "--calib",
-            c,
-            "--out",
-            o,
-        ],
-        None,
-        "--model",
-    );
+        );
+    }
     refused(&["bench", "--model", "/nonexistent.pt"], None, "--model");
     // Given but wrong: a missing dataset, a calibration folder without images.
     refused(
