@@ -9,12 +9,12 @@ module yq_fold_desc (
     input wire [7:0] data,
     output wire [7:0] kind,
     output wire [7:0] flags,
-    output wire [8:0] c,
-    output wire [8:0] h,
-    output wire [8:0] w,
-    output wire [8:0] ho,
-    output wire [8:0] wo,
-    output wire [7:0] k,
+    output wire [8:0] c_m1,
+    output wire [8:0] hp,
+    output wire [8:0] wp,
+    output wire [8:0] ho_m1,
+    output wire [8:0] wo_m1,
+    output wire [7:0] k_m1,
     output wire [7:0] s,
     output wire [7:0] pad,
     output wire [7:0] padv,
@@ -40,7 +40,7 @@ module yq_fold_desc (
     output wire [7:0] zb,
     output wire [7:0] sa,
     output wire [7:0] sb,
-    output wire [7:0] f,
+    output wire [7:0] f_m1,
     output wire [16:0] n,
     output wire [16:0] psum
 );
@@ -48,12 +48,12 @@ module yq_fold_desc (
     always @(posedge clk) if (we) sr <= {data, sr[271:8]};
     assign kind = { 5'd0, sr[2:0] };
     assign flags = { 7'd0, sr[3:3] };
-    assign c = sr[11:3];
-    assign h = sr[20:12];
-    assign w = sr[29:21];
-    assign ho = sr[38:30];
-    assign wo = sr[47:39];
-    assign k = { 5'd0, sr[50:48] };
+    assign c_m1 = sr[11:3];
+    assign hp = sr[20:12];
+    assign wp = sr[29:21];
+    assign ho_m1 = sr[38:30];
+    assign wo_m1 = sr[47:39];
+    assign k_m1 = { 5'd0, sr[50:48] };
     assign s = { 6'd0, sr[52:51] };
     assign pad = { 6'd0, sr[54:53] };
     assign padv = sr[11:4];
@@ -79,7 +79,7 @@ module yq_fold_desc (
     assign zb = sr[35:28];
     assign sa = sr[43:36];
     assign sb = sr[51:44];
-    assign f = { 6'd0, sr[107:106] };
+    assign f_m1 = { 7'd0, sr[106:106] };
     assign n = sr[105:89];
     assign psum = sr[265:249];
     wire unused = ^sr[271:266];

@@ -36,7 +36,7 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
     let desc = &l.desc;
     let p = d.hw.lanes as u64;
     let (g, nch) = (l.groups, l.chunks);
-    let howo = (desc.get("ho") * desc.get("wo")) as u64;
+    let howo = ((desc.get("ho_m1") + 1) * (desc.get("wo_m1") + 1)) as u64;
     let lanes_last = desc.get("lanes_last") as u64;
     let mut ld = ld_from;
     let lut = desc.get("lut_len") as usize;
@@ -97,8 +97,9 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
             LayerKind::Input => l.desc.get("n") as u64 + 1,
             // the window unit: K*K reads, one cycle taking the last code in, a write per code
             LayerKind::MaxPool | LayerKind::Upsample => {
-                let k = l.desc.get("k") as u64;
-                (l.desc.get("c") * l.desc.get("ho") * l.desc.get("wo")) as u64 * (k * k + 2) + 1
+                let k = l.desc.get("k_m1") as u64 + 1;
+                let d = |f: &str| l.desc.get(f) as u64 + 1;
+                d("c_m1") * d("ho_m1") * d("wo_m1") * (k * k + 2) + 1
             }
             LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
             LayerKind::Qnms => post.unwrap_or(0),

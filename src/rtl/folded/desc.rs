@@ -43,12 +43,12 @@ const ALL: Readers = 0x3f;
 pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
     ("kind", 1, Reg::Small, ALL),
     ("flags", 1, Reg::Small, CONV),
-    ("c", 2, Reg::Dim, WINDOW),
-    ("h", 2, Reg::Dim, CONV | WINDOW),
-    ("w", 2, Reg::Dim, CONV | WINDOW),
-    ("ho", 2, Reg::Dim, CONV | WINDOW),
-    ("wo", 2, Reg::Dim, CONV | WINDOW),
-    ("k", 1, Reg::Small, CONV | WINDOW),
+    ("c_m1", 2, Reg::Dim, WINDOW),
+    ("hp", 2, Reg::Dim, CONV | WINDOW),
+    ("wp", 2, Reg::Dim, CONV | WINDOW),
+    ("ho_m1", 2, Reg::Dim, CONV | WINDOW),
+    ("wo_m1", 2, Reg::Dim, CONV | WINDOW),
+    ("k_m1", 1, Reg::Small, CONV | WINDOW),
     ("s", 1, Reg::Small, CONV | WINDOW | INPUT),
     ("pad", 1, Reg::Small, CONV | WINDOW),
     ("padv", 1, Reg::Byte, CONV),
@@ -74,7 +74,7 @@ pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
     ("zb", 1, Reg::Byte, ADD),
     ("sa", 1, Reg::Byte, ADD),
     ("sb", 1, Reg::Byte, ADD),
-    ("f", 1, Reg::Small, WINDOW),
+    ("f_m1", 1, Reg::Small, WINDOW),
     ("n", 3, Reg::Addr, ADD | INPUT),
     ("psum", 3, Reg::Addr, CONV),
 ];
@@ -275,33 +275,33 @@ mod tests {
     #[test]
     fn record_is_packed_little_endian_and_checked() {
         let d = Desc::new(DescKind::Conv)
-            .set("h", 0x123)
+            .set("hp", 0x123)
             .set("sa", -2)
-            .set("k", 3);
+            .set("k_m1", 3);
         let a = Desc::new(DescKind::Add).set("sa", -2).set("n", 7);
         let lay = Layout::new(17, 10, [&d, &a].into_iter());
         let b = d.bytes(&lay, "t").unwrap();
         assert_eq!(b.len(), lay.bytes);
         assert_eq!(field(&lay, &b, "kind"), 1);
-        assert_eq!(field(&lay, &b, "h"), 0x123);
-        assert_eq!(field(&lay, &b, "k"), 3);
+        assert_eq!(field(&lay, &b, "hp"), 0x123);
+        assert_eq!(field(&lay, &b, "k_m1"), 3);
         let b = a.bytes(&lay, "t").unwrap();
         assert_eq!(field(&lay, &b, "kind"), 4);
         assert_eq!(field(&lay, &b, "sa"), 0xfe);
         assert_eq!(field(&lay, &b, "n"), 7);
-        // kind 4 and k 3 need 3 and 2 bits; h is a 10-bit dimension, sa a byte
+        // kind 4 and k_m1 3 need 3 and 2 bits; hp is a 10-bit dimension, sa a byte
         let bits = |name: &str| lay.fields.iter().find(|f| f.name == name).unwrap().bits;
         assert_eq!(
-            (bits("kind"), bits("k"), bits("h"), bits("sa")),
+            (bits("kind"), bits("k_m1"), bits("hp"), bits("sa")),
             (3, 2, 10, 8)
         );
         assert!(Desc::new(DescKind::Conv)
-            .set("h", 1 << 16)
+            .set("hp", 1 << 16)
             .bytes(&lay, "t")
             .is_err());
         // a small field larger than the layout was made for
         assert!(Desc::new(DescKind::Conv)
-            .set("k", 5)
+            .set("k_m1", 5)
             .bytes(&lay, "t")
             .is_err());
     }

@@ -191,12 +191,12 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             ),
             LayerPlan::MaxPool(q) => (
                 Desc::new(DescKind::MaxPool)
-                    .set("c", q.c as i64)
-                    .set("h", q.h as i64)
-                    .set("w", q.w as i64)
-                    .set("ho", q.ho as i64)
-                    .set("wo", q.wo as i64)
-                    .set("k", q.k as i64)
+                    .set("c_m1", q.c as i64 - 1)
+                    .set("hp", (q.h + q.pad) as i64)
+                    .set("wp", (q.w + q.pad) as i64)
+                    .set("ho_m1", q.ho as i64 - 1)
+                    .set("wo_m1", q.wo as i64 - 1)
+                    .set("k_m1", q.k as i64 - 1)
                     .set("s", q.stride as i64)
                     .set("pad", q.pad as i64)
                     .set(
@@ -207,7 +207,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                     .set("rowstep", wrap24(q.w as i64 - q.k as i64 + 1))
                     .set("sw", (q.stride * q.w) as i64)
                     .set("hw", (q.h * q.w) as i64)
-                    .set("f", 1),
+                    .set("f_m1", 0),
                 0,
                 0,
             ),
@@ -215,14 +215,14 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             // and column.
             LayerPlan::Upsample(u) => (
                 Desc::new(DescKind::Upsample)
-                    .set("c", u.c as i64)
-                    .set("h", u.h as i64)
-                    .set("w", u.w as i64)
-                    .set("ho", (u.h * u.f) as i64)
-                    .set("wo", (u.w * u.f) as i64)
-                    .set("k", 1)
+                    .set("c_m1", u.c as i64 - 1)
+                    .set("hp", u.h as i64)
+                    .set("wp", u.w as i64)
+                    .set("ho_m1", (u.h * u.f) as i64 - 1)
+                    .set("wo_m1", (u.w * u.f) as i64 - 1)
+                    .set("k_m1", 0)
                     .set("s", 1)
-                    .set("f", u.f as i64)
+                    .set("f_m1", u.f as i64 - 1)
                     .set("pix0", u.in_base as i64)
                     .set("out", u.out_base as i64)
                     .set("sw", u.w as i64)
@@ -377,12 +377,11 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                 }
                 let d = Desc::new(DescKind::Conv)
                     .set("flags", if c.lut.is_some() { FLAG_LUT } else { 0 })
-                    .set("c", c.ci as i64)
-                    .set("h", c.h as i64)
-                    .set("w", c.w as i64)
-                    .set("ho", c.ho as i64)
-                    .set("wo", c.wo as i64)
-                    .set("k", c.k as i64)
+                    .set("hp", (c.h + c.pad) as i64)
+                    .set("wp", (c.w + c.pad) as i64)
+                    .set("ho_m1", c.ho as i64 - 1)
+                    .set("wo_m1", c.wo as i64 - 1)
+                    .set("k_m1", c.k as i64 - 1)
                     .set("s", c.stride as i64)
                     .set("pad", c.pad as i64)
                     .set("padv", c.pad_val as i64)

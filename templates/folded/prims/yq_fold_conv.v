@@ -7,7 +7,7 @@
 // chunk's taps one per cycle (channel, kernel row, kernel column), wait for the MAC array,
 // then drain the P lanes:
 //   - one chunk (MODE_ONE): bias, requantize, optional SiLU table, write the code; one lane per
-//     cycle through a 7-stage pipeline (bias; rounding; shift; zero point and clamp; table;
+//     cycle through a 7-stage pipeline (bias; shift; rounding and zero point; clamp; table;
 //     write), so no stage holds more than one wide add or the shifter;
 //   - several chunks: the first chunk writes the partial sums (2 words per lane) to the psum
 //     region, middle chunks read, add and write them back, the last chunk reads them, adds,
@@ -38,8 +38,8 @@ module yq_fold_conv #(
     input wire go,
     output reg done,
     // descriptor fields (stable while the layer runs)
-    input wire [CW-1:0] d_h, input wire [CW-1:0] d_w, input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
-    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
+    input wire [CW-1:0] d_hp, input wire [CW-1:0] d_wp, input wire [CW-1:0] d_ho_m1, input wire [CW-1:0] d_wo_m1,
+    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_psum,
     input wire [CW-1:0] d_g, input wire [7:0] d_nch_m1, input wire [CW-1:0] d_tc_m1, input wire [CW-1:0] d_tc_last_m1,
     input wire [7:0] d_lanes_last, input wire [AB-1:0] d_rowstep, input wire [AB-1:0] d_chstep,
@@ -74,25 +74,23 @@ module yq_fold_conv #(
     // the output row's and pixel's window in the chunk; the tap reads pix_in + tap_off (one
     // adder before the memory port)
     reg [AB-1:0] tap_off, cpix0, pix_in, pix_row, gbase, opix, psa;
-    wire row_end = (ox == d_wo - 1'b1);
+    wire row_end = (ox == d_wo_m1);
     // the next pixel's window (S_NEXT)
     wire [AB-1:0] pix_next = row_end ? pix_row + d_sw : pix_in + {{(AB-8){1'b0}}, d_s};
     reg slot;
     reg [7:0] nlanes;
     // chunk flags, registered (they steer the psum address on its way to the memory port)
     reg last_chunk, one_chunk;
-    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
+    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k_m1};
     // the tap's input row and column, oys + ky and oxs + kx, kept in step with the counters
     // (registers: no adder before the padding test on the way to the memory port)
     reg [CW-1:0] iy, ix;
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
-    // the window's far edges, fixed for the layer (registered at go: no adder on the path
-    // from the descriptor to the memory port)
-    reg [CW-1:0] hp, wp;
-    wire pad = (iy < padw) || (iy >= hp) || (ix < padw) || (ix >= wp);
+    // d_hp, d_wp: the window's far edges (height/width plus padding, from the descriptor)
+    wire pad = (iy < padw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
     wire tap_issue = (state == S_TAPS);
     wire last_tap = (t == tc);   // tc: the chunk's last tap index
-    wire last_px = (ox == d_wo - 1'b1) && (oy == d_ho - 1'b1);
+    wire last_px = row_end && (oy == d_ho_m1);
 
     // ---- drain control ------------------------------------------------------------------
     // dl: lane being drained; dph: phase inside a lane for the psum modes.
@@ -164,7 +162,6 @@ module yq_fold_conv #(
         end else begin
             case (state)
             S_IDLE: if (go) begin
-                hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_WAITW; og <= 0; ch <= 0; consumed <= 0; slot <= 1'b0;
                 cpix0 <= d_pix0; gbase <= d_out; opix <= d_out;
                 nlanes <= (d_g == 1) ? d_lanes_last : P[7:0];
@@ -267,14 +264,19 @@ module yq_fold_conv #(
         mac_act = xs1[7:0]; mac_w = wb_data;
     end
 
-    // ---- requantizer pipeline: q (lane in) -> r1 (bias, shift decode) -> r2 (left shift,
-    // rounding half) -> rb (right shift) -> rc (zero point, clamp) -> r3 (table) -> r4 (write)
+    // ---- requantizer pipeline: q (lane in) -> r1 (bias) -> r2 (sum) -> rb (shift) ->
+    // rc (rounding and zero point) -> r3 (clamp, table read) -> r4 (write).
+    // The rounding shift uses floor((v + 2^(s-1)) / 2^s) = floor((floor(2v / 2^s) + 1) / 2):
+    // t = 2v shifted (right by s, or left by the left shift), then u = t + 2*ZERO + 1, and the
+    // code is clamp(u >>> 1): one shifter, one adder, and no adder between the last register
+    // and the clamp (a sign test, an OR of the high bits and an 8-bit compare).
     reg r1_v, r2_v, rb_v, rc_v, r3_v;
     reg signed [ACC_W-1:0] r1_a;
-    reg signed [SH_W-1:0] r2_sum, rb_y, rc_s;
-    reg [RSH_W-1:0] r2_rsh, rb_rsh;
+    reg signed [SH_W-1:0] r2_sum;
+    reg signed [SH_W:0] rb_t;
+    reg signed [SH_W+1:0] rc_u;
+    reg [RSH_W-1:0] r2_rsh;
     reg [LSH_W-1:0] r2_lsh;
-    reg signed [SH_W-1:0] r2_half;
     reg [7:0] r3_code;
     // stage r1: the parameter word of the lane was addressed in the issue cycle
     always @(posedge clk) begin
@@ -286,25 +288,26 @@ module yq_fold_conv #(
     wire [7:0] nsh1 = 8'd0 - sh1;
     wire [RSH_W-1:0] rsh1 = sh1[7] ? {RSH_W{1'b0}} : sh1[RSH_W-1:0];
     wire [LSH_W-1:0] lsh1 = (LSH_EN != 0 && sh1[7]) ? nsh1[LSH_W-1:0] : {LSH_W{1'b0}};
-    localparam signed [SH_W-1:0] ONE = 1;
     always @(posedge clk) begin
         r2_v <= !rst && r1_v;
         r2_sum <= $signed({{(SH_W-ACC_W){r1_a[ACC_W-1]}}, r1_a}) + $signed({{(SH_W-BIAS_W){bias1[BIAS_W-1]}}, bias1});
         r2_rsh <= rsh1; r2_lsh <= lsh1;
-        r2_half <= (rsh1 == {RSH_W{1'b0}}) ? {SH_W{1'b0}} : (ONE <<< (rsh1 - 1'b1));
     end
+    wire signed [SH_W:0] t2 = {r2_sum, 1'b0};
     always @(posedge clk) begin
         rb_v <= !rst && r2_v;
-        rb_y <= (r2_sum <<< r2_lsh) + r2_half;
-        rb_rsh <= r2_rsh;
+        rb_t <= (t2 <<< r2_lsh) >>> r2_rsh;
     end
+    wire signed [SH_W+1:0] zr = $signed({{(SH_W-7){1'b0}}, d_zero, 1'b1});
     always @(posedge clk) begin
         rc_v <= !rst && rb_v;
-        rc_s <= rb_y >>> rb_rsh;
+        rc_u <= $signed({rb_t[SH_W], rb_t}) + zr;
     end
-    wire signed [SH_W-1:0] z2 = rc_s + $signed({{(SH_W-8){1'b0}}, d_zero});
-    wire signed [SH_W-1:0] qm2 = $signed({{(SH_W-8){1'b0}}, d_qmax});
-    wire [7:0] c2 = (z2 < 0) ? 8'd0 : ((z2 > qm2) ? d_qmax : z2[7:0]);
+    // y = rc_u >>> 1: below 0 gives 0, 256 or more gives QMAX, else min(y, QMAX)
+    wire y_neg = rc_u[SH_W+1];
+    wire y_big = |rc_u[SH_W:9];
+    wire [7:0] y8 = rc_u[8:1];
+    wire [7:0] c2 = y_neg ? 8'd0 : ((y_big || (y8 > d_qmax)) ? d_qmax : y8);
     always @(posedge clk) begin
         r3_v <= !rst && rc_v; r3_code <= c2;
     end
@@ -330,5 +333,5 @@ module yq_fold_conv #(
     assign cw_data = d_has_lut ? r4_lut : r4_code;
     wire q_busy = q_v || r1_v || r2_v || rb_v || rc_v || r3_v || r4_v;
 
-    wire unused = ^{ps_addr[AB-1], ps_addr[0], xs1[8], nsh1, ps_in};
+    wire unused = ^{ps_addr[AB-1], ps_addr[0], xs1[8], nsh1, ps_in, rc_u[0]};
 endmodule

@@ -14,9 +14,9 @@ module yq_fold_pool #(
     input wire rst,
     input wire go,
     output reg done,
-    input wire [CW-1:0] d_c, input wire [CW-1:0] d_h, input wire [CW-1:0] d_w,
-    input wire [CW-1:0] d_ho, input wire [CW-1:0] d_wo,
-    input wire [7:0] d_k, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_f,
+    input wire [CW-1:0] d_c_m1, input wire [CW-1:0] d_hp, input wire [CW-1:0] d_wp,
+    input wire [CW-1:0] d_ho_m1, input wire [CW-1:0] d_wo_m1,
+    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_f_m1,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_rowstep,
     input wire [AB-1:0] d_sw, input wire [AB-1:0] d_hw,
     output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
@@ -32,16 +32,14 @@ module yq_fold_pool #(
     reg [7:0] mx;
     reg [7:0] fx, fy;   // repeats of the current input column / row (upsample)
     reg v1;
-    wire fx_end = (fx == d_f - 8'd1);
-    wire fy_end = (fy == d_f - 8'd1);
-    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k} - 1'b1;
+    wire fx_end = (fx == d_f_m1);
+    wire fy_end = (fy == d_f_m1);
+    wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k_m1};
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
     // the tap's input row and column (oys + ky, oxs + kx), registers stepped with the counters
     reg [CW-1:0] iy, ix;
-    // the window's far edges, fixed for the layer (registered at go: no adder on the path
-    // from the descriptor to the memory port)
-    reg [CW-1:0] hp, wp;
-    wire pad = (iy < padw) || (iy >= hp) || (ix < padw) || (ix >= wp);
+    // d_hp, d_wp: the window's far edges (height/width plus padding, from the descriptor)
+    wire pad = (iy < padw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
     wire last_tap = (kx == km1) && (ky == km1);
     wire rd = (state == S_TAP) && !pad;
     // the running maximum including the code arriving this cycle
@@ -51,8 +49,8 @@ module yq_fold_pool #(
     wire [AB-1:0] a = rd ? (pix_in + tap_off) : oaddr;
     assign m_addr = (m_rd || m_wr) ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, mx} : 16'd0;
-    wire row_end = (ox == d_wo - 1'b1);
-    wire last_px = row_end && (oy == d_ho - 1'b1);
+    wire row_end = (ox == d_wo_m1);
+    wire last_px = row_end && (oy == d_ho_m1);
     // the next output's window (S_WR): the same column again while upsampling, the next
     // column, the row's first window again, the next row, or the next channel's first
     wire [AB-1:0] pix_next = !row_end ? (fx_end ? pix_in + {{(AB-8){1'b0}}, d_s} : pix_in)
@@ -65,7 +63,6 @@ module yq_fold_pool #(
         end else begin
             case (state)
             S_IDLE: if (go) begin
-                hp <= d_h + padw; wp <= d_w + padw;
                 state <= S_TAP; c <= 0; ox <= 0; oy <= 0; oxs <= 0; oys <= 0; kx <= 0; ky <= 0; fx <= 0; fy <= 0;
                 chan0 <= d_pix0; pix_in <= d_pix0; pix_row <= d_pix0; tap_off <= 0; oaddr <= d_out; mx <= 0;
                 iy <= 0; ix <= 0;
@@ -106,7 +103,7 @@ module yq_fold_pool #(
                         oy <= 0; oys <= 0; fy <= 0; iy <= 0;
                         chan0 <= pix_next; pix_row <= pix_next;
                         c <= c + 1'b1;
-                        if (c == d_c - 1'b1) begin
+                        if (c == d_c_m1) begin
                             state <= S_IDLE; done <= 1'b1;
                         end
                     end
