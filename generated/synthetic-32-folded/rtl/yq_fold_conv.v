@@ -146,8 +146,11 @@ module yq_fold_conv #(
     assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
     wire [AB-1:0] a_ps = {ps_addr[AB-2:1], ps_rd_hi || ps_wr_hi, 1'b0};
     wire [AB-1:0] a_tap = pix_in + tap_off;
-    wire [AB-1:0] a_any = rd_tap ? a_tap : (cw_en ? cw_addr : a_ps);
-    assign m_addr = (m_rd || m_wr) ? a_any : {AB{1'b0}};
+    // The address is steered by the state alone (not by the padding test or the strobes:
+    // the memory ignores it in cycles without a read or write), and is 0 while the unit is
+    // idle, for the core's OR of the units' ports.
+    wire [AB-1:0] a_any = tap_issue ? a_tap : (cw_en ? cw_addr : a_ps);
+    assign m_addr = (state != S_IDLE) ? a_any : {AB{1'b0}};
     assign m_wdata = cw_en ? {8'd0, cw_data} : ((ps_wr_lo || ps_wr_hi) ? ps_wdata : 16'd0);
     assign wb_addr = {slot, t[WTW-1:0]};
     reg [LW-1:0] q_lane;

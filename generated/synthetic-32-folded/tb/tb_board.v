@@ -11,12 +11,12 @@ module tb_board;
     localparam NG = 13499;
     localparam NIN = 3072;
     localparam AB = 17;
-    localparam CPB = 20;
-    localparam MAX_CYCLES = 47880496;
+    localparam CPB = 24;
+    localparam MAX_CYCLES = 57011376;
 
     reg clk, rst;
     initial clk = 1'b0;
-    always #25.157 clk = ~clk;
+    always #20.833 clk = ~clk;
     integer cyc;
     initial cyc = 0;
     always @(posedge clk) cyc = cyc + 1;
@@ -36,7 +36,7 @@ module tb_board;
     wire [23:0] fl_addr, fl_len;
     wire [7:0] fl_data;
     wire f_start, f_ready;
-    yq_flash_reader #(.CLK_HZ(19875000), .MODE(2)) u_reader (
+    yq_flash_reader #(.CLK_HZ(24000000), .MODE(2)) u_reader (
         .clk(clk), .rst(rst), .ready(fl_ready), .fail(fl_fail),
         .req(fl_req), .addr(fl_addr), .len(fl_len), .stop(1'b0),
         .data(fl_data), .valid(fl_valid), .stall(!f_ready),

@@ -8,14 +8,14 @@
 `timescale 1ns / 1ps
 module tb_host;
     localparam AB = 17;
-    localparam CPB = 20;
+    localparam CPB = 24;
 
     import "DPI-C" function int yq_host_getc();
     import "DPI-C" function void yq_host_putc(input int c);
 
     reg clk, rst;
     initial clk = 1'b0;
-    always #25.157 clk = ~clk;
+    always #20.833 clk = ~clk;
 
     wire ser_rx, ser_tx;
 
@@ -31,7 +31,7 @@ module tb_host;
     wire [23:0] fl_addr, fl_len;
     wire [7:0] fl_data;
     wire f_start, f_ready;
-    yq_flash_reader #(.CLK_HZ(19875000), .MODE(2)) u_reader (
+    yq_flash_reader #(.CLK_HZ(24000000), .MODE(2)) u_reader (
         .clk(clk), .rst(rst), .ready(fl_ready), .fail(fl_fail),
         .req(fl_req), .addr(fl_addr), .len(fl_len), .stop(1'b0),
         .data(fl_data), .valid(fl_valid), .stall(!f_ready),

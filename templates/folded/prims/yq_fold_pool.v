@@ -46,8 +46,10 @@ module yq_fold_pool #(
     wire [7:0] mx_now = (v1 && m_rbyte > mx) ? m_rbyte : mx;
     assign m_rd = rd;
     assign m_wr = (state == S_WR);
-    wire [AB-1:0] a = rd ? (pix_in + tap_off) : oaddr;
-    assign m_addr = (m_rd || m_wr) ? a : {AB{1'b0}};
+    // steered by the state alone (the memory ignores the address without a read or write);
+    // 0 while idle, for the core's OR of the units' ports
+    wire [AB-1:0] a = (state == S_TAP) ? (pix_in + tap_off) : oaddr;
+    assign m_addr = (state != S_IDLE) ? a : {AB{1'b0}};
     assign m_wdata = m_wr ? {8'd0, mx} : 16'd0;
     wire row_end = (ox == d_wo_m1);
     wire last_px = row_end && (oy == d_ho_m1);
