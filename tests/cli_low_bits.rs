@@ -48,7 +48,7 @@ fn builds(data_dir: &Path, bits: u32) -> String {
         assert!(scales.contains(&line), "scales.yaml lacks `{line}`");
     }
     assert!(
-        out.join("rtl_64x64_p8/manifest.json").is_file(),
+        out.join("rtl_128x128_folded/manifest.json").is_file(),
         "--bits {bits}: no design emitted:\n{text}"
     );
     err

@@ -15,6 +15,8 @@ pub mod defaults {
     pub const SAMPLE_IMGSZ: usize = 160;
     /// Input size of the generated hardware.
     pub const HW_IMGSZ: usize = 64;
+    /// The main job's input size on a folded board: the YOLOv8n design placed on the UP5K.
+    pub const FOLDED_HW_IMGSZ: usize = 128;
     /// MAC lanes per convolution layer in the main job's hardware.
     pub const PARALLEL: usize = 8;
     /// Target board of the main job.

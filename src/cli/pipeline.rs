@@ -24,14 +24,17 @@ pub struct PipelineArgs {
     pub data: Option<PathBuf>,
     #[arg(long, default_value = defaults::BOARD, value_parser = args::board, help = args::board_help())]
     pub board: Board,
-    /// Input size of the generated hardware and its golden vectors (a multiple of 32).
-    #[arg(long, default_value_t = defaults::HW_IMGSZ)]
-    pub hw_imgsz: usize,
+    /// Input size of the generated hardware and its golden vectors (a multiple of 32; default:
+    /// 128 on a folded board such as ice40, the size its bitstream is documented at; 64 for the
+    /// layer-sequential engine).
+    #[arg(long)]
+    pub hw_imgsz: Option<usize>,
     /// MAC lanes per convolution layer of the layer-sequential engine (1 to 64; the folded
     /// engine's lanes come from the board).
     #[arg(long, default_value_t = defaults::PARALLEL, value_parser = args::at_least_one)]
     pub parallel: usize,
-    /// Also simulate the whole generated network (YOLOv8n at 64x64 in Verilator: ~3 minutes).
+    /// Also simulate the whole generated network (Verilator: about a minute for the folded
+    /// YOLOv8n at 128x128, with the host program on the simulated board).
     #[arg(long)]
     pub sim: bool,
     /// Simulator for --sim.
@@ -80,7 +83,11 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     if ds.images.is_empty() {
         return Err(Error::data(&data, "the dataset has no images").into());
     }
-    model::check_imgsz("--hw-imgsz", a.hw_imgsz, a.hw_imgsz)?;
+    let hw_imgsz = a.hw_imgsz.unwrap_or(match b.arch {
+        rtl::Arch::Folded => defaults::FOLDED_HW_IMGSZ,
+        rtl::Arch::Layerseq => defaults::HW_IMGSZ,
+    });
+    model::check_imgsz("--hw-imgsz", hw_imgsz, hw_imgsz)?;
     if a.sim {
         need_tool(a.simulator.name(), "--sim")?;
     }
@@ -91,9 +98,10 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     let import_dir = a.out.join("import");
     let qdir = a.out.join(format!("quant_w{}a{}", cfg.wbits, cfg.abits));
     let val_dir = a.out.join("val");
-    let rtl_dir = a
-        .out
-        .join(format!("rtl_{0}x{0}_p{1}", a.hw_imgsz, a.parallel));
+    let rtl_dir = a.out.join(match b.arch {
+        rtl::Arch::Folded => format!("rtl_{0}x{0}_folded", hw_imgsz),
+        rtl::Arch::Layerseq => format!("rtl_{0}x{0}_p{1}", hw_imgsz, a.parallel),
+    });
     outdir::check(&a.out, "--out", a.force)?;
     for d in [&import_dir, &qdir, &val_dir] {
         outdir::check(d, "--out", a.force)?;
@@ -166,13 +174,13 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
 
     println!(
         "[4/{total}] emit Verilog, ROM images and testbenches ({0}x{0} input, {1} architecture)",
-        a.hw_imgsz,
+        hw_imgsz,
         match b.arch {
             rtl::Arch::Folded => "folded",
             rtl::Arch::Layerseq => "layer-sequential",
         }
     );
-    emit(&q, b.arch, &sample, a.hw_imgsz, a.parallel, &rtl_dir)?;
+    emit(&q, b.arch, &sample, hw_imgsz, a.parallel, &rtl_dir)?;
 
     println!("[5/{total}] simulate (bit-exact against the integer reference model)");
     if a.sim {
@@ -213,7 +221,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         })?;
     } else {
         println!(
-            "  not asked for (add --synth): yoloq-gen synth {} --board {}\n  note: neither architecture places the whole YOLOv8n on the UP5K yet (docs/hardware.md)",
+            "  not asked for (add --synth, ~8 minutes on ice40): yoloq-gen synth {} --board {}",
             rtl_dir.display(),
             a.board.0
         );
