@@ -1,13 +1,15 @@
 //! The real YOLOv8n in RTL, through the binary as a user runs it: `quantize` the official
-//! checkpoint (W8A8 with the NMS stage), `emit` the layer-sequential design at 64x64 with 8 lanes and
-//! `sim` it whole in Verilator. Every element of every layer must be bit-exact against the
-//! integer reference and every layer's cycles equal to the analytic model.
+//! checkpoint (W8A8 with the NMS stage), `emit` the layer-sequential design at 64x64 with 8
+//! lanes, and the folded design at 128x128 (the one placed on the UP5K), and `sim` each whole in
+//! Verilator. Every element of every layer must be bit-exact against the integer reference and
+//! every layer's cycles equal to the analytic model. The folded design then runs as a board
+//! (flash model, UART) under the host program, which must print what `predict --quant` prints.
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn yoloq(args: &[&str], data_dir: &Path) {
+fn yoloq(args: &[&str], data_dir: &Path) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
         .args(args)
         .env("YOLOQ_DATA_DIR", data_dir)
@@ -19,26 +21,25 @@ fn yoloq(args: &[&str], data_dir: &Path) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8(o.stdout).unwrap()
 }
 
-#[test]
-fn yolov8n_64_whole_network_bit_exact_in_verilator() {
+/// Quantize, emit with `emit_args`, simulate whole in Verilator and check every layer; returns
+/// the quantized model's folder, the design's folder and the sample image (None: skipped).
+fn whole_network(
+    tmp: &Path,
+    emit_args: &[&str],
+    label: &str,
+) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let (Some(models), Some(bus)) = (
         common::shared("models"),
         common::shared("data/samples/bus.jpg"),
     ) else {
-        return;
+        return None;
     };
-    if common::tool("verilator").is_none() {
-        return;
-    }
+    common::tool("verilator")?;
     let data_dir = models.parent().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let (q, d, json) = (
-        tmp.path().join("q"),
-        tmp.path().join("rtl"),
-        tmp.path().join("sim.json"),
-    );
+    let (q, d, json) = (tmp.join("q"), tmp.join("rtl"), tmp.join("sim.json"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let pt = s(&models.join("yolov8n-coco-synthbn.pt"));
     // Eight calibration images: the RTL is checked against the integer model of whatever
@@ -55,24 +56,11 @@ fn yolov8n_64_whole_network_bit_exact_in_verilator() {
         ],
         data_dir,
     );
-    yoloq(
-        &[
-            "emit",
-            "--quant",
-            &s(&q),
-            "--imgsz",
-            "64",
-            "--arch",
-            "layerseq",
-            "--parallel",
-            "8",
-            "--image",
-            &s(&bus),
-            "--out",
-            &s(&d),
-        ],
-        data_dir,
-    );
+    let (qs, ds, bs) = (s(&q), s(&d), s(&bus));
+    let mut args = vec!["emit", "--quant", &qs];
+    args.extend_from_slice(emit_args);
+    args.extend_from_slice(&["--image", &bs, "--out", &ds]);
+    yoloq(&args, data_dir);
     yoloq(
         &[
             "sim",
@@ -97,7 +85,7 @@ fn yolov8n_64_whole_network_bit_exact_in_verilator() {
         "no NMS stage in the design"
     );
     println!(
-        "YOLOv8n 64x64: {} layers, {} cycles simulated, {} predicted",
+        "YOLOv8n {label}: {} layers, {} cycles simulated, {} predicted",
         m.layers.len(),
         r["frame_sim"],
         r["frame_pred"]
@@ -118,4 +106,62 @@ fn yolov8n_64_whole_network_bit_exact_in_verilator() {
         );
     }
     assert_eq!(r["frame_sim"], r["frame_pred"], "frame cycles");
+    Some((q, d, bus))
+}
+
+#[test]
+fn yolov8n_64_whole_network_bit_exact_in_verilator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--imgsz", "64", "--arch", "layerseq", "--parallel", "8"];
+    whole_network(tmp.path(), &args, "layer-sequential 64x64");
+}
+
+/// The design `synth --board ice40` places on the UP5K: bit-exact and cycle-exact as a whole
+/// network, then as a board: the host program letterboxes the image, sends it over the UART
+/// of the simulated board (weights from the flash model) and prints the detections the
+/// board's NMS stage wrote, which must be `predict --quant`'s lines for the same image.
+#[test]
+fn yolov8n_128_folded_bit_exact_and_board_prints_what_predict_prints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--imgsz", "128", "--arch", "folded"];
+    let Some((q, d, bus)) = whole_network(tmp.path(), &args, "folded 128x128") else {
+        return;
+    };
+    let data_dir = common::shared("models").unwrap();
+    let data_dir = data_dir.parent().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // A square centre crop: `predict` letterboxes like the board only when no padding is needed.
+    let img = yoloq_gen::image_io::load_rgb(&bus).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let side = w.min(h);
+    let sq = image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    let bus = tmp.path().join("bus_square.png");
+    yoloq_gen::image_io::save_png(&bus, &sq).unwrap();
+    let board = yoloq(
+        &[
+            "board",
+            "run",
+            "--design",
+            &s(&d),
+            "--port",
+            "sim",
+            &s(&bus),
+        ],
+        data_dir,
+    );
+    let pred = yoloq(
+        &["predict", "--quant", &s(&q), "--imgsz", "128", &s(&bus)],
+        data_dir,
+    );
+    // the detection lines (the header and the boxes; the board adds its cycle count after)
+    let dets = |out: &str| -> Vec<String> {
+        let mut l = out.lines();
+        let head = l.next().unwrap_or_default().to_string();
+        std::iter::once(head)
+            .chain(l.take_while(|x| x.starts_with("  ")).map(String::from))
+            .collect()
+    };
+    let (b, p) = (dets(&board), dets(&pred));
+    assert!(p.len() > 1, "predict found nothing on bus.jpg:\n{pred}");
+    assert_eq!(b, p, "board:\n{board}\npredict:\n{pred}");
 }
