@@ -164,7 +164,7 @@ module yq_sdram_ctrl #(
 
     // ---- per-bank state ----
     reg [3:0] open;                  // a row is open
-    reg [ROW_W-1:0] orow [0:3];      // which one
+    (* mem2reg *) reg [ROW_W-1:0] orow [0:3];  // which one (flip-flops: compared every cycle)
     reg [7:0] t_act [0:3];           // cycles until ACT is allowed (tRP after PRE, tRC after ACT)
     reg [7:0] t_pre [0:3];           // until PRE (tRAS after ACT, tWR after WRITE)
     reg [7:0] t_cas [0:3];           // until READ/WRITE (tRCD after ACT)
