@@ -2,8 +2,9 @@
 //! SDRAM model (`templates/ecp5/sim/yq_sdram_model.v`) in `rtl_tb/ecp5/tb_yq_sdram.v`, in
 //! Icarus and Verilator: random traffic bit-exact against the testbench's reference, enough
 //! of it for ~100 refreshes, the refresh count and largest gap checked here against the
-//! datasheet; then every deliberately broken build (one timing too short, read data taken a
-//! cycle late) must fail, with the rule the model names. Lint of the controller at several
+//! datasheet; a linear sweep at close to one word per cycle; then every deliberately broken
+//! build (one timing too short, read data taken a cycle late) must fail, with the rule the
+//! model names. Lint of the controller at several
 //! clocks, the board file, and the open ECP5 flow: YoWASP Yosys `synth_ecp5` and
 //! nextpnr-ecp5 on the ULX3S's pins (`rtl_tb/ecp5/yq_sdram_pnr.v`), with a bitstream.
 mod common;
@@ -101,6 +102,37 @@ fn check_good(out: &str, sim: &str) {
     }
 }
 
+/// Case 1: a linear sweep (32,768 words written, then read back) sustains close to a word
+/// per cycle: row changes and refreshes cost under 3 %. Returns the efficiency.
+fn check_stream(out: &str, sim: &str) -> f64 {
+    assert!(out.contains("RESULT PASS"), "{sim}: case 1\n{out}");
+    assert!(!out.contains("SDRAM VIOLATION") && !out.contains("MISMATCH"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("PORT p=10 "))
+        .unwrap_or_else(|| panic!("{sim}: no PORT line for p10\n{out}"));
+    let f = fields(line);
+    let ops = num(&f, "ops");
+    assert_eq!(
+        (
+            ops,
+            num(&f, "reads"),
+            num(&f, "checked"),
+            num(&f, "mismatches")
+        ),
+        (65_536, 32_768, 32_768, 0),
+        "{sim}: {line}"
+    );
+    let eff = ops as f64 / num(&f, "cycles") as f64;
+    println!(
+        "{sim}: linear sweep {ops} words in {} cycles: {:.1} % of one word per cycle",
+        num(&f, "cycles"),
+        100.0 * eff
+    );
+    assert!(eff >= 0.97, "{sim}: {line}");
+    eff
+}
+
 /// A broken build: the run fails (non-zero exit), and the first violation is `rule`.
 fn check_broken(o: &Output, case: u32, rule: &str, sim: &str) {
     let s = text(o);
@@ -162,6 +194,9 @@ fn controller_and_model_in_icarus() {
     let o = sim(0);
     assert!(o.status.success(), "{}", text(&o));
     check_good(&text(&o), "icarus");
+    let o = sim(1);
+    assert!(o.status.success(), "{}", text(&o));
+    check_stream(&text(&o), "icarus");
     for (case, rule) in BROKEN {
         check_broken(&sim(case), case, rule, "icarus");
     }
@@ -205,6 +240,9 @@ fn controller_and_model_in_verilator() {
     let o = sim(0);
     assert!(o.status.success(), "{}", text(&o));
     check_good(&text(&o), "verilator");
+    let o = sim(1);
+    assert!(o.status.success(), "{}", text(&o));
+    check_stream(&text(&o), "verilator");
     for (case, rule) in BROKEN {
         check_broken(&sim(case), case, rule, "verilator");
     }

@@ -6,6 +6,9 @@
 //   case 0: p0 (CL 3, 40,000 requests) and p1 (CL 2, 20,000 requests), both with the
 //           datasheet timings: every read is compared bit for bit with the reference
 //           (bytes never written are not compared), long enough for ~100 refreshes.
+//   case 1: p10, a linear sweep with no idle cycles: 32,768 words written, then read back
+//           (rows change every 512 words): the sustained rate, one word per cycle less
+//           the row changes and refreshes.
 //   case 2..8: one controller built with one timing too short; the model must stop the
 //           run with `SDRAM VIOLATION <rule>` (exit status non-zero):
 //           2 tRCD 12 ns, 3 tRP 12 ns, 4 tRFC 50 ns, 5 refresh every 128 ms / 8192,
@@ -27,6 +30,7 @@ module tb_sdram_port #(
     parameter CLK_HZ = 80000000,
     parameter CL = 3,
     parameter RD_EXTRA = 1,
+    parameter SEQ = 0,
     parameter N_OPS = 1000,
     parameter SEED = 32'h1234_5678,
     parameter T_INIT_US = 200,
@@ -110,6 +114,28 @@ module tb_sdram_port #(
 
     task next_request;
         begin
+            if (SEQ != 0) begin
+                // a linear sweep: N_OPS / 2 words written, then the same words read
+                if (ops == N_OPS / 2) begin
+                    bank = 0;
+                    ridx = 0;
+                    col = 0;
+                end else if (ops != 0) begin
+                    col = col + 1;
+                    if (col == 512) begin
+                        col = 0;
+                        bank = bank + 1;
+                        if (bank == 4) begin
+                            bank = 0;
+                            ridx = (ridx + 1) % 64;
+                        end
+                    end
+                end
+                we = ops < N_OPS / 2;
+                wbe = 2'b11;
+                rs = xs(rs);
+                wdata = rs[15:0];
+            end else begin
             rs = xs(rs);
             r = rs % 10;
             if (r < 5) begin
@@ -142,6 +168,7 @@ module tb_sdram_port #(
             wbe = (rs[3:1] == 3'd0) ? rs[5:4] : 2'b11;
             rs = xs(rs);
             wdata = rs[15:0];
+            end
             addr = phys(bank, ridx, col);
             idx = (bank * 64 + ridx) * 512 + col;
         end
@@ -199,7 +226,7 @@ module tb_sdram_port #(
                 next_request;
             end
             rs = xs(rs);
-            req = (ops < N_OPS) && (rs % 10 != 0);
+            req = (ops < N_OPS) && (SEQ != 0 || rs % 10 != 0);
         end
         req = 1'b0;
         while (rp != wp) @(negedge clk);
@@ -223,16 +250,18 @@ module tb_yq_sdram;
         rst = 1'b0;
     end
     // Only the selected ports get a clock.
-    wire c0 = clk & (sel == 0), c2 = clk & (sel == 2), c3 = clk & (sel == 3);
+    wire c0 = clk & (sel == 0), c1 = clk & (sel == 1), c2 = clk & (sel == 2), c3 = clk & (sel == 3);
     wire c4 = clk & (sel == 4), c5 = clk & (sel == 5), c6 = clk & (sel == 6);
     wire c7 = clk & (sel == 7), c8 = clk & (sel == 8), c9 = clk & (sel == 9);
 
-    wire [9:0] done;
-    wire [31:0] f0, f1, f2, f3, f4, f5, f6, f7, f8, f9;
+    wire [10:0] done;
+    wire [31:0] f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10;
     tb_sdram_port #(.P(0), .CL(3), .N_OPS(40000), .SEED(32'h5D4A_0001)) p0 (
         .clk(c0), .rst(rst), .done(done[0]), .fails(f0));
     tb_sdram_port #(.P(1), .CL(2), .N_OPS(20000), .SEED(32'h5D4A_0002)) p1 (
         .clk(c0), .rst(rst), .done(done[1]), .fails(f1));
+    tb_sdram_port #(.P(10), .CL(3), .SEQ(1), .N_OPS(65536), .SEED(32'h5D4A_000A)) p10 (
+        .clk(c1), .rst(rst), .done(done[10]), .fails(f10));
     tb_sdram_port #(.P(2), .N_OPS(4000), .T_RCD_NS(12)) p2 (
         .clk(c2), .rst(rst), .done(done[2]), .fails(f2));
     tb_sdram_port #(.P(3), .N_OPS(4000), .T_RP_NS(12)) p3 (
@@ -255,6 +284,10 @@ module tb_yq_sdram;
         if (sel == 0) begin
             wait (done[0] && done[1]);
             if (f0 == 0 && f1 == 0) $display("RESULT PASS");
+            else $display("RESULT FAIL");
+        end else if (sel == 1) begin
+            wait (done[10]);
+            if (f10 == 0) $display("RESULT PASS");
             else $display("RESULT FAIL");
         end else if (sel == 9) begin
             wait (done[9]);

@@ -5,6 +5,9 @@
 // led[1] = a mismatch was seen (sticky), led[7:2] = passes done. The SDRAM clock is the
 // controller's clock inverted, made by an ODDRX1F (D0 = 0, D1 = 1) so it leaves through
 // the I/O cell like the other pins. Pin names follow rtl_tb/ecp5/yq_sdram_pnr.lpf.
+// CLK_HZ sizes the controller's cycle counts for the 100 MHz place-and-route target. The
+// clock here is the 25 MHz pin itself (no PLL yet), so a bitstream for the board itself
+// needs CLK_HZ = 25000000.
 module yq_sdram_pnr #(
     parameter CLK_HZ = 100000000
 ) (
