@@ -250,7 +250,8 @@ fn controller_and_model_in_verilator() {
 }
 
 /// The controller is clean under `verilator --lint-only -Wall` at the ULX3S's 25 MHz, 80 and
-/// 133 MHz, CL 2 and 3, and a 1024-column part; both files under `iverilog -Wall`.
+/// 133 MHz, CL 2 and 3, and a 1024-column part; the model too (`--timing`); both files
+/// under `iverilog -Wall`.
 #[test]
 fn controller_lint_clean() {
     let (Some(v), Some(iv)) = (common::tool("verilator"), common::tool("iverilog")) else {
@@ -270,6 +271,14 @@ fn controller_lint_clean() {
         );
         assert!(o.trim().is_empty(), "{params:?}:\n{o}");
     }
+    // The model is behavioural (delays): linted with --timing.
+    let o = run(
+        Command::new(&v)
+            .args(["--lint-only", "-Wall", "--timing"])
+            .arg(src(MODEL)),
+        "verilator --lint-only (model)",
+    );
+    assert!(o.trim().is_empty(), "{MODEL}:\n{o}");
     for f in [CTRL, MODEL] {
         let o = run(
             Command::new(&iv)

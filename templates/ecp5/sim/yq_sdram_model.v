@@ -40,6 +40,7 @@
 // Event-driven behavioural code: blocking assignments for the model's state.
 /* verilator lint_off BLKSEQ */
 /* verilator lint_off UNUSEDSIGNAL */
+/* verilator lint_off SYNCASYNCNET */
 module yq_sdram_model #(
     parameter MEM_ROW_BITS = 13,
     parameter FATAL = 1,
@@ -135,7 +136,7 @@ module yq_sdram_model #(
     endtask
 
     function integer slot(input [1:0] b, input [12:0] r);
-        slot = (b << MEM_ROW_BITS) | (r & ((1 << MEM_ROW_BITS) - 1));
+        slot = ({30'd0, b} << MEM_ROW_BITS) | ({19'd0, r} & ((1 << MEM_ROW_BITS) - 1));
     endfunction
 
     reg [3:0] cmd;
@@ -166,7 +167,7 @@ module yq_sdram_model #(
             else if (^cmd === 1'bx || (cmd[3] == 1'b0 && (^ba === 1'bx || ^a === 1'bx)))
                 violation("pins", "X on the command, bank or address pins");
             else if (!cs_n && cmd != 4'b0111) begin
-                b = ba;
+                b = {30'd0, ba};
                 if ($realtime - t0 + EPS < T_INIT_NS)
                     violation("init", "a command inside the power-up wait");
                 else if (init_state == 0 && !(cmd == 4'b0010 && a[10]))
@@ -202,7 +203,7 @@ module yq_sdram_model #(
                         if (!open[b]) violation("state", "READ/WRITE to an idle bank");
                         if (a[10]) violation("mode", "auto-precharge is not modelled");
                         need(t_act[b], T_RCD_NS, "tRCD", "READ/WRITE after ACTIVE");
-                        w = slot(ba, orow[b]) * 512 + a[8:0];
+                        w = slot(ba, orow[b]) * 512 + {23'd0, a[8:0]};
                         if (cmd == 4'b0101) begin
                             n_rd = n_rd + 1;
                             rq_v[cl-1] = 1'b1;
@@ -252,7 +253,7 @@ module yq_sdram_model #(
                                 || ba != 2'b00)
                             violation("mode", "only BL = 1, sequential, A9 = 0 is modelled");
                         if (a[6:4] != 3'd2 && a[6:4] != 3'd3) violation("mode", "CAS latency not 2 or 3");
-                        cl = a[6:4];
+                        cl = {29'd0, a[6:4]};
                         c_mrs = ncyc;
                         if (init_state == 1) begin
                             init_state = 2;
