@@ -3,7 +3,7 @@
 use super::args::{self, defaults};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
 use yoloq_gen::{fuse, model, Error};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -15,6 +15,13 @@ pub enum GranArg {
 pub enum ScaleArg {
     Pow2,
     Mult,
+}
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoundingArg {
+    /// Each weight to its nearest step.
+    Nearest,
+    /// Error feedback across input columns from the layer's calibration inputs (GPTQ).
+    Gptq,
 }
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HeadArg {
@@ -73,6 +80,10 @@ pub struct QuantArgs {
     /// convolution reading the image), head (the last box/class convolutions) or node names.
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
+    /// How float weights become integers (same scales either way): nearest, or gptq
+    /// (learned on the calibration images, layer by layer).
+    #[arg(long, value_enum, default_value_t = RoundingArg::Nearest)]
+    pub rounding: RoundingArg,
     /// Calibration input size.
     #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
@@ -109,6 +120,10 @@ impl QuantArgs {
             qnms,
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
+            rounding: match self.rounding {
+                RoundingArg::Nearest => Rounding::Nearest,
+                RoundingArg::Gptq => Rounding::Gptq,
+            },
         }
     }
 }
