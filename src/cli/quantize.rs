@@ -81,9 +81,9 @@ pub struct QuantArgs {
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
     /// How float weights become integers (same scales either way): nearest, or gptq
-    /// (learned on the calibration images, layer by layer).
-    #[arg(long, value_enum, default_value_t = RoundingArg::Nearest)]
-    pub rounding: RoundingArg,
+    /// (learned on the calibration images, layer by layer; default when --wbits is below 8).
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
     /// Calibration input size.
     #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
@@ -95,8 +95,9 @@ impl QuantArgs {
         // On by default, as in `QuantConfig::default()`, where the head is integer.
         let qnms = self.qnms
             || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int);
+        let wbits = self.wbits.unwrap_or(self.bits);
         QuantConfig {
-            wbits: self.wbits.unwrap_or(self.bits),
+            wbits,
             abits,
             lut_bits: self.lut_bits.unwrap_or(abits),
             // The NMS stage in hardware reads 8-bit head records, so a lower-bit body keeps an
@@ -121,8 +122,12 @@ impl QuantArgs {
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
             rounding: match self.rounding {
-                RoundingArg::Nearest => Rounding::Nearest,
-                RoundingArg::Gptq => Rounding::Gptq,
+                Some(RoundingArg::Nearest) => Rounding::Nearest,
+                Some(RoundingArg::Gptq) => Rounding::Gptq,
+                // Measured on val2017-79 (docs/RESULTS.md): GPTQ wins below 8 bits; 8-bit
+                // models keep nearest rounding.
+                None if wbits < 8 => Rounding::Gptq,
+                None => Rounding::Nearest,
             },
         }
     }
