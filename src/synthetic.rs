@@ -148,7 +148,8 @@ pub fn image(seed: u64, size: usize) -> Array3<f32> {
     })
 }
 
-/// Quantize the synthetic model at `size x size`, calibrated on `n_calib` synthetic images.
+/// Quantize the synthetic model at `size x size`, calibrated (and, with `--rounding gptq`,
+/// rounded) on `n_calib` synthetic images.
 pub fn quant_graph(
     seed: u64,
     size: usize,
@@ -158,11 +159,11 @@ pub fn quant_graph(
     crate::model::check_imgsz("--imgsz", size, size)?;
     let fg = FloatGraph::from_checkpoint(&checkpoint(seed))?;
     let fused = fuse::fuse(&fg);
-    let stats = calibrate::calibrate(
-        &fused,
-        n_calib,
-        &|i| Ok(image(seed + 1 + i as u64, size)),
-        &|_| {},
-    )?;
-    quantize::quantize(&fused, &stats, cfg)
+    let load = |i: usize| Ok(image(seed + 1 + i as u64, size));
+    let stats = calibrate::calibrate(&fused, n_calib, &load, &|_| {})?;
+    let images = crate::quant::gptq::CalibImages {
+        count: n_calib,
+        load: &load,
+    };
+    quantize::quantize_with(&fused, &stats, cfg, Some(images))
 }

@@ -1,6 +1,7 @@
 //! End-to-end accuracy on val2017-79 at 640 against the Ultralytics + pycocotools figures
 //! (AP 0.4206, AP50 0.5804), for the float stages, the W8A8 integer models and the W6A8 model
-//! with bias correction (calibrated on coco128, never on the validation images).
+//! with bias correction, and the W4A8 model with GPTQ rounding (calibrated on coco128, never
+//! on the validation images).
 mod common;
 
 use yoloq_gen::eval::{cocoeval, dataset};
@@ -143,6 +144,46 @@ fn w8a8_integer_models_keep_accuracy() {
     assert!(
         s[0] >= 0.4064 - QUANT_TOL,
         "W6A8 bias-corrected AP {} (measured 0.4064)",
+        s[0]
+    );
+}
+
+/// GPTQ rounding at W4A8 with the first and head convolutions at 8 bits (4.04 bits per
+/// weight on average), calibrated and rounded on the first 64 coco128 images.
+#[test]
+fn w4a8_gptq_keeps_accuracy() {
+    use yoloq_gen::quant::{gptq::CalibImages, quantize::quantize_with, run, Rounding};
+    let (Some(pt), Some(calib), Some(data)) = (
+        common::shared("models/yolov8n-coco-synthbn.pt"),
+        common::shared("data/coco128/images"),
+        common::shared("data/val2017-79"),
+    ) else {
+        return;
+    };
+    let ds = dataset::open_dataset(&data).unwrap();
+    let fg = fuse(&FloatGraph::load(&pt).unwrap());
+    let images = run::calib_images(&calib, 64).unwrap();
+    let stats = run::calibrate_images(&fg, &images, 640).unwrap();
+    let load = |i: usize| run::load_input(&images[i], 640);
+    let im = CalibImages {
+        count: images.len(),
+        load: &load,
+    };
+    let cfg = QuantConfig {
+        wbits: 4,
+        keep8: vec!["first".into(), "head".into()],
+        rounding: Rounding::Gptq,
+        ..Default::default()
+    };
+    let q = quantize_with(&fg, &stats, &cfg, Some(im)).unwrap();
+    let s = ap(&Stage::Quant(&q), &ds);
+    eprintln!(
+        "W4A8 gptq, first and head at 8 bits, bias correction, int head, qnms: AP {:.4} AP50 {:.4}",
+        s[0], s[1]
+    );
+    assert!(
+        s[0] >= 0.3889 - QUANT_TOL,
+        "W4A8 gptq keep8=first,head AP {} (measured 0.3889)",
         s[0]
     );
 }

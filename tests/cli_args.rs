@@ -53,6 +53,20 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
             "--calib-images",
         ),
         (&["--model", m, "--board", "ice41"], "--board"),
+        (
+            &[
+                "quantize",
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--out",
+                "q",
+                "--rounding",
+                "gptq4",
+            ],
+            "--rounding",
+        ),
         (&["--model", m, "--simulator", "modelsim"], "--simulator"),
         (
             &["sim", "generated/x", "--simulator", "modelsim"],

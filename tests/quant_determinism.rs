@@ -42,8 +42,12 @@ fn assert_same_tree(a: &Path, b: &Path) {
 }
 
 fn run(args: &[&str], paths: &[(&str, &Path)]) {
+    run_env(args, paths, &[]);
+}
+
+fn run_env(args: &[&str], paths: &[(&str, &Path)], env: &[(&str, &str)]) {
     let mut c = Command::new(BIN);
-    c.args(args);
+    c.args(args).envs(env.iter().copied());
     for (flag, p) in paths {
         c.arg(flag).arg(p);
     }
@@ -84,6 +88,40 @@ fn quantize_twice_gives_identical_directories() {
 }
 
 #[test]
+fn gptq_rounding_is_identical_on_one_and_two_threads() {
+    let (Some(model), Some(calib)) = (
+        common::shared("models/yolov8n-coco-synthbn.pt"),
+        common::shared("data/coco128/images"),
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = [tmp.path().join("a"), tmp.path().join("b")];
+    for (d, threads) in dirs.iter().zip(["1", "2"]) {
+        run_env(
+            &[
+                "quantize",
+                "--wbits",
+                "4",
+                "--rounding",
+                "gptq",
+                "--calib-images",
+                "2",
+                "--imgsz",
+                "128",
+                "--sample-imgsz",
+                "64",
+            ],
+            &[("--model", &model), ("--calib", &calib), ("--out", d)],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+    }
+    let scales = std::fs::read_to_string(dirs[0].join("scales.yaml")).unwrap();
+    assert!(scales.contains("rounding: Gptq"), "rounding not recorded");
+    assert_same_tree(&dirs[0], &dirs[1]);
+}
+
+#[test]
 fn sweep_twice_gives_identical_results() {
     let (Some(model), Some(calib), Some(data)) = (
         common::shared("models/yolov8n-coco-synthbn.pt"),
@@ -117,6 +155,6 @@ fn sweep_twice_gives_identical_results() {
         ]
     );
     let json: serde_json::Value = serde_json::from_slice(&t[Path::new("results.json")]).unwrap();
-    assert_eq!(json["variants"].as_array().unwrap().len(), 17);
+    assert_eq!(json["variants"].as_array().unwrap().len(), 20);
     assert_same_tree(&dirs[0], &dirs[1]);
 }

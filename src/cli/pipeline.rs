@@ -128,11 +128,12 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     );
 
     println!(
-        "[2/{total}] calibrate + quantize W{}A{} ({:?} scales, {:?}, {:?} head at {} bits, quantized NMS {})",
+        "[2/{total}] calibrate + quantize W{}A{} ({:?} scales, {:?}, {:?} rounding, {:?} head at {} bits, quantized NMS {})",
         cfg.wbits,
         cfg.abits,
         cfg.scale,
         cfg.granularity,
+        cfg.rounding,
         cfg.head,
         cfg.head_bits,
         if cfg.qnms { "on" } else { "off" }

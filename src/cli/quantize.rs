@@ -3,7 +3,7 @@
 use super::args::{self, defaults};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
 use yoloq_gen::{fuse, model, Error};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -15,6 +15,13 @@ pub enum GranArg {
 pub enum ScaleArg {
     Pow2,
     Mult,
+}
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoundingArg {
+    /// Each weight to its nearest step.
+    Nearest,
+    /// Error feedback across input columns from the layer's calibration inputs (GPTQ).
+    Gptq,
 }
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum HeadArg {
@@ -73,6 +80,10 @@ pub struct QuantArgs {
     /// convolution reading the image), head (the last box/class convolutions) or node names.
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
+    /// How float weights become integers (same scales either way): nearest, or gptq
+    /// (learned on the calibration images, layer by layer; default when --wbits is below 8).
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
     /// Calibration input size.
     #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
@@ -84,8 +95,9 @@ impl QuantArgs {
         // On by default, as in `QuantConfig::default()`, where the head is integer.
         let qnms = self.qnms
             || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int);
+        let wbits = self.wbits.unwrap_or(self.bits);
         QuantConfig {
-            wbits: self.wbits.unwrap_or(self.bits),
+            wbits,
             abits,
             lut_bits: self.lut_bits.unwrap_or(abits),
             // The NMS stage in hardware reads 8-bit head records, so a lower-bit body keeps an
@@ -109,6 +121,14 @@ impl QuantArgs {
             qnms,
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
+            rounding: match self.rounding {
+                Some(RoundingArg::Nearest) => Rounding::Nearest,
+                Some(RoundingArg::Gptq) => Rounding::Gptq,
+                // Measured on val2017-79 (docs/RESULTS.md): GPTQ wins below 8 bits; 8-bit
+                // models keep nearest rounding.
+                None if wbits < 8 => Rounding::Gptq,
+                None => Rounding::Nearest,
+            },
         }
     }
 }

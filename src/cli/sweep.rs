@@ -1,5 +1,6 @@
 //! `yoloq-gen sweep`: calibrate once, then quantize and validate every standard variant
-//! (weights 8/6/4 bits, pow2/mult, per-channel/per-tensor, head float/int, qnms on/off)
+//! (weights 8/6/4 bits, pow2/mult, per-channel/per-tensor, head float/int, qnms on/off,
+//! nearest/GPTQ rounding)
 //! against the float baseline; write `results.md`, `results.json` and `ap_vs_bits.png`.
 
 use super::args::{self, defaults};
@@ -7,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 use yoloq_gen::eval::dataset;
+use yoloq_gen::quant::gptq::CalibImages;
 use yoloq_gen::quant::sweep::{self, SweepRow};
 use yoloq_gen::quant::{quantize, run, CalibMethod};
 use yoloq_gen::util::write_atomic_str;
@@ -91,12 +93,18 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         quantize::check_bits(&v.config)?;
     }
     let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);
-    let stats = run::calibrate_dir(&fg, &calib, a.calib_images, a.imgsz)?;
+    let images = run::calib_images(&calib, a.calib_images)?;
+    let stats = run::calibrate_images(&fg, &images, a.imgsz)?;
+    let load = |i: usize| run::load_input(&images[i], a.imgsz);
+    let im = CalibImages {
+        count: images.len(),
+        load: &load,
+    };
     let fs = sweep::evaluate_stage(&Stage::Float(fg.graph()), &ds, &p, "float")?;
     let float = SweepRow::float(&fs);
     eprintln!("float (fused): AP {:.4} AP50 {:.4}", float.ap, float.ap50);
     let pb = yoloq_gen::progress::bar(variants.len() as u64, "variants");
-    let rows = sweep::run_variants(&fg, &stats, &ds, &p, &variants, float.ap, |r| {
+    let rows = sweep::run_variants(&fg, &stats, Some(im), &ds, &p, &variants, float.ap, |r| {
         pb.suspend(|| eprintln!("{}: AP {:.4} AP50 {:.4}", r.name, r.ap, r.ap50));
         pb.inc(1);
     })?;

@@ -4,7 +4,7 @@
 
 use super::kernels;
 use super::qhead::{self, IntDet};
-use super::{QOp, QuantGraph};
+use super::{QNode, QOp, QuantGraph};
 use crate::model::{detect, forward};
 use ndarray::{concatenate, s, Array2, Array3, Axis};
 
@@ -53,7 +53,12 @@ pub fn input_codes(x: &Array3<f32>, shift: u32) -> Array3<i32> {
 
 /// Evaluate one integer node.
 pub fn eval_node(q: &QuantGraph, i: usize, ins: &[&Value]) -> Value {
-    let n = &q.nodes[i];
+    eval_qnode(&q.nodes, i, ins)
+}
+
+/// Evaluate node `i` of `nodes` (the nodes up to `i` suffice: a node reads only earlier ones).
+pub fn eval_qnode(nodes: &[QNode], i: usize, ins: &[&Value]) -> Value {
+    let n = &nodes[i];
     match &n.op {
         QOp::Input { .. } => unreachable!("input is provided"),
         QOp::Conv(c) => Value::Int(kernels::conv(
@@ -62,7 +67,7 @@ pub fn eval_node(q: &QuantGraph, i: usize, ins: &[&Value]) -> Value {
             n.fmt.as_ref().unwrap(),
         )),
         QOp::FloatConv(c) => {
-            let f = q.nodes[n.inputs[0]].fmt.unwrap();
+            let f = nodes[n.inputs[0]].fmt.unwrap();
             let x = ins[0].int().mapv(|v| f.dequant(v));
             Value::Float(forward::run_conv(c, &x))
         }
@@ -75,7 +80,7 @@ pub fn eval_node(q: &QuantGraph, i: usize, ins: &[&Value]) -> Value {
         }
         QOp::Add { shifts } => {
             let v: Vec<_> = ins.iter().map(|x| x.int().view()).collect();
-            let f: Vec<_> = n.inputs.iter().map(|&j| q.nodes[j].fmt.unwrap()).collect();
+            let f: Vec<_> = n.inputs.iter().map(|&j| nodes[j].fmt.unwrap()).collect();
             Value::Int(kernels::add(&v, &f, shifts, n.fmt.as_ref().unwrap()))
         }
         QOp::MaxPool { k, stride, pad } => {

@@ -8,6 +8,7 @@
 pub mod artifacts;
 pub mod bias_correct;
 pub mod calibrate;
+pub mod gptq;
 pub mod groups;
 pub mod int_model;
 pub mod kernels;
@@ -46,6 +47,18 @@ pub enum ScaleMode {
     Mult,
 }
 
+/// How a convolution's float weights become integers (the scales are chosen first and are the
+/// same either way; only the integer weights differ).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rounding {
+    /// Each weight to its nearest step.
+    #[default]
+    Nearest,
+    /// GPTQ: rounding with error feedback across input columns, weighted by the layer's input
+    /// second moments on the calibration images (`gptq.rs`).
+    Gptq,
+}
+
 /// Whether the head's last convolutions and the DFL/decode stay in float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HeadMode {
@@ -75,6 +88,9 @@ pub struct QuantConfig {
     /// Layers whose weights keep at least 8 bits (`first`, `head` or node-name prefixes).
     #[serde(default)]
     pub keep8: Vec<String>,
+    /// Rounding of the weights to integers.
+    #[serde(default)]
+    pub rounding: Rounding,
 }
 
 impl Default for QuantConfig {
@@ -91,6 +107,7 @@ impl Default for QuantConfig {
             qnms: true,
             bias_correct: true,
             keep8: Vec::new(),
+            rounding: Rounding::Nearest,
         }
     }
 }

@@ -7,9 +7,10 @@
 
 use super::bias_correct;
 use super::calibrate::{choose_format, CalibStats};
+use super::gptq::{CalibImages, Sequential};
 use super::spec::{mult_shift, partial_sum_range, signed_bits, QFormat};
-use super::weights::{layer_wbits, quantize_weights};
-use super::{HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, ScaleMode};
+use super::weights::{layer_wbits, quantize_weights, QWeights};
+use super::{HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, Rounding, ScaleMode};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
 use crate::graph::{Act, Conv, Op};
@@ -45,8 +46,9 @@ pub fn input_format(abits: u32) -> (u32, QFormat) {
     (shift, QFormat::pow2(abits, -(shift as i32), 0))
 }
 
-/// Quantize one convolution whose input has format `fi`; `target` is the format the
-/// requantizer produces (the table index format when `act` is a table). With `tap_mean` (the
+/// Quantize one convolution whose input has format `fi`, with integer weights `qw`; `target`
+/// is the format the requantizer produces (the table index format when `act` is a table).
+/// With `tap_mean` (the
 /// mean input under each kernel tap, in the units of `w`'s input) the mean output shift caused
 /// by rounding the weights is removed from the bias.
 #[allow(clippy::too_many_arguments)]
@@ -57,12 +59,12 @@ fn quantize_conv(
     fi: &QFormat,
     target: &QFormat,
     act: QAct,
-    wbits: u32,
+    qw: QWeights,
     tap_mean: Option<&Array3<f64>>,
     cfg: &QuantConfig,
 ) -> Result<QConv> {
     let co = c.c_out();
-    let qw = quantize_weights(w, wbits, cfg);
+    let wbits = qw.wbits;
     let corr = match tap_mean {
         Some(m) => bias_correct::correction(w, &qw.dequant(), m),
         None => vec![0.0; co],
@@ -117,10 +119,32 @@ pub fn silu_table(pre: &QFormat, out: &QFormat) -> Vec<i32> {
         .collect()
 }
 
-/// Build the quantized graph.
+/// Build the quantized graph (nearest rounding; `--rounding gptq` needs the calibration
+/// images: [`quantize_with`]).
 pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Result<QuantGraph> {
+    quantize_with(fg, stats, cfg, None)
+}
+
+/// Build the quantized graph; `images` (the calibration images) are read by the rounding
+/// passes that run the partly quantized model (`--rounding gptq`).
+pub fn quantize_with(
+    fg: &FusedGraph,
+    stats: &CalibStats,
+    cfg: &QuantConfig,
+    images: Option<CalibImages>,
+) -> Result<QuantGraph> {
     check_bits(cfg)?;
     let g = fg.graph();
+    let mut seq = match (cfg.rounding, images) {
+        (Rounding::Nearest, _) => None,
+        (Rounding::Gptq, Some(im)) => Some(Sequential::new(g, im)),
+        (Rounding::Gptq, None) => {
+            return Err(Error::arg(
+                "--rounding",
+                "gptq needs the calibration images; quantize through a command that reads them (quantize, sweep, the main job)",
+            ))
+        }
+    };
     let (in_shift, in_fmt) = input_format(cfg.abits);
     let group_fmt: Vec<QFormat> = stats
         .group_hist
@@ -175,6 +199,22 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
                     c.weight.clone()
                 };
                 let wbits = layer_wbits(g, i, cfg);
+                let mut qw = quantize_weights(&w, wbits, cfg);
+                if let Some(seq) = seq.as_mut() {
+                    let q = seq.weights(
+                        &nodes,
+                        &n.name,
+                        src,
+                        fi.zero,
+                        (c.stride, c.pad),
+                        &w,
+                        &qw.scale,
+                        wbits,
+                    )?;
+                    if let Some(q) = q {
+                        qw.wq = q;
+                    }
+                }
                 let tap_mean = match (&stats.taps[i], cfg.bias_correct) {
                     (Some(t), true) => {
                         Some(t.mean().mapv(|m| if from_input { m * 255.0 } else { m }))
@@ -190,17 +230,7 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
                         pre,
                         table: silu_table(&pre, &fmt),
                     };
-                    quantize_conv(
-                        &n.name,
-                        c,
-                        &w,
-                        &fi,
-                        &pre,
-                        act,
-                        wbits,
-                        tap_mean.as_ref(),
-                        cfg,
-                    )?
+                    quantize_conv(&n.name, c, &w, &fi, &pre, act, qw, tap_mean.as_ref(), cfg)?
                 } else {
                     quantize_conv(
                         &n.name,
@@ -209,7 +239,7 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
                         &fi,
                         &fmt,
                         QAct::None,
-                        wbits,
+                        qw,
                         tap_mean.as_ref(),
                         cfg,
                     )?
@@ -248,6 +278,9 @@ pub fn quantize(fg: &FusedGraph, stats: &CalibStats, cfg: &QuantConfig) -> Resul
             inputs: n.inputs.clone(),
             fmt,
         });
+    }
+    if let Some(seq) = &seq {
+        seq.finish();
     }
     let qnms = if cfg.qnms {
         Some(super::qhead::QnmsTables::new(&nodes, &g.head, cfg)?)

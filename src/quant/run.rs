@@ -2,7 +2,7 @@
 //! and write the whole output directory (staged inside it, then moved into place).
 
 use super::int_model::{self, NmsParams};
-use super::{artifacts, calibrate, quantize, store, QuantConfig, QuantGraph};
+use super::{artifacts, calibrate, gptq, quantize, store, QuantConfig, QuantGraph};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
 use crate::{architecture, image_io, preprocess};
@@ -44,13 +44,9 @@ pub fn load_input(path: &Path, imgsz: usize) -> Result<Array3<f32>> {
     Ok(preprocess::letterbox(&img, (imgsz, imgsz), false, 32).tensor)
 }
 
-/// Calibrate on the first `k` readable images of `dir` at `imgsz`, with a progress bar.
-pub fn calibrate_dir(
-    fg: &FusedGraph,
-    dir: &Path,
-    k: usize,
-    imgsz: usize,
-) -> Result<calibrate::CalibStats> {
+/// The first `k` readable images of `dir` (sorted by path); an unreadable one (corrupt,
+/// truncated) is named and skipped.
+pub fn calib_images(dir: &Path, k: usize) -> Result<Vec<PathBuf>> {
     let images = list_images(dir)?;
     if images.is_empty() {
         return Err(Error::data(
@@ -58,7 +54,6 @@ pub fn calibrate_dir(
             "no .jpg/.png images in the calibration set; point --calib at a folder of images",
         ));
     }
-    // The first k readable images: an unreadable one (corrupt, truncated) is named and skipped.
     let mut chosen: Vec<PathBuf> = Vec::new();
     let mut skipped: Vec<Error> = Vec::new();
     for p in images {
@@ -83,7 +78,15 @@ pub fn calibrate_dir(
             chosen.len()
         );
     }
-    let images = chosen;
+    Ok(chosen)
+}
+
+/// Calibrate on `images` at `imgsz`, with a progress bar.
+pub fn calibrate_images(
+    fg: &FusedGraph,
+    images: &[PathBuf],
+    imgsz: usize,
+) -> Result<calibrate::CalibStats> {
     let pb = crate::progress::bar(2 * images.len() as u64, "calibrating");
     let stats = calibrate::calibrate(
         fg,
@@ -93,6 +96,16 @@ pub fn calibrate_dir(
     );
     pb.finish_and_clear();
     stats
+}
+
+/// Calibrate on the first `k` readable images of `dir` at `imgsz`, with a progress bar.
+pub fn calibrate_dir(
+    fg: &FusedGraph,
+    dir: &Path,
+    k: usize,
+    imgsz: usize,
+) -> Result<calibrate::CalibStats> {
+    calibrate_images(fg, &calib_images(dir, k)?, imgsz)
 }
 
 /// Everything `quantize` writes, given a quantized graph.
@@ -153,7 +166,8 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Calibrate + quantize in one call.
+/// Calibrate + quantize in one call (the rounding passes that need data read the same
+/// calibration images).
 pub fn quantize_model(
     fg: &FusedGraph,
     calib: &Path,
@@ -162,6 +176,12 @@ pub fn quantize_model(
     cfg: &QuantConfig,
 ) -> Result<QuantGraph> {
     quantize::check_bits(cfg)?;
-    let stats = calibrate_dir(fg, calib, k, imgsz)?;
-    quantize::quantize(fg, &stats, cfg)
+    let images = calib_images(calib, k)?;
+    let stats = calibrate_images(fg, &images, imgsz)?;
+    let load = |i: usize| load_input(&images[i], imgsz);
+    let im = gptq::CalibImages {
+        count: images.len(),
+        load: &load,
+    };
+    quantize::quantize_with(fg, &stats, cfg, Some(im))
 }

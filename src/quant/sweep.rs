@@ -14,7 +14,8 @@ pub use variants::*;
 use variants::{gran_str, scale_str};
 
 use super::calibrate::CalibStats;
-use super::{quantize, HeadMode};
+use super::gptq::CalibImages;
+use super::{quantize, HeadMode, Rounding};
 use crate::error::Result;
 use crate::eval::{cocoeval, dataset::Dataset};
 use crate::fuse::FusedGraph;
@@ -36,6 +37,9 @@ pub struct SweepRow {
     pub bias_correct: bool,
     /// Layers kept at 8-bit weights.
     pub keep8: Vec<String>,
+    /// GPTQ rounding of the weights (else nearest).
+    #[serde(default)]
+    pub gptq: bool,
     pub ap: f64,
     pub ap50: f64,
     /// AP minus the float baseline's AP.
@@ -55,6 +59,7 @@ impl SweepRow {
             qnms: false,
             bias_correct: false,
             keep8: vec![],
+            gptq: false,
             ap: stats[0],
             ap50: stats[1],
             delta_ap: 0.0,
@@ -76,6 +81,7 @@ impl SweepRow {
             qnms: c.qnms,
             bias_correct: c.bias_correct,
             keep8: c.keep8.clone(),
+            gptq: c.rounding == Rounding::Gptq,
             ap: stats[0],
             ap50: stats[1],
             delta_ap: stats[0] - float_ap,
@@ -98,7 +104,11 @@ impl SweepRow {
         } else {
             format!(", {} at W8", self.keep8.join("+"))
         };
-        format!("{}/{}, {head}{bc}{keep}", self.scale, self.granularity)
+        let gptq = if self.gptq { ", gptq" } else { "" };
+        format!(
+            "{}/{}, {head}{bc}{keep}{gptq}",
+            self.scale, self.granularity
+        )
     }
 }
 
@@ -113,11 +123,14 @@ pub fn evaluate_stage(
     Ok(cocoeval::evaluate(&ds.gt, &run.dets).stats)
 }
 
-/// Quantize and validate every variant from one set of calibration statistics; `done` is
-/// called after each variant with its row. Returns the rows in variant order.
+/// Quantize and validate every variant from one set of calibration statistics (and, for
+/// GPTQ variants, the calibration images); `done` is called after each variant with its row.
+/// Returns the rows in variant order.
+#[allow(clippy::too_many_arguments)]
 pub fn run_variants(
     fg: &FusedGraph,
     stats: &CalibStats,
+    images: Option<CalibImages>,
     ds: &Dataset,
     p: &ValParams,
     variants: &[Variant],
@@ -126,7 +139,7 @@ pub fn run_variants(
 ) -> Result<Vec<SweepRow>> {
     let mut rows = Vec::with_capacity(variants.len());
     for v in variants {
-        let q = quantize::quantize(fg, stats, &v.config)?;
+        let q = quantize::quantize_with(fg, stats, &v.config, images)?;
         let s = evaluate_stage(&Stage::Quant(&q), ds, p, &v.name)?;
         let row = SweepRow::quant(v, &s, float_ap);
         done(&row);
@@ -169,7 +182,7 @@ mod tests {
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
         let v = standard_variants(CalibMethod::Mse);
-        assert_eq!(v.len(), 17);
+        assert_eq!(v.len(), 20);
         for (i, a) in v.iter().enumerate() {
             assert!(v[i + 1..]
                 .iter()
@@ -188,6 +201,9 @@ mod tests {
             "W8A8 pow2/channel int",
             "W6A8 pow2/channel int+qnms +bc",
             "W6A8 pow2/channel int+qnms +bc keep8=first,head",
+            "W4A8 pow2/channel int+qnms +bc keep8=first,head gptq",
+            "W6A8 pow2/channel int+qnms +bc gptq",
+            "W8A8 pow2/channel int+qnms +bc gptq",
         ] {
             assert!(has(n), "{n} missing");
         }

@@ -16,6 +16,8 @@ pub struct QWeights {
     pub scale: Vec<f64>,
     /// Per output channel exponent `f_w` (`s_w = 2^−f_w`; 0 with mult scales).
     pub frac: Vec<i32>,
+    /// Width of every weight (signed).
+    pub wbits: u32,
 }
 
 impl QWeights {
@@ -79,7 +81,12 @@ pub fn quantize_weights(w: &Array4<f32>, wbits: u32, cfg: &QuantConfig) -> QWeig
             *dst = ((v as f64 / sw).round()).clamp(-wm, wm) as i32;
         }
     }
-    QWeights { wq, scale, frac }
+    QWeights {
+        wq,
+        scale,
+        frac,
+        wbits,
+    }
 }
 
 /// Weight scale `(s, f)` for weights `ws` whose largest magnitude is `m` (`s = 2^-f` with

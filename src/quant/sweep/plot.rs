@@ -150,6 +150,7 @@ mod tests {
             qnms: true,
             bias_correct: false,
             keep8: vec![],
+            gptq: false,
             ap,
             ap50: ap,
             delta_ap: 0.0,

@@ -2,7 +2,7 @@
 //! bias-correction / mixed-width variants. Guarantees: [`dedup`] leaves no two identical
 //! configurations; names are derived from the configuration alone.
 
-use crate::quant::{CalibMethod, Granularity, HeadMode, QuantConfig, ScaleMode};
+use crate::quant::{CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
 
 /// One configuration of the sweep and its display name.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,8 +52,20 @@ pub fn corrected(v: Variant, keep8: &[&str]) -> Variant {
     }
 }
 
-/// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction) and
-/// ` keep8=first,head` suffixes when those options are on.
+/// The same variant with GPTQ rounding.
+pub fn gptq(v: Variant) -> Variant {
+    let config = QuantConfig {
+        rounding: Rounding::Gptq,
+        ..v.config
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
+/// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction),
+/// ` keep8=first,head` and ` gptq` suffixes when those options are on.
 pub fn variant_name(c: &QuantConfig) -> String {
     format!(
         "W{}A{} {}/{} {}{}",
@@ -73,6 +85,9 @@ fn extras_str(c: &QuantConfig) -> String {
     }
     if !c.keep8.is_empty() {
         s.push_str(&format!(" keep8={}", c.keep8.join(",")));
+    }
+    if c.rounding == Rounding::Gptq {
+        s.push_str(" gptq");
     }
     s
 }
@@ -113,8 +128,9 @@ pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
 /// The standard sweep: weights 8/6/4 bits × {pow2/channel, mult/channel, pow2/tensor} with
 /// the integer head and quantized NMS; plus W8A8 and W6A8 with the head in float, and W8A8
 /// with the integer head but the float NMS; then bias correction on pow2/channel (8/6/4 bits),
-/// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult. Activations are 8 bits
-/// throughout.
+/// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult; then GPTQ rounding
+/// (bias-corrected pow2/channel) at W4 with the first and head convolutions at 8 bits, W6 and
+/// W8. Activations are 8 bits throughout.
 pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     use Granularity::*;
     use HeadMode::*;
@@ -137,5 +153,9 @@ pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     let w6 = variant(6, Pow2, Channel, Int, true, method);
     v.push(corrected(w6, &["first", "head"]));
     v.push(corrected(variant(6, Mult, Channel, Int, true, method), &[]));
+    let pow2 = |w| variant(w, Pow2, Channel, Int, true, method);
+    v.push(gptq(corrected(pow2(4), &["first", "head"])));
+    v.push(gptq(corrected(pow2(6), &[])));
+    v.push(gptq(corrected(pow2(8), &[])));
     dedup(v)
 }
