@@ -5,21 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-fn yoloq(args: &[&str], data_dir: &Path) {
-    let o = Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
-        .args(args)
-        .env("YOLOQ_DATA_DIR", data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::yoloq_ok as yoloq;
 
 #[test]
 fn yolov8n_128_folded_places_on_the_up5k_at_the_board_clock() {

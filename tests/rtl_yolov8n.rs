@@ -7,22 +7,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn yoloq(args: &[&str], data_dir: &Path) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
-        .args(args)
-        .env("YOLOQ_DATA_DIR", data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use common::yoloq_ok as yoloq;
 
 /// Quantize, emit with `emit_args`, simulate whole in Verilator and check every layer; returns
 /// the quantized model's folder, the design's folder and the sample image (None: skipped).

@@ -4,7 +4,7 @@
 //! in CI (`CI=true`, any case, or 1/yes/on) or with `YOLOQ_REQUIRE_ALL=1` it is a failure.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// True when every prerequisite must be present (CI).
 pub fn require_all() -> bool {
@@ -51,4 +51,21 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Run the yoloq-gen binary with `YOLOQ_DATA_DIR` set to `data_dir`, as a user runs it; the
+/// command must succeed. Returns its standard output.
+pub fn yoloq_ok(args: &[&str], data_dir: &Path) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
+        .args(args)
+        .env("YOLOQ_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
 }
