@@ -43,13 +43,13 @@ impl Error {
     pub fn model(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Model {
             path: path.into(),
-            msg: msg.into(),
+            msg: one_line(msg.into()),
         }
     }
     pub fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Data {
             path: path.into(),
-            msg: msg.into(),
+            msg: one_line(msg.into()),
         }
     }
     pub fn arg(arg: impl Into<String>, msg: impl Into<String>) -> Self {
@@ -57,5 +57,15 @@ impl Error {
             arg: arg.into(),
             msg: msg.into(),
         }
+    }
+}
+
+/// A message that quotes names or text taken from a file (a zip record name, a yaml key)
+/// stays one line: line breaks in it are written as `\n` / `\r`.
+fn one_line(msg: String) -> String {
+    if msg.contains(['\n', '\r']) {
+        msg.replace('\n', "\\n").replace('\r', "\\r")
+    } else {
+        msg
     }
 }

@@ -58,6 +58,13 @@ pub fn decode_rgb_lenient(
         }
         Ok(ImageFormat::Png) => {
             let dec = PngDecoder::new(Cursor::new(bytes)).map_err(bad)?;
+            // The header's size is checked before the pixel buffer is allocated.
+            let (w, h) = image::ImageDecoder::dimensions(&dec);
+            if (w as usize).saturating_mul(h as usize) > jpeg::MAX_PIXELS {
+                return Err(format!(
+                    "image is {w}×{h} pixels, over the 2^30-pixel limit (as in OpenCV); downscale it"
+                ));
+            }
             DynamicImage::from_decoder(dec).map_err(bad)?
         }
         Ok(other) => {

@@ -225,7 +225,7 @@ fn torch_tensor_records() {
 /// makes the unpickler panic.
 #[test]
 fn fuzz_corpus_seeds_and_mutations_never_panic() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/unpickle");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/unpickle");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let seed = std::fs::read(entry.unwrap().path()).unwrap();
@@ -250,7 +250,7 @@ fn fuzz_corpus_seeds_and_mutations_never_panic() {
 #[test]
 #[ignore]
 fn write_fuzz_corpus() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/unpickle");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/unpickle");
     std::fs::create_dir_all(&dir).unwrap();
     let mut b = PtBuilder::default();
     let sd = P::OrderedDict(vec![

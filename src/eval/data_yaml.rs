@@ -35,11 +35,21 @@ struct DataYaml {
     splits: BTreeMap<String, serde_norway::Value>,
 }
 
-/// Open split `split` (`val`, `train`, `test`) of an Ultralytics dataset yaml. `path` is
-/// resolved against the yaml's folder when relative (Ultralytics uses its datasets dir).
-pub fn open_yolo_yaml(yaml: &Path, split: &str) -> Result<Dataset> {
-    let text = std::fs::read_to_string(yaml).map_err(|e| Error::io(yaml, e))?;
-    let y: DataYaml = serde_norway::from_str(&text)
+/// What a dataset yaml says about one split, before any file is looked at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataYamlSplit {
+    /// Class names in index order.
+    pub names: Vec<String>,
+    /// The dataset root (`path`, resolved against the yaml's folder when relative).
+    pub root: PathBuf,
+    /// The split's entries (folders or `.txt` image lists), relative to `root`.
+    pub entries: Vec<String>,
+}
+
+/// Parse the text of dataset yaml `yaml` for split `split`; touches no file (`yaml` names
+/// the file in errors and anchors a relative `path`).
+pub fn parse_data_yaml(text: &str, yaml: &Path, split: &str) -> Result<DataYamlSplit> {
+    let y: DataYaml = serde_norway::from_str(text)
         .map_err(|e| Error::data(yaml, format!("not a dataset yaml: {e}")))?;
     let names = match y.names {
         Some(Names::List(v)) => v,
@@ -86,6 +96,22 @@ pub fn open_yolo_yaml(yaml: &Path, split: &str) -> Result<Dataset> {
             ))
         }
     };
+    Ok(DataYamlSplit {
+        names,
+        root,
+        entries,
+    })
+}
+
+/// Open split `split` (`val`, `train`, `test`) of an Ultralytics dataset yaml. `path` is
+/// resolved against the yaml's folder when relative (Ultralytics uses its datasets dir).
+pub fn open_yolo_yaml(yaml: &Path, split: &str) -> Result<Dataset> {
+    let text = std::fs::read_to_string(yaml).map_err(|e| Error::io(yaml, e))?;
+    let DataYamlSplit {
+        names,
+        root,
+        entries,
+    } = parse_data_yaml(&text, yaml, split)?;
     let mut images = Vec::new();
     for e in entries {
         let mut p = root.join(&e);

@@ -9,8 +9,9 @@
 
 use super::coco80;
 use super::coco_json::{load_gt, CocoGt};
-pub use super::data_yaml::open_yolo_yaml;
+pub use super::data_yaml::{open_yolo_yaml, parse_data_yaml, DataYamlSplit};
 use super::yolo;
+pub use super::yolo::{parse_labels, Label};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 

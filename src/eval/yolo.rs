@@ -16,7 +16,7 @@ const IMAGE_EXTS: [&str; 3] = ["jpg", "jpeg", "png"];
 
 /// One label line: class and normalized `cx cy w h`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Label {
+pub struct Label {
     pub class: usize,
     pub xywh: [f64; 4],
 }
@@ -89,8 +89,8 @@ pub(crate) fn label_path(img: &Path) -> PathBuf {
     p
 }
 
-/// Parse one label file; `nc` is the number of classes.
-pub(crate) fn parse_labels(text: &str, path: &Path, nc: usize) -> Result<Vec<Label>> {
+/// Parse the text of label file `path` (named in errors); `nc` is the number of classes.
+pub fn parse_labels(text: &str, path: &Path, nc: usize) -> Result<Vec<Label>> {
     let mut out: Vec<Label> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let at = || PathBuf::from(format!("{}:{}", path.display(), i + 1));

@@ -27,7 +27,7 @@ use std::os::raw::c_int;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// OpenCV's `CV_IO_MAX_IMAGE_PIXELS` default.
-const MAX_PIXELS: usize = 1 << 30;
+pub(super) const MAX_PIXELS: usize = 1 << 30;
 
 /// Decoded pixels (not yet oriented) and the EXIF orientation to apply to them.
 pub(super) struct Decoded {

@@ -44,11 +44,17 @@ pub struct Checkpoint {
 /// Load any supported checkpoint, choosing the reader by content (zip magic) and extension.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_checkpoint(path, &bytes)
+}
+
+/// [`load_checkpoint`] on the file's bytes already in memory (`path` names the file in
+/// errors and its extension picks safetensors).
+pub fn parse_checkpoint(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     if bytes.starts_with(b"PK") {
-        torch_pt::load_pt(path, &bytes)
-    } else if path.extension().is_some_and(|e| e == "safetensors") || looks_like_safetensors(&bytes)
+        torch_pt::load_pt(path, bytes)
+    } else if path.extension().is_some_and(|e| e == "safetensors") || looks_like_safetensors(bytes)
     {
-        safetensors_io::load_safetensors(path, &bytes)
+        safetensors_io::load_safetensors(path, bytes)
     } else {
         Err(Error::model(
             path,
