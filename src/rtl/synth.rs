@@ -38,6 +38,9 @@ pub struct SynthReport {
     pub pnr: Option<Result<PnrReport, String>>,
     /// One engine placed and routed alone, when the whole design could not be placed.
     pub layer_pnr: Option<LayerPnr>,
+    /// A board design's bitstream, relative to the design folder (`None` when no board top
+    /// was placed), or why none was written (timing not met, packer missing): one line.
+    pub bitstream: Option<Result<String, String>>,
     /// Wall time of the whole-design Yosys run.
     pub secs: f64,
 }
@@ -103,8 +106,11 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
             let mhz = k.clock_hz() as f64 / 1e6;
             // A timing miss is reported (nextpnr's Fmax; icetime's sign-off on iCE40), not
             // fatal; the bitstream is written only for a design that closes.
-            p.args
-                .extend(["--timing-allow-fail".into(), "--freq".into(), mhz.to_string()]);
+            p.args.extend([
+                "--timing-allow-fail".into(),
+                "--freq".into(),
+                mhz.to_string(),
+            ]);
             p.args.extend(k.constraints().map(String::from));
         }
     }
@@ -146,18 +152,25 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         _ => None,
     };
     let mut pnr = pnr;
+    let mut bitstream = None;
     if let (Some(k), Some(Ok(p))) = (kit, &mut pnr) {
         let clock = k.clock_hz() as f64 / 1e6;
-        match b.family {
-            Family::Ice40 => p.icetime_mhz = Some(pnr::bitstream(dir, &rel, clock)?),
-            _ => {
-                let pack = tools.pack.as_deref().ok_or_else(|| Error::Tool {
+        let written = match b.family {
+            Family::Ice40 => pnr::bitstream(dir, &rel, clock).map(|mhz| {
+                p.icetime_mhz = Some(mhz);
+                format!("{rel}/yoloq.bin")
+            }),
+            _ => tools
+                .pack
+                .as_deref()
+                .ok_or_else(|| Error::Tool {
                     tool: "ecppack".into(),
                     msg: "not found on PATH".into(),
-                })?;
-                pnr::ecp5_bitstream(dir, &rel, p, clock, pack)?;
-            }
-        }
+                })
+                .and_then(|pack| pnr::ecp5_bitstream(dir, &rel, p, clock, pack))
+                .map(|_| format!("{rel}/yoloq.bit")),
+        };
+        bitstream = Some(written.map_err(|e| e.to_string()));
     }
     let layer_pnr = match &pnr {
         Some(Err(_)) if kit.is_none() => layer_pnr(dir, b, &m, &modules),
@@ -169,6 +182,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         total,
         pnr,
         layer_pnr,
+        bitstream,
         secs,
     })
 }

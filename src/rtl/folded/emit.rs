@@ -287,10 +287,7 @@ pub fn render_all(
     ux.insert("clks_per_bit", &super::board::clks_per_bit(hz)?);
     ux.insert("flash_base", &super::ulx3s::FLASH_BASE);
     ux.insert("flash_mode", &super::ulx3s::FLASH_MODE);
-    files.push((
-        ULX3S_TOP.into(),
-        render(&t, "folded/board_ulx3s.v", &ux)?,
-    ));
+    files.push((ULX3S_TOP.into(), render(&t, "folded/board_ulx3s.v", &ux)?));
     files.push((
         ULX3S_LPF.into(),
         include_str!("../../../templates/folded/ulx3s.lpf").into(),

@@ -13,10 +13,13 @@ use serde::Serialize;
 
 /// The board's oscillator (pin G2).
 pub const OSC_HZ: u64 = 25_000_000;
-/// The system clock of the folded design on this board.
+/// The system clock of the folded design on this board: the floor. nextpnr-ecp5
+/// closes the synthetic design at 56.1 MHz (docs/ecp5.md); the path that limits it starts
+/// at a block RAM's output without its output register.
 pub const CLOCK_HZ: u64 = 50_000_000;
-/// Where the weight image goes in the flash: above the 1.93 MB uncompressed 85F bitstream,
-/// the board file's `user_offset`.
+/// Where the weight image goes in the flash: above the uncompressed 85F bitstream (1.93 MB
+/// bare, 2.14 MB with the synthetic design's 90 initialised block RAMs), the board file's
+/// `user_offset`.
 pub const FLASH_BASE: u64 = 0x30_0000;
 /// Flash reads in dual I/O (BBh), which the IS25LP family takes without setting its
 /// non-volatile Quad Enable bit (the reader's quad mode sets a W25Q-only volatile bit).

@@ -69,6 +69,36 @@ impl Kit {
             Kit::Ulx3s => ["--lpf", crate::rtl::folded::emit::ULX3S_LPF],
         }
     }
+    /// The board's name as its users know it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kit::Icebreaker => "iCEBreaker",
+            Kit::Ulx3s => "ULX3S",
+        }
+    }
+    /// Where the weight image starts in the board's SPI flash.
+    pub fn flash_base(self) -> u64 {
+        match self {
+            Kit::Icebreaker => crate::rtl::folded::board::FLASH_BASE,
+            Kit::Ulx3s => crate::rtl::folded::ulx3s::FLASH_BASE,
+        }
+    }
+    /// The commands that write the bitstream `bit` and the weight image `flash` (at
+    /// [`Kit::flash_base`]) to the board's flash: iceprog for the iCEBreaker, openFPGALoader
+    /// for the ULX3S (`-o` writes a raw file at a flash offset).
+    pub fn program_commands(self, bit: &str, flash: &str) -> [String; 2] {
+        let at = self.flash_base();
+        match self {
+            Kit::Icebreaker => [
+                format!("iceprog {bit}"),
+                format!("iceprog -o {}k {flash}", at / 1024),
+            ],
+            Kit::Ulx3s => [
+                format!("openFPGALoader -b ulx3s -f {bit}"),
+                format!("openFPGALoader -b ulx3s -f -o {at:#x} {flash}"),
+            ],
+        }
+    }
     /// The system clock of the board top level.
     pub fn clock_hz(self) -> u64 {
         match self {
