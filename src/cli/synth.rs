@@ -75,13 +75,6 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
             println!("  Fmax {} (nextpnr)", fmax(p));
             if let Some(t) = p.icetime_mhz {
                 println!("  Fmax {t:.2} MHz (icetime sign-off)");
-                let d = a.dir.display();
-                println!(
-                    "bitstream {d}/synth/{}/yoloq.bin; program the iCEBreaker with:",
-                    b.name
-                );
-                println!("  iceprog {d}/synth/{}/yoloq.bin", b.name);
-                println!("  iceprog -o 1M {d}/board/flash.bin");
             }
         }
         Some(Err(e)) => println!("whole design not placed: {e}"),
@@ -114,5 +107,16 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
             Err(e) => println!("layer {} in harness not placed: {e}", l.module),
         }
     }
-    Ok(())
+    match (&r.bitstream, b.kit) {
+        (Some(Ok(bit)), Some(kit)) => {
+            let d = a.dir.display();
+            println!("bitstream {d}/{bit}; program the {} with:", kit.title());
+            for c in kit.program_commands(&format!("{d}/{bit}"), &format!("{d}/board/flash.bin")) {
+                println!("  {c}");
+            }
+            Ok(())
+        }
+        (Some(Err(e)), _) => anyhow::bail!("{e}"),
+        _ => Ok(()),
+    }
 }

@@ -12,8 +12,9 @@ pub mod board;
 pub mod harness;
 pub mod pnr;
 pub mod stat;
+pub mod tools;
 
-pub use board::{board, Board, Family, Memory, MemoryKind, Pnr, Resources, BOARDS};
+pub use board::{board, Board, Family, Kit, Memory, MemoryKind, Pnr, Resources, BOARDS};
 pub use harness::{layer_pnr, LayerPnr};
 pub use pnr::{parse_pnr, PnrReport};
 pub use stat::{parse_stat, Usage};
@@ -37,16 +38,16 @@ pub struct SynthReport {
     pub pnr: Option<Result<PnrReport, String>>,
     /// One engine placed and routed alone, when the whole design could not be placed.
     pub layer_pnr: Option<LayerPnr>,
+    /// A board design's bitstream, relative to the design folder (`None` when no board top
+    /// was placed), or why none was written (timing not met, packer missing): one line.
+    pub bitstream: Option<Result<String, String>>,
     /// Wall time of the whole-design Yosys run.
     pub secs: f64,
 }
 
-/// Run Yosys on the script `dir/rel/synth.ys` (from `dir`), logging to `rel/yosys.log`.
-pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
-    let yosys = which::which("yosys").map_err(|_| Error::Tool {
-        tool: "yosys".into(),
-        msg: "not found on PATH; install it (Debian: apt-get install yosys)".into(),
-    })?;
+/// Run Yosys (`yosys`, the path found by [`tools::find`]) on the script `dir/rel/synth.ys`
+/// (from `dir`), logging to `rel/yosys.log`.
+pub fn run_yosys(dir: &Path, rel: &str, yosys: &Path) -> Result<()> {
     let mut c = Command::new(yosys);
     c.current_dir(dir)
         .args(["-q", "-l"])
@@ -61,57 +62,60 @@ pub fn run_yosys(dir: &Path, rel: &str) -> Result<()> {
 
 /// The files one synthesis run writes into `synth/<board>/` after Yosys: a run removes the
 /// previous run's before it starts.
-const STALE: [&str; 5] = [
+const STALE: [&str; 7] = [
     "netlist.json",
     "pnr.json",
     "design.asc",
+    "design.config",
     "icetime.txt",
     "yoloq.bin",
+    "yoloq.bit",
 ];
 
 /// Write and run the Yosys script for `board` on the design in `dir`.
 pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
     let mut m = read_manifest(dir)?;
+    let tools = tools::find(b, pnr)?;
     let rel = format!("synth/{}", b.name);
     let work = dir.join(&rel);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     // A previous run's placement, timing report and bitstream must not outlive a run that
-    // fails before writing its own (a stale yoloq.bin would be flashed by mistake).
+    // fails before writing its own (a stale bitstream would be flashed by mistake).
     for f in STALE {
         let p = work.join(f);
         if p.is_file() {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
-    // A folded design on iCE40 is built as the board: its top level with the PLL, pads, flash
-    // reader and UART, placed on the iCEBreaker's pins at the PLL's clock.
-    let board_top = m.arch == super::Arch::Folded
-        && b.family == Family::Ice40
-        && dir.join("board/yq_board.v").is_file();
+    // A folded design on a development board is built as the board: its top level with the
+    // PLL, pads, flash reader and UART, placed on the board's pins at the PLL's clock.
+    let kit = b
+        .kit
+        .filter(|k| m.arch == super::Arch::Folded && dir.join(k.top_file()).is_file());
     let mut nextpnr = b.nextpnr.clone();
-    if board_top {
+    if let Some(k) = kit {
         for f in super::folded::emit::BOARD_PRIMS.iter() {
             m.rtl.push(format!("board/{}", f.0));
         }
-        m.rtl.push("board/yq_board.v".into());
+        m.rtl.push(k.top_file().into());
         m.top = "yq_board".into();
         if let Some(p) = &mut nextpnr {
             if let Some(i) = p.args.iter().position(|a| a == "--freq") {
                 p.args.drain(i..i + 2);
             }
-            let mhz = super::folded::emit::BOARD_HZ as f64 / 1e6;
-            // A timing miss is reported (nextpnr's Fmax, then icetime's sign-off), not fatal.
+            let mhz = k.clock_hz() as f64 / 1e6;
+            // A timing miss is reported (nextpnr's Fmax; icetime's sign-off on iCE40), not
+            // fatal; the bitstream is written only for a design that closes.
             p.args.extend([
                 "--timing-allow-fail".into(),
                 "--freq".into(),
                 mhz.to_string(),
-                "--pcf".into(),
-                "board/icebreaker.pcf".into(),
             ]);
+            p.args.extend(k.constraints().map(String::from));
         }
     }
-    // Vendor cells (SB_IO, SB_PLL40_PAD) are known only inside synth_ice40.
-    let check = if board_top {
+    // Vendor cells (PLL, pads) are known only inside the family's synth pass.
+    let check = if kit.is_some() {
         String::new()
     } else {
         format!("hierarchy -check -top {}\n", m.top)
@@ -122,13 +126,13 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         ys.push('\n');
     }
     ys.push_str(&format!("tee -q -o {rel}/stat.json stat -json\n"));
-    let run_pnr = pnr && b.nextpnr.is_some();
+    let run_pnr = tools.nextpnr.is_some();
     if run_pnr {
         ys.push_str(&format!("flatten\nwrite_json {rel}/netlist.json\n"));
     }
     crate::util::write_atomic_str(&work.join("synth.ys"), &ys)?;
     let t0 = Instant::now();
-    run_yosys(dir, &rel)?;
+    run_yosys(dir, &rel, &tools.yosys)?;
     let secs = t0.elapsed().as_secs_f64();
     let stat_path = work.join("stat.json");
     let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;
@@ -140,22 +144,36 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         .filter_map(|l| per.get(&l.module).map(|u| (l.module.clone(), u.clone())))
         .collect();
     modules.push((m.top.clone(), total.clone()));
-    let pnr = match &nextpnr {
-        Some(p) if run_pnr => Some(
-            pnr::place_route(dir, &rel, p)
+    let pnr = match (&nextpnr, &tools.nextpnr) {
+        (Some(p), Some(exe)) => Some(
+            pnr::place_route(dir, &rel, p, exe, b.family)
                 .map_err(|e| pnr::failure(&e.to_string(), &total, &b.resources, &b.name)),
         ),
         _ => None,
     };
     let mut pnr = pnr;
-    if board_top {
-        if let Some(Ok(p)) = &mut pnr {
-            let clock = super::folded::emit::BOARD_HZ as f64 / 1e6;
-            p.icetime_mhz = Some(pnr::bitstream(dir, &rel, clock)?);
-        }
+    let mut bitstream = None;
+    if let (Some(k), Some(Ok(p))) = (kit, &mut pnr) {
+        let clock = k.clock_hz() as f64 / 1e6;
+        let written = match b.family {
+            Family::Ice40 => pnr::bitstream(dir, &rel, clock).map(|mhz| {
+                p.icetime_mhz = Some(mhz);
+                format!("{rel}/yoloq.bin")
+            }),
+            _ => tools
+                .pack
+                .as_deref()
+                .ok_or_else(|| Error::Tool {
+                    tool: "ecppack".into(),
+                    msg: "not found on PATH".into(),
+                })
+                .and_then(|pack| pnr::ecp5_bitstream(dir, &rel, p, clock, pack))
+                .map(|_| format!("{rel}/yoloq.bit")),
+        };
+        bitstream = Some(written.map_err(|e| e.to_string()));
     }
     let layer_pnr = match &pnr {
-        Some(Err(_)) if !board_top => layer_pnr(dir, b, &m, &modules),
+        Some(Err(_)) if kit.is_none() => layer_pnr(dir, b, &m, &modules),
         _ => None,
     };
     Ok(SynthReport {
@@ -164,6 +182,7 @@ pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
         total,
         pnr,
         layer_pnr,
+        bitstream,
         secs,
     })
 }

@@ -76,6 +76,10 @@ pub const BOARD_PRIMS: [(&str, &str); 4] = [
 /// UART divider is 24 clocks per bit (1 Mbaud exactly).
 pub const BOARD_HZ: u64 = 24_000_000;
 
+/// The ULX3S board top level and its pin constraints, inside a design.
+pub const ULX3S_TOP: &str = "board/ulx3s/yq_board.v";
+pub const ULX3S_LPF: &str = "board/ulx3s/ulx3s.lpf";
+
 /// The flash model, for the board testbench.
 pub const FLASH_MODEL: (&str, &str) = (
     "yq_flash_model.v",
@@ -88,7 +92,11 @@ pub const HOST_DPI: (&str, &str) = (
     include_str!("../../../templates/folded/sim/host_dpi.c"),
 );
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
+    (
+        "folded/board_ulx3s.v",
+        include_str!("../../../templates/folded/board_ulx3s.v.tera"),
+    ),
     (
         "folded/board_harness.v",
         include_str!("../../../templates/folded/board_harness.v.tera"),
@@ -271,6 +279,19 @@ pub fn render_all(
     for (name, src) in BOARD_PRIMS {
         files.push((format!("board/{name}"), src.to_string()));
     }
+    // The ULX3S top level and pins: the same engine and board primitives, the ECP5's PLL,
+    // pads and configuration-clock access (`synth --board ulx3s-85f`).
+    let mut ux = ctx.clone();
+    let hz = super::ulx3s::CLOCK_HZ;
+    ux.insert("pll", &super::ulx3s::pll(super::ulx3s::OSC_HZ, hz)?);
+    ux.insert("clks_per_bit", &super::board::clks_per_bit(hz)?);
+    ux.insert("flash_base", &super::ulx3s::FLASH_BASE);
+    ux.insert("flash_mode", &super::ulx3s::FLASH_MODE);
+    files.push((ULX3S_TOP.into(), render(&t, "folded/board_ulx3s.v", &ux)?));
+    files.push((
+        ULX3S_LPF.into(),
+        include_str!("../../../templates/folded/ulx3s.lpf").into(),
+    ));
     // The simulated board: the same host protocol over the UART, weights through the flash
     // reader from the flash model.
     ctx.insert("half_period_ns", &format!("{:.3}", 5e8 / BOARD_HZ as f64));

@@ -23,6 +23,7 @@ pub mod host;
 pub mod nms;
 pub mod post;
 pub mod scratch;
+pub mod ulx3s;
 
 use super::plan::{LayerKind, LayerPlan, Plan};
 use crate::error::{Error, Result};

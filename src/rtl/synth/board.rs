@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Board files shipped with the tool (`boards/`).
-pub const BOARDS: [(&str, &str); 4] = [
+pub const BOARDS: [(&str, &str); 5] = [
     ("generic", include_str!("../../../boards/generic.yaml")),
     ("ice40", include_str!("../../../boards/ice40.yaml")),
+    ("ulx3s-85f", include_str!("../../../boards/ulx3s-85f.yaml")),
     ("ecp5", include_str!("../../../boards/ecp5.yaml")),
     ("xc7", include_str!("../../../boards/xc7.yaml")),
 ];
@@ -38,6 +39,71 @@ impl Family {
             Family::Ice40 => "ice40",
             Family::Ecp5 => "ecp5",
             Family::Xc7 => "xc7",
+        }
+    }
+}
+
+/// A development board the folded design has a top level for (PLL, pads, flash, UART):
+/// `synth` builds that top level instead of the bare engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kit {
+    /// iCEBreaker (iCE40 UP5K): `board/yq_board.v`, `board/icebreaker.pcf`.
+    Icebreaker,
+    /// ULX3S (ECP5 85F): `board/ulx3s/yq_board.v`, `board/ulx3s/ulx3s.lpf`.
+    Ulx3s,
+}
+
+impl Kit {
+    /// The board top level inside an emitted folded design.
+    pub fn top_file(self) -> &'static str {
+        match self {
+            Kit::Icebreaker => "board/yq_board.v",
+            Kit::Ulx3s => crate::rtl::folded::emit::ULX3S_TOP,
+        }
+    }
+    /// nextpnr's constraint option and file.
+    pub fn constraints(self) -> [&'static str; 2] {
+        match self {
+            Kit::Icebreaker => ["--pcf", "board/icebreaker.pcf"],
+            Kit::Ulx3s => ["--lpf", crate::rtl::folded::emit::ULX3S_LPF],
+        }
+    }
+    /// The board's name as its users know it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kit::Icebreaker => "iCEBreaker",
+            Kit::Ulx3s => "ULX3S",
+        }
+    }
+    /// Where the weight image starts in the board's SPI flash.
+    pub fn flash_base(self) -> u64 {
+        match self {
+            Kit::Icebreaker => crate::rtl::folded::board::FLASH_BASE,
+            Kit::Ulx3s => crate::rtl::folded::ulx3s::FLASH_BASE,
+        }
+    }
+    /// The commands that write the bitstream `bit` and the weight image `flash` (at
+    /// [`Kit::flash_base`]) to the board's flash: iceprog for the iCEBreaker, openFPGALoader
+    /// for the ULX3S (`-o` writes a raw file at a flash offset).
+    pub fn program_commands(self, bit: &str, flash: &str) -> [String; 2] {
+        let at = self.flash_base();
+        match self {
+            Kit::Icebreaker => [
+                format!("iceprog {bit}"),
+                format!("iceprog -o {}k {flash}", at / 1024),
+            ],
+            Kit::Ulx3s => [
+                format!("openFPGALoader -b ulx3s -f {bit}"),
+                format!("openFPGALoader -b ulx3s -f -o {at:#x} {flash}"),
+            ],
+        }
+    }
+    /// The system clock of the board top level.
+    pub fn clock_hz(self) -> u64 {
+        match self {
+            Kit::Icebreaker => crate::rtl::folded::emit::BOARD_HZ,
+            Kit::Ulx3s => crate::rtl::folded::ulx3s::CLOCK_HZ,
         }
     }
 }
@@ -178,6 +244,9 @@ pub struct Board {
     #[serde(default)]
     pub memories: Vec<Memory>,
     pub nextpnr: Option<Pnr>,
+    /// The development board whose top level a folded design is built as.
+    #[serde(default)]
+    pub kit: Option<Kit>,
 }
 
 impl Board {
@@ -241,7 +310,8 @@ pub fn board(name: &str) -> Result<Board> {
             return Err(Error::arg(
                 "--board",
                 format!(
-                    "unknown board `{name}`; use generic, ice40, ecp5, xc7 or a board .yaml file"
+                    "unknown board `{name}`; use {} or a board .yaml file",
+                    BOARDS.map(|b| b.0).join(", ")
                 ),
             ))
         }
@@ -258,8 +328,11 @@ mod tests {
         for (name, _) in BOARDS {
             let b = board(name).unwrap();
             assert_eq!(b.name, name);
-            assert_eq!(b.family.as_str(), name);
+            let family = if name == "ulx3s-85f" { "ecp5" } else { name };
+            assert_eq!(b.family.as_str(), family);
         }
+        assert_eq!(board("ice40").unwrap().kit, Some(Kit::Icebreaker));
+        assert_eq!(board("ulx3s-85f").unwrap().kit, Some(Kit::Ulx3s));
         let b = board("ice40").unwrap();
         assert_eq!(b.arch, Arch::Folded);
         assert_eq!(b.clock_mhz, Some(12.0));

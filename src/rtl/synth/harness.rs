@@ -162,8 +162,15 @@ pub fn place_layer(dir: &Path, b: &Board, m: &Manifest, module: &str) -> Result<
         "tee -q -o {rel}/stat.json stat -json\nflatten\nwrite_json {rel}/netlist.json\n"
     ));
     crate::util::write_atomic_str(&work.join("synth.ys"), &ys)?;
-    super::run_yosys(dir, &rel)?;
-    place_route(dir, &rel, p)
+    let t = super::tools::find(b, true)?;
+    super::run_yosys(dir, &rel, &t.yosys)?;
+    let exe = t.nextpnr.ok_or_else(|| {
+        Error::arg(
+            "--board",
+            format!("board {} has no nextpnr section", b.name),
+        )
+    })?;
+    place_route(dir, &rel, p, &exe, b.family)
 }
 
 /// [`pick_layer`] then [`place_layer`], timed; `None` when no conv module fits the board.

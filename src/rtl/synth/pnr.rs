@@ -4,7 +4,7 @@
 //! Guarantees: utilisation and Fmax come from the report JSON, never from log text; the
 //! work files (`pnr.json`, `design.asc`) go next to the netlist in the given work directory.
 
-use super::{Pnr, Resources, Usage};
+use super::{Family, Pnr, Resources, Usage};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -32,21 +32,29 @@ impl PnrReport {
     }
 }
 
-/// Run nextpnr on `<dir>/<rel>/netlist.json` (from `dir`) and parse its report.
-pub fn place_route(dir: &Path, rel: &str, p: &Pnr) -> Result<PnrReport> {
-    let tool = which::which(&p.tool).map_err(|_| Error::Tool {
-        tool: p.tool.clone(),
-        msg: "not found on PATH; install it (Debian: apt-get install nextpnr-ice40)".into(),
-    })?;
-    let mut c = Command::new(tool);
+/// Run nextpnr (`exe`, for a board of `family`) on `<dir>/<rel>/netlist.json` (from `dir`,
+/// relative paths only) and parse its report. The placed design goes to `rel/design.asc`
+/// (iCE40) or `rel/design.config` (ECP5).
+pub fn place_route(
+    dir: &Path,
+    rel: &str,
+    p: &Pnr,
+    exe: &Path,
+    family: Family,
+) -> Result<PnrReport> {
+    let mut c = Command::new(exe);
     c.current_dir(dir)
         .args(&p.args)
         .arg("--json")
         .arg(format!("{rel}/netlist.json"))
         .arg("--report")
         .arg(format!("{rel}/pnr.json"))
-        .arg("--asc")
-        .arg(format!("{rel}/design.asc"));
+        .arg("-l")
+        .arg(format!("{rel}/nextpnr.log"));
+    match family {
+        Family::Ecp5 => c.arg("--textcfg").arg(format!("{rel}/design.config")),
+        _ => c.arg("--asc").arg(format!("{rel}/design.asc")),
+    };
     let spin = crate::progress::spinner(&format!("{}: {rel}", p.tool));
     let r = super::super::sim::run_checked(c, &p.tool);
     spin.finish_and_clear();
@@ -99,6 +107,34 @@ pub fn bitstream(dir: &Path, rel: &str, clock_mhz: f64) -> Result<f64> {
         .arg(format!("{rel}/yoloq.bin"));
     super::super::sim::run_checked(p, "icepack")?;
     Ok(mhz)
+}
+
+/// After a placed ECP5 board design: when nextpnr's Fmax (its timing analysis is the
+/// sign-off on ECP5) reaches the clock of `clock_mhz`, the bitstream `yoloq.bit` by `pack`
+/// (ecppack); a design that does not close gets no bitstream (one line saying so).
+pub fn ecp5_bitstream(
+    dir: &Path,
+    rel: &str,
+    p: &PnrReport,
+    clock_mhz: f64,
+    pack: &Path,
+) -> Result<()> {
+    let bit = dir.join(rel).join("yoloq.bit");
+    let fmax = p.fmax_mhz.unwrap_or(0.0);
+    if fmax < clock_mhz {
+        let _ = std::fs::remove_file(&bit);
+        return Err(Error::Other(format!(
+            "nextpnr-ecp5: the placed design closes {fmax:.2} MHz, below its {clock_mhz} MHz clock; no yoloq.bit written (see {rel}/nextpnr.log)"
+        )));
+    }
+    let mut c = Command::new(pack);
+    c.current_dir(dir)
+        .arg(format!("{rel}/design.config"))
+        .arg(format!("{rel}/yoloq.bit"));
+    let spin = crate::progress::spinner(&format!("ecppack: {rel}"));
+    let r = super::super::sim::run_checked(c, "ecppack");
+    spin.finish_and_clear();
+    r.map(|_| ())
 }
 
 /// The frequency of icetime's critical path: `Total path delay: 46.53 ns (21.49 MHz)`.

@@ -11,8 +11,9 @@
 // (register, table and memory reads issued) and S_E (execute, write, next instruction
 // fetched): 2 + 2 * instructions cycles from `go` to `done`, raised after Halt.
 //
-// Memory port: byte reads (rd_data) and word reads (rd_word, even addresses), 1-cycle latency;
-// byte writes, or word writes with wr_wide at even addresses (the core ignores bit 0).
+// Memory port: byte reads (rd_data) and word reads (rd_word, even addresses), 1-cycle latency,
+// issued in every S_X; byte writes, or word writes with wr_wide at even addresses (the core
+// ignores bit 0).
 module yq_fold_post #(
     parameter AW = 17, parameter KW = 16,
     parameter PAW = 9, parameter PDEPTH = 512,
@@ -116,13 +117,21 @@ module yq_fold_post #(
     assign next_pc = (op == RET) ? link : take ? arg[PAW-1:0] : pc + 1'b1;
 
     // ---- memory port -------------------------------------------------------------------------
-    // addresses and data ungated: the core selects this unit's port by rd_en / wr_en
-    assign rd_en = (st == S_X) && (op == LDB || op == LDW);
+    // Addresses and data ungated: the core selects this unit's port by rd_en / wr_en. Every
+    // port signal comes from a flip-flop, never from the program memory's output (a block
+    // RAM's clock-to-output is the slowest start of a path on ECP5): a read is issued in every
+    // S_X (only loads use its data; the stage runs alone, so the port is free), and the store
+    // decode is registered in S_X for the write in S_E.
+    reg x_st, x_wide, x_hi;
+    always @(posedge clk) if (st == S_X) begin
+        x_st <= (op == STB) || (op == STW); x_wide <= (op == STW); x_hi <= hi;
+    end
+    assign rd_en = (st == S_X);
     assign rd_addr = m;
-    assign wr_en = (st == S_E) && (op == STB || op == STW);
-    assign wr_wide = (op == STW);
+    assign wr_en = (st == S_E) && x_st;
+    assign wr_wide = x_wide;
     assign wr_addr = m;
-    assign wr_data = {a[15:8], hi ? a[15:8] : a[7:0]};
+    assign wr_data = {a[15:8], x_hi ? a[15:8] : a[7:0]};
 
     always @(posedge clk) begin
         done <= 1'b0;
