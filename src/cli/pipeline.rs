@@ -165,6 +165,23 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     let url = yoloq_gen::import::download::model_url();
     let model_path =
         yoloq_gen::import::download::resolve_model(a.model.as_deref(), &super::cache_dir(), &url)?;
+    if a.synth && b.arch == rtl::Arch::Layerseq {
+        // One engine per convolution, each with its lanes' multipliers and its weights in ROM:
+        // a board with too few DSPs or too little memory is refused before any stage (the
+        // head's convolutions only add to these bounds).
+        let g = model::FloatGraph::load(&model_path)?;
+        let convs: Vec<_> = g
+            .graph()
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                yoloq_gen::graph::Op::Conv(c) => Some(c.weight.len() as u64),
+                _ => None,
+            })
+            .collect();
+        let weight_bits = convs.iter().sum::<u64>() * u64::from(cfg.wbits);
+        rtl::synth::estimate::check_layerseq(convs.len(), o.emit.parallel, weight_bits, &b)?;
+    }
     let entries: Vec<String> = [&import_dir, &qdir, &val_dir, &rtl_dir]
         .iter()
         .filter_map(|p| p.file_name()?.to_str().map(|n| format!("{n}/")))
@@ -242,6 +259,10 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     emit_cmd.extend(o.emit.flags());
     emit_cmd.extend(["--image".into(), p(&sample), "--out".into(), p(&rtl_dir)]);
     println!("  by hand: {}", command(&emit_cmd));
+    if a.synth && !o.synth.no_estimate {
+        // The design exists now: its resource estimate, before simulation and Yosys.
+        rtl::synth::estimate::check(&rtl_dir, &b)?;
+    }
 
     let mut sim_cmd = vec!["sim".into(), p(&rtl_dir)];
     sim_cmd.extend(o.sim.flags());

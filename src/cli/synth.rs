@@ -4,7 +4,7 @@
 use super::args::BoardOpt;
 use clap::Args;
 use std::path::{Path, PathBuf};
-use yoloq_gen::rtl::synth::{board, synthesize, PnrReport};
+use yoloq_gen::rtl::synth::{board, estimate, synthesize, PnrReport};
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {
@@ -26,6 +26,10 @@ pub struct SynthOpts {
     /// Skip place-and-route even where the board has it.
     #[arg(long)]
     pub no_pnr: bool,
+    /// Run Yosys even when the resource estimate says the design cannot fit the board (to
+    /// measure it, or to place one layer engine alone).
+    #[arg(long)]
+    pub no_estimate: bool,
 }
 
 impl Default for SynthOpts {
@@ -39,6 +43,7 @@ impl SynthOpts {
     pub fn flags(&self) -> Vec<String> {
         let mut v = vec![format!("--board={}", self.board.board.0)];
         v.extend(self.no_pnr.then(|| "--no-pnr".to_string()));
+        v.extend(self.no_estimate.then(|| "--no-estimate".to_string()));
         v
     }
 }
@@ -52,6 +57,10 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
 /// `synth` and the main job's `--synth`.
 pub fn synthesize_design(dir: &Path, o: &SynthOpts, json: Option<&Path>) -> anyhow::Result<()> {
     let b = board(&o.board.board.0)?;
+    if !o.no_estimate {
+        // A design that cannot fit is refused in seconds, before Yosys starts.
+        estimate::check(dir, &b)?;
+    }
     let r = synthesize(dir, &b, !o.no_pnr)?;
     if let Some(j) = json {
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&r)?)?;
