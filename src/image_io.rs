@@ -8,6 +8,9 @@
 //! - Every failure (missing, unreadable, truncated, corrupt, unsupported format) is a single-line
 //!   [`Error`] naming the file and what to do; a JPEG with a libjpeg warning counts as corrupt
 //!   ([`decode_rgb_lenient`] keeps OpenCV's behaviour for comparisons).
+//! - Memory is bounded before any pixel buffer exists: the header's size is checked against
+//!   [`MAX_PIXELS`] and against what the file's bytes can encode at most ([`check_size`]), so a
+//!   small file cannot make the decoder allocate gigabytes.
 //! - [`save_png`] writes through [`write_atomic`], so no half-written file is ever left behind.
 
 use crate::error::{Error, Result};
@@ -18,6 +21,39 @@ use std::io::Cursor;
 use std::path::Path;
 
 mod jpeg;
+
+/// The largest image accepted: 2^26 pixels (8192×8192, 192 MB as RGB; a 50-megapixel photo
+/// fits). The network sees at most `--imgsz` (640) pixels a side, so larger inputs only cost
+/// memory; OpenCV's own limit (2^30) lets a header ask for 3 GB.
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// Refuse a `w`×`h` header that needs more pixels than [`MAX_PIXELS`], or more than
+/// `per_byte` pixels for each of the file's `len` bytes (`per_byte` is the most a file of
+/// that format can encode; `None` when the format has no such bound). A file claiming more
+/// than its bytes can hold is truncated whatever its header says, so this refuses no image
+/// the decoder would have read in full.
+pub(crate) fn check_size(
+    format: &str,
+    w: u64,
+    h: u64,
+    len: usize,
+    per_byte: Option<u64>,
+) -> std::result::Result<(), String> {
+    let px = w.saturating_mul(h);
+    if px > MAX_PIXELS {
+        return Err(format!(
+            "{format} header claims {w}×{h} pixels, over the limit of 2^26 (67,108,864) pixels; downscale the image"
+        ));
+    }
+    if let Some(k) = per_byte {
+        if px > k.saturating_mul(len as u64) {
+            return Err(format!(
+                "{format} header claims {w}×{h} pixels but the file has {len} bytes, which can encode at most {k} pixels per byte; the file is truncated or corrupt, re-export it"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Decode a JPEG or PNG file into an 8-bit RGB image. A JPEG that libjpeg warns about (cut
 /// short, corrupt data) is unreadable: its pixels would be partly invented.
@@ -58,13 +94,11 @@ pub fn decode_rgb_lenient(
         }
         Ok(ImageFormat::Png) => {
             let dec = PngDecoder::new(Cursor::new(bytes)).map_err(bad)?;
-            // The header's size is checked before the pixel buffer is allocated.
+            // The header's size is checked before the pixel buffer is allocated. Deflate
+            // expands a byte into at most 1032 bytes (258-byte matches at about two bits
+            // each), and the smallest PNG pixel is one bit: at most 8 × 1032 pixels per byte.
             let (w, h) = image::ImageDecoder::dimensions(&dec);
-            if (w as usize).saturating_mul(h as usize) > jpeg::MAX_PIXELS {
-                return Err(format!(
-                    "image is {w}×{h} pixels, over the 2^30-pixel limit (as in OpenCV); downscale it"
-                ));
-            }
+            check_size("PNG", w.into(), h.into(), bytes.len(), Some(8 * 1032))?;
             DynamicImage::from_decoder(dec).map_err(bad)?
         }
         Ok(other) => {

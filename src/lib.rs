@@ -5,6 +5,7 @@
 
 pub mod architecture;
 pub mod compact_yaml;
+pub mod defaults;
 pub mod draw;
 pub mod error;
 pub mod eval;

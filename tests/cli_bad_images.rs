@@ -262,3 +262,30 @@ fn calibration_names_and_skips_a_truncated_image() {
         "{err}"
     );
 }
+
+/// A 167-byte JPEG whose header claims 20039×35152 pixels (the image fuzzer's finding) is
+/// refused from its header: named, skipped and counted by `predict`, fatal with `--strict`,
+/// without the gigabytes libjpeg would allocate for it (4.2 GB peak RSS before the check).
+#[test]
+fn predict_refuses_a_jpeg_header_larger_than_its_file_without_decoding() {
+    let (Some(model), Some(bus)) = (
+        common::shared("models/yolov8n-coco-synthbn.pt"),
+        common::shared("data/samples/bus.jpg"),
+    ) else {
+        return;
+    };
+    let huge = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/image/jpeg-704mpx-header-167-bytes");
+    let (ok, _, err) = yoloq(&["predict", "--model", s(&model), s(&bus), s(&huge)]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("jpeg-704mpx-header-167-bytes: JPEG header claims 20039×35152 pixels")
+            && err.contains("skipped 1 unreadable image(s) of 2"),
+        "{err}"
+    );
+    let (ok, _, err) = yoloq(&["predict", "--strict", "--model", s(&model), s(&huge)]);
+    assert!(
+        !ok && err.contains("limit of 2^26") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

@@ -183,7 +183,7 @@ fn png_with_a_huge_header_size_is_refused_before_allocating() {
     .concat();
     let e = decode_rgb(&png).unwrap_err();
     assert!(
-        e.contains("65535×65535") && e.contains("2^30-pixel limit"),
+        e.contains("65535×65535") && e.contains("limit of 2^26"),
         "{e}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +192,54 @@ fn png_with_a_huge_header_size_is_refused_before_allocating() {
     let e = yoloq_gen::image_io::load_rgb(&p).unwrap_err().to_string();
     check_err(&p.display().to_string(), &e);
     // The fuzzer's own input (checksums wrong) is an error too.
-    assert!(decode_rgb(&inputs("regressions", "image")[0].1).is_err());
+    assert!(decode_rgb(&regression("image", "png-huge-header")).is_err());
+    // 1024×1024 claimed in 68 bytes: over 8 × 1032 pixels per byte, refused by size first.
+    let ihdr = [
+        &1024u32.to_be_bytes()[..],
+        &1024u32.to_be_bytes(),
+        &[8, 2, 0, 0, 0],
+    ]
+    .concat();
+    let small = [&png[..8], &chunk(b"IHDR", &ihdr), &png[33..]].concat();
+    let e = decode_rgb(&small).unwrap_err();
+    assert!(e.contains("at most 8256 pixels per byte"), "{e}");
+}
+
+fn regression(target: &str, name: &str) -> Vec<u8> {
+    std::fs::read(fuzz_dir("regressions", target).join(name)).unwrap()
+}
+
+/// Fuzzer finding (image target): a 167-byte baseline JPEG whose header claims 20039×35152
+/// pixels made libjpeg allocate the whole image (4.2 GB peak RSS) before its truncation
+/// warning rejected it. Now refused from the header: over the absolute cap, and, with the
+/// size set to 4096×4096 (under the cap), over what 167 bytes of Huffman data can encode.
+#[test]
+fn jpeg_header_claiming_more_pixels_than_its_bytes_hold_is_refused_before_decoding() {
+    let b = regression("image", "jpeg-704mpx-header-167-bytes");
+    let e = decode_rgb(&b).unwrap_err();
+    assert!(
+        e.contains("20039×35152") && e.contains("limit of 2^26"),
+        "{e}"
+    );
+    // The SOF0 segment: FF C0, length, precision, height, width.
+    let sof = b.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    assert_eq!(&b[sof + 5..sof + 9], &[0x89, 0x50, 0x4e, 0x47]);
+    let mut smaller = b.clone();
+    smaller[sof + 5..sof + 9].copy_from_slice(&[0x10, 0x00, 0x10, 0x00]);
+    let e = decode_rgb(&smaller).unwrap_err();
+    assert!(
+        e.contains("4096×4096") && e.contains("167 bytes") && e.contains("8192 pixels per byte"),
+        "{e}"
+    );
+    // At 64×64 the same bytes reach the decoder, which finds them corrupt.
+    smaller[sof + 5..sof + 9].copy_from_slice(&[0x00, 0x40, 0x00, 0x40]);
+    let e = decode_rgb(&smaller).unwrap_err();
+    assert!(e.contains("libjpeg"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.jpg");
+    std::fs::write(&p, &b).unwrap();
+    let e = yoloq_gen::image_io::load_rgb(&p).unwrap_err().to_string();
+    check_err(&p.display().to_string(), &e);
 }
 
 fn safetensors_seed(tensors: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {

@@ -5,32 +5,17 @@
 use std::path::{Path, PathBuf};
 use yoloq_gen::Error;
 
-/// Defaults shared by the main job and the subcommands.
-pub mod defaults {
-    /// Calibration and validation input size.
-    pub const IMGSZ: usize = 640;
-    /// Calibration images (the first K by name).
-    pub const CALIB_IMAGES: usize = 64;
-    /// Input size of the golden activations written by `quantize`.
-    pub const SAMPLE_IMGSZ: usize = 160;
-    /// Input size of the generated hardware.
-    pub const HW_IMGSZ: usize = 64;
-    /// The main job's input size on a folded board: the YOLOv8n design placed on the UP5K.
-    pub const FOLDED_HW_IMGSZ: usize = 128;
-    /// MAC lanes per convolution layer in the main job's hardware.
-    pub const PARALLEL: usize = 8;
-    /// Target board of the main job.
-    pub const BOARD: &str = "ice40";
-    /// Validation: score threshold, NMS IoU, detections per image (Ultralytics' `val`).
-    pub const VAL_CONF: f32 = 0.001;
-    pub const IOU: f32 = 0.7;
-    pub const MAX_DET: usize = 300;
-    /// Prediction score threshold (Ultralytics' `predict`).
-    pub const PREDICT_CONF: f32 = 0.25;
-    /// Under `$YOLOQ_DATA_DIR`: calibration images, validation set, golden-vector image.
-    pub const CALIB_DATA: &str = "data/coco128/images";
-    pub const VAL_DATA: &str = "data/val2017-79";
-    pub const SAMPLE_IMAGE: &str = "data/samples/bus.jpg";
+pub use yoloq_gen::defaults;
+
+/// An option struct with every field at its flag's default: what the subcommand gets from an
+/// empty command line. Option structs implement [`Default`] with this, so their defaults are
+/// the flags' and are written once.
+pub fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
+    let m = cmd
+        .try_get_matches_from(std::iter::empty::<String>())
+        .expect("every option of an option struct has a default");
+    T::from_arg_matches(&m).expect("defaults convert")
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
@@ -99,10 +84,15 @@ pub fn val_data(given: Option<&Path>) -> Result<PathBuf, Error> {
     )
 }
 
-/// The golden-vector image of the main job: the shared bus.jpg, else the first readable
-/// calibration image.
+/// The shared sample image (`$YOLOQ_DATA_DIR/data/samples/bus.jpg`) if present.
+pub fn shared_sample() -> Option<PathBuf> {
+    shared(defaults::SAMPLE_IMAGE)
+}
+
+/// The golden-vector image of `quantize` and the main job: the shared bus.jpg, else the
+/// first readable calibration image.
 pub fn sample_image(calib: &Path) -> Result<PathBuf, Error> {
-    match shared(defaults::SAMPLE_IMAGE) {
+    match shared_sample() {
         Some(p) => Ok(p),
         None => first_readable(calib),
     }
@@ -155,8 +145,15 @@ pub fn iou(s: &str) -> Result<f32, String> {
 }
 
 /// A board: a name from `boards/*.yaml` (built in) or a board .yaml file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Board(pub String);
+
+/// `--board`, one definition for the main job and `synth`.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct BoardOpt {
+    #[arg(long, default_value = defaults::BOARD, value_parser = board, help = board_help())]
+    pub board: Board,
+}
 
 pub fn board(s: &str) -> Result<Board, String> {
     let known = yoloq_gen::rtl::synth::BOARDS.iter().any(|b| b.0 == s);
@@ -182,7 +179,7 @@ pub fn board_help() -> String {
 }
 
 /// A simulator.
-#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, clap::ValueEnum)]
 pub enum SimulatorArg {
     Verilator,
     #[value(alias = "iverilog")]

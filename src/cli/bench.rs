@@ -5,7 +5,6 @@ use clap::Args;
 use ndarray::Array3;
 use std::path::PathBuf;
 use std::time::Instant;
-use yoloq_gen::quant::int_model::NmsParams;
 use yoloq_gen::{fuse, model, quant};
 
 #[derive(Args, Debug)]
@@ -83,12 +82,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     report("float", (med, min, max));
     if let Some(q) = &q {
-        let nms = NmsParams {
-            conf: 0.25,
-            iou: 0.7,
-            max_det: 300,
-            multi_label: false,
-        };
+        let nms = yoloq_gen::defaults::PREDICT_NMS;
         let t = time_ms(a.runs, || {
             quant::int_model::forward(q, &x, false, nms);
         });

@@ -86,22 +86,29 @@ mod tests {
     use super::Cli;
     use clap::CommandFactory;
 
-    /// Every flag of every command has a help line (clap's own --help/--version included).
+    /// Every flag and positional argument of every command, nested ones included, has a help
+    /// line (clap's own --help/--version included).
     #[test]
     fn every_flag_has_help() {
-        let cmd = Cli::command();
-        let mut missing = Vec::new();
-        let mut check = |c: &clap::Command, path: &str| {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>, seen: &mut Vec<String>) {
+            seen.push(path.to_string());
             for a in c.get_arguments() {
                 if a.get_help().is_none() && a.get_long_help().is_none() {
-                    missing.push(format!("{path} --{}", a.get_id()));
+                    missing.push(format!("{path} {}", a.get_id()));
                 }
             }
-        };
-        check(&cmd, "yoloq-gen");
-        for sub in cmd.get_subcommands() {
-            check(sub, &format!("yoloq-gen {}", sub.get_name()));
+            for sub in c.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing, seen);
+            }
         }
-        assert!(missing.is_empty(), "flags without help: {missing:?}");
+        let mut cmd = Cli::command();
+        cmd.build();
+        let (mut missing, mut seen) = (Vec::new(), Vec::new());
+        walk(&cmd, "yoloq-gen", &mut missing, &mut seen);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+        // The walk reached the nested `board run` and the flattened option structs.
+        assert!(seen.iter().any(|p| p == "yoloq-gen board run"), "{seen:?}");
+        let synth = cmd.find_subcommand("synth").unwrap();
+        assert!(synth.get_arguments().any(|a| a.get_id() == "board"));
     }
 }

@@ -1,38 +1,20 @@
 //! `yoloq-gen quantize`: calibrate, quantize to N bits and write the hardware artifacts.
 
 use super::args::{self, defaults};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
 use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
 use yoloq_gen::{fuse, model, Error};
 
-#[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum GranArg {
-    Channel,
-    Tensor,
-}
-#[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum ScaleArg {
-    Pow2,
-    Mult,
-}
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RoundingArg {
-    /// Each weight to its nearest step.
-    Nearest,
-    /// Error feedback across input columns from the layer's calibration inputs (GPTQ).
-    Gptq,
-}
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum HeadArg {
-    Float,
-    Int,
+/// The defaults of the quantization flags: one definition, [`QuantConfig::default`].
+fn d() -> QuantConfig {
+    QuantConfig::default()
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct QuantArgs {
     /// Bit width of weights and activations (2..=16); --wbits / --abits override.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = d().wbits)]
     pub bits: u32,
     /// Weight bit width (default: --bits).
     #[arg(long)]
@@ -55,17 +37,17 @@ pub struct QuantArgs {
     #[arg(long, default_value_t = defaults::CALIB_IMAGES, value_parser = args::at_least_one)]
     pub calib_images: usize,
     /// Clipping-range choice: max, percentile:P (e.g. percentile:99.99) or mse.
-    #[arg(long, default_value = "mse", value_parser = parse_method)]
+    #[arg(long, default_value_t = d().method, value_parser = parse_method)]
     pub calib_method: CalibMethod,
     /// Scales per output channel or per tensor.
-    #[arg(long, value_enum, default_value_t = GranArg::Channel)]
-    pub granularity: GranArg,
+    #[arg(long, value_enum, default_value_t = d().granularity)]
+    pub granularity: Granularity,
     /// pow2: requantize by shift; mult: integer multiplier + shift.
-    #[arg(long, value_enum, default_value_t = ScaleArg::Pow2)]
-    pub scale: ScaleArg,
+    #[arg(long, value_enum, default_value_t = d().scale)]
+    pub scale: ScaleMode,
     /// Keep the head's last convolutions and decode in float, or quantize them.
-    #[arg(long, value_enum, default_value_t = HeadArg::Int)]
-    pub head: HeadArg,
+    #[arg(long, value_enum, default_value_t = d().head)]
+    pub head: HeadMode,
     /// Integer DFL, box decode, score threshold and NMS (the default with --head int).
     #[arg(long, conflicts_with = "no_qnms")]
     pub qnms: bool,
@@ -83,7 +65,7 @@ pub struct QuantArgs {
     /// How float weights become integers (same scales either way): nearest, or gptq
     /// (learned on the calibration images, layer by layer; default when --wbits is below 8).
     #[arg(long, value_enum)]
-    pub rounding: Option<RoundingArg>,
+    pub rounding: Option<Rounding>,
     /// Calibration input size.
     #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
@@ -93,8 +75,7 @@ impl QuantArgs {
     pub fn config(&self) -> QuantConfig {
         let abits = self.abits.unwrap_or(self.bits);
         // On by default, as in `QuantConfig::default()`, where the head is integer.
-        let qnms = self.qnms
-            || (!self.no_qnms && QuantConfig::default().qnms && self.head == HeadArg::Int);
+        let qnms = self.qnms || (!self.no_qnms && d().qnms && self.head == HeadMode::Int);
         let wbits = self.wbits.unwrap_or(self.bits);
         QuantConfig {
             wbits,
@@ -106,28 +87,18 @@ impl QuantArgs {
                 .head_bits
                 .unwrap_or(if qnms { abits.max(8) } else { abits }),
             method: self.calib_method,
-            granularity: match self.granularity {
-                GranArg::Channel => Granularity::Channel,
-                GranArg::Tensor => Granularity::Tensor,
-            },
-            scale: match self.scale {
-                ScaleArg::Pow2 => ScaleMode::Pow2,
-                ScaleArg::Mult => ScaleMode::Mult,
-            },
-            head: match self.head {
-                HeadArg::Float => HeadMode::Float,
-                HeadArg::Int => HeadMode::Int,
-            },
+            granularity: self.granularity,
+            scale: self.scale,
+            head: self.head,
             qnms,
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
             rounding: match self.rounding {
-                Some(RoundingArg::Nearest) => Rounding::Nearest,
-                Some(RoundingArg::Gptq) => Rounding::Gptq,
+                Some(r) => r,
                 // Measured on val2017-79 (docs/RESULTS.md): GPTQ wins below 8 bits; 8-bit
                 // models keep nearest rounding.
                 None if wbits < 8 => Rounding::Gptq,
-                None => Rounding::Nearest,
+                None => d().rounding,
             },
         }
     }
@@ -135,7 +106,7 @@ impl QuantArgs {
 
 impl QuantArgs {
     /// Every quantization argument checked before any work: the configuration and the
-    /// calibration folder (which must hold images).
+    /// calibration folder (which must hold a readable image).
     pub fn check(&self) -> anyhow::Result<(QuantConfig, PathBuf)> {
         for (flag, b) in [
             ("--bits", Some(self.bits)),
@@ -164,6 +135,8 @@ impl QuantArgs {
         }
         let calib = args::calib_dir(self.calib.as_deref())?;
         no_images(&calib)?;
+        // A folder whose images all fail to decode is refused before the model is loaded.
+        args::first_readable(&calib)?;
         Ok((cfg, calib))
     }
 }
@@ -203,7 +176,9 @@ pub struct QuantizeCmd {
     pub model: PathBuf,
     #[command(flatten)]
     pub q: QuantArgs,
-    /// Image whose integer activations are written as golden vectors (default: first calibration image).
+    /// Image whose integer activations are written as golden vectors (default, as in the main
+    /// job: $YOLOQ_DATA_DIR/data/samples/bus.jpg when present, else the first readable
+    /// calibration image).
     #[arg(long)]
     pub sample: Option<PathBuf>,
     /// Input size of the golden activations and first-pixel trace.
@@ -230,7 +205,7 @@ pub fn run(a: QuantizeCmd) -> anyhow::Result<()> {
             .into())
         }
         Some(s) => s.clone(),
-        None => args::first_readable(&calib)?,
+        None => args::sample_image(&calib)?,
     };
     yoloq_gen::util::outdir::check(&a.out, "--out", a.force)?;
     let fg = fuse::fuse(&model::FloatGraph::load(&a.model)?);

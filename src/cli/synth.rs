@@ -1,29 +1,68 @@
-//! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40) of an emitted design; when the
+//! `yoloq-gen synth`: Yosys synthesis (and nextpnr for ice40 and ulx3s-85f) of an emitted design; when the
 //! whole design cannot be placed, one layer engine is placed and routed alone in a harness.
 
-use super::args::{self, defaults, Board};
+use super::args::BoardOpt;
 use clap::Args;
-use std::path::PathBuf;
-use yoloq_gen::rtl::synth::{board, synthesize, PnrReport};
+use std::path::{Path, PathBuf};
+use yoloq_gen::rtl::synth::{board, estimate, synthesize, PnrReport};
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {
     /// Emitted design directory (from `yoloq-gen emit`).
     pub dir: PathBuf,
-    #[arg(long, default_value = defaults::BOARD, value_parser = args::board, help = args::board_help())]
-    pub board: Board,
-    /// Skip place-and-route even where the board has it.
-    #[arg(long)]
-    pub no_pnr: bool,
+    #[command(flatten)]
+    pub opts: SynthOpts,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
+/// How a design is synthesized: the options of `synth` and of the main job's `--synth`, with
+/// their defaults defined once (the flags' defaults; [`Default`] parses them).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct SynthOpts {
+    #[command(flatten)]
+    pub board: BoardOpt,
+    /// Skip place-and-route even where the board has it.
+    #[arg(long)]
+    pub no_pnr: bool,
+    /// Run Yosys even when the resource estimate says the design cannot fit the board (to
+    /// measure it, or to place one layer engine alone).
+    #[arg(long)]
+    pub no_estimate: bool,
+}
+
+impl Default for SynthOpts {
+    fn default() -> Self {
+        super::args::clap_defaults()
+    }
+}
+
+impl SynthOpts {
+    /// The flags that give these options to `yoloq-gen synth`.
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = vec![format!("--board={}", self.board.board.0)];
+        v.extend(self.no_pnr.then(|| "--no-pnr".to_string()));
+        v.extend(self.no_estimate.then(|| "--no-estimate".to_string()));
+        v
+    }
+}
+
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
-    let b = board(&a.board.0)?;
-    let r = synthesize(&a.dir, &b, !a.no_pnr)?;
-    if let Some(j) = &a.json {
+    synthesize_design(&a.dir, &a.opts, a.json.as_deref())
+}
+
+/// The synthesis stage: Yosys (and place-and-route where the board has it) of the design in
+/// `dir`, the report printed and, with `json`, written as JSON. The library call behind
+/// `synth` and the main job's `--synth`.
+pub fn synthesize_design(dir: &Path, o: &SynthOpts, json: Option<&Path>) -> anyhow::Result<()> {
+    let b = board(&o.board.board.0)?;
+    if !o.no_estimate {
+        // A design that cannot fit is refused in seconds, before Yosys starts.
+        estimate::check(dir, &b)?;
+    }
+    let r = synthesize(dir, &b, !o.no_pnr)?;
+    if let Some(j) = json {
         yoloq_gen::util::write_atomic_str(j, &serde_json::to_string_pretty(&r)?)?;
     }
     println!(
@@ -109,7 +148,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     }
     match (&r.bitstream, b.kit) {
         (Some(Ok(bit)), Some(kit)) => {
-            let d = a.dir.display();
+            let d = dir.display();
             println!("bitstream {d}/{bit}; program the {} with:", kit.title());
             for c in kit.program_commands(&format!("{d}/{bit}"), &format!("{d}/board/flash.bin")) {
                 println!("  {c}");

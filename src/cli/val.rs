@@ -11,6 +11,15 @@ use yoloq_gen::{fuse, model, quant, Error};
 
 #[derive(Args, Debug)]
 pub struct ValArgs {
+    #[command(flatten)]
+    pub io: ValIo,
+    #[command(flatten)]
+    pub opts: ValOpts,
+}
+
+/// What `val` reads and writes.
+#[derive(Args, Debug, Clone)]
+pub struct ValIo {
     /// Float checkpoint: adds the stages `original` (as loaded) and `fused` (BN folded).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -24,18 +33,6 @@ pub struct ValArgs {
     /// default: $YOLOQ_DATA_DIR/data/val2017-79.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Inference size (long side), a multiple of 32.
-    #[arg(long, default_value_t = defaults::IMGSZ)]
-    pub imgsz: usize,
-    /// Score threshold (0..1).
-    #[arg(long, default_value_t = defaults::VAL_CONF, value_parser = args::score)]
-    pub conf: f32,
-    /// NMS IoU threshold (above 0, at most 1).
-    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
-    pub iou: f32,
-    /// Detections kept per image (at least 1).
-    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
-    pub max_det: usize,
     /// Write the 12 numbers per stage as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -50,12 +47,51 @@ pub struct ValArgs {
     /// files are replaced).
     #[arg(long)]
     pub force: bool,
+}
+
+/// How a stage is scored: the options of `val` and of the main job's validation stage, with
+/// their defaults defined once (the flags' defaults; [`Default`] parses them).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ValOpts {
+    /// Inference size (long side), a multiple of 32.
+    #[arg(long, default_value_t = defaults::IMGSZ)]
+    pub imgsz: usize,
+    /// Score threshold (0..1).
+    #[arg(long, default_value_t = defaults::VAL_CONF, value_parser = args::score)]
+    pub conf: f32,
+    /// NMS IoU threshold (above 0, at most 1).
+    #[arg(long, default_value_t = defaults::IOU, value_parser = args::iou)]
+    pub iou: f32,
+    /// Detections kept per image (at least 1).
+    #[arg(long, default_value_t = defaults::MAX_DET, value_parser = args::at_least_one)]
+    pub max_det: usize,
     /// Fail on the first unreadable image instead of listing and skipping it.
     #[arg(long)]
     pub strict: bool,
     /// Also print the per-class AP table (it is always in the report).
     #[arg(long)]
     pub classes: bool,
+}
+
+impl Default for ValOpts {
+    fn default() -> Self {
+        args::clap_defaults()
+    }
+}
+
+impl ValOpts {
+    /// The flags that give these options to `yoloq-gen val`.
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("--imgsz={}", self.imgsz),
+            format!("--conf={}", self.conf),
+            format!("--iou={}", self.iou),
+            format!("--max-det={}", self.max_det),
+        ];
+        v.extend(self.strict.then(|| "--strict".to_string()));
+        v.extend(self.classes.then(|| "--classes".to_string()));
+        v
+    }
 }
 
 /// The result of `val`: per stage, its name and evaluation.
@@ -65,11 +101,13 @@ pub struct ValOutcome {
 }
 
 pub fn run(a: ValArgs) -> anyhow::Result<()> {
-    validate(&a).map(|_| ())
+    validate(&a.io, &a.opts).map(|_| ())
 }
 
-pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
-    model::check_imgsz("--imgsz", a.imgsz, a.imgsz)?;
+/// The validation stage: every stage of `a` scored on its dataset with `o`, the report
+/// written (the library call behind `val` and the main job's validation).
+pub fn validate(a: &ValIo, o: &ValOpts) -> anyhow::Result<ValOutcome> {
+    model::check_imgsz("--imgsz", o.imgsz, o.imgsz)?;
     outdir::check(&a.report, "--report", a.force)?;
     if a.model.is_none() && a.quant.is_empty() {
         return Err(Error::arg(
@@ -105,15 +143,15 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         return Err(Error::data(&data, "the dataset has no images").into());
     }
     let p = ValParams {
-        imgsz: a.imgsz,
-        conf: a.conf,
-        iou: a.iou,
-        max_det: a.max_det,
+        imgsz: o.imgsz,
+        conf: o.conf,
+        iou: o.iou,
+        max_det: o.max_det,
     };
     let mut rows = Vec::new();
     let mut skipped: Vec<PathBuf> = Vec::new();
     let mut eval = |name: String, stage: Stage| -> anyhow::Result<()> {
-        let run = run_stage(&stage, &ds, &p, &name, a.strict)?;
+        let run = run_stage(&stage, &ds, &p, &name, o.strict)?;
         for (path, e) in &run.bad_images {
             if !skipped.contains(path) {
                 eprintln!("warning: skipped unreadable image {}: {e}", path.display());
@@ -179,7 +217,7 @@ pub fn validate(a: &ValArgs) -> anyhow::Result<ValOutcome> {
         eval(name, Stage::Quant(&q))?;
     }
     let n_skipped = skipped.len();
-    write_report(&rows, &ds, &data, n_skipped, a)?;
+    write_report(&rows, &ds, &data, n_skipped, a, o)?;
     Ok(ValOutcome { rows })
 }
 
@@ -204,13 +242,14 @@ fn write_report(
     ds: &dataset::Dataset,
     data: &Path,
     skipped: usize,
-    a: &ValArgs,
+    a: &ValIo,
+    o: &ValOpts,
 ) -> anyhow::Result<()> {
     let stats: Vec<(String, [f64; 12])> = rows.iter().map(|(n, r)| (n.clone(), r.stats)).collect();
     let table = report::format_stats_table(&stats);
     println!("{table}");
     let (last_name, last) = rows.last().expect("at least one stage");
-    if a.classes {
+    if o.classes {
         println!(
             "per-class AP ({last_name}):\n{}",
             report::format_class_table(&last.per_category)
@@ -231,10 +270,10 @@ fn write_report(
         data.display(),
         ds.images.len(),
         skipped_note(skipped),
-        a.imgsz,
-        a.conf,
-        a.iou,
-        a.max_det,
+        o.imgsz,
+        o.conf,
+        o.iou,
+        o.max_det,
         report::format_class_table(&last.per_category)
     );
     yoloq_gen::util::write_atomic_str(&t.join("report.md"), &md)?;

@@ -15,7 +15,9 @@
 //!   OpenCV ignores them and returns libjpeg's grey-filled image, which is what the pixels are
 //!   then. Callers treat a warning as an unreadable file (`image_io::load_rgb`). Fatal libjpeg
 //!   errors become a one-line message, never a panic.
-//! - Images over OpenCV's default limit of 2^30 pixels are refused before any allocation.
+//! - Images over `image_io::MAX_PIXELS`, or a Huffman-coded header claiming more pixels than
+//!   the file's bytes can encode ([`HUFFMAN_PIXELS_PER_BYTE`]), are refused after the header is
+//!   read and before libjpeg allocates coefficient or pixel buffers.
 //! - The EXIF orientation tag (first APP1 "Exif" segment) is returned for the caller to apply.
 
 use image::metadata::Orientation;
@@ -26,8 +28,35 @@ use std::cell::RefCell;
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// OpenCV's `CV_IO_MAX_IMAGE_PIXELS` default.
-pub(super) const MAX_PIXELS: usize = 1 << 30;
+/// The most pixels a Huffman-coded JPEG can hold per byte of file. Every scan codes each of
+/// its 8×8 blocks with at least one bit (Huffman codes are 1–16 bits; a progressive image
+/// needs a DC scan before its AC scans, or libjpeg warns), and one block of a component
+/// sampled at the smallest factor (1 of 4 each way) covers 32×32 pixels: 1024 pixels per bit.
+/// Arithmetic coding can spend far less than a bit per block, so it has only the absolute cap.
+pub(super) const HUFFMAN_PIXELS_PER_BYTE: u64 = 8 * 1024;
+
+/// Whether the frame header (SOFn) before the first scan is Huffman-coded: `Some(true)` for
+/// SOF0–3/5–7, `Some(false)` for the arithmetic SOF9–11/13–15, `None` when not found.
+fn huffman_coded(bytes: &[u8]) -> Option<bool> {
+    let mut i = 2; // after SOI
+    loop {
+        if *bytes.get(i)? != 0xff {
+            return None;
+        }
+        let marker = *bytes.get(i + 1)?;
+        match marker {
+            0xff => i += 1, // fill byte
+            0x01 | 0xd0..=0xd7 => i += 2,
+            0xc0..=0xc3 | 0xc5..=0xc7 => return Some(true),
+            0xc9..=0xcb | 0xcd..=0xcf => return Some(false),
+            0xda | 0xd9 => return None,
+            _ => {
+                let len = u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]);
+                i += 2 + len as usize;
+            }
+        }
+    }
+}
 
 /// Decoded pixels (not yet oriented) and the EXIF orientation to apply to them.
 pub(super) struct Decoded {
@@ -126,11 +155,13 @@ fn decode_unguarded(bytes: &[u8]) -> Result<Decoded, String> {
     if w == 0 || h == 0 {
         return Err("image has zero width or height".to_string());
     }
-    if w.saturating_mul(h) > MAX_PIXELS {
-        return Err(format!(
-            "image is {w}×{h} pixels, over the 2^30-pixel limit (as in OpenCV); downscale it"
-        ));
-    }
+    // A frame header this walk cannot reach lies behind bytes that are not markers, which
+    // libjpeg skips with a warning: such a file is refused after decoding anyway, so it gets
+    // the Huffman bound too rather than only the absolute cap.
+    let per_byte = huffman_coded(bytes)
+        .unwrap_or(true)
+        .then_some(HUFFMAN_PIXELS_PER_BYTE);
+    super::check_size("JPEG", w as u64, h as u64, bytes.len(), per_byte)?;
     let orientation = dec
         .markers()
         .filter(|m| m.marker == Marker::APP(1))

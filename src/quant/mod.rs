@@ -33,15 +33,26 @@ pub enum CalibMethod {
     Mse,
 }
 
+/// As written on the command line (`--calib-method`): `max`, `mse` or `percentile:P`.
+impl std::fmt::Display for CalibMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CalibMethod::Max => f.write_str("max"),
+            CalibMethod::Mse => f.write_str("mse"),
+            CalibMethod::Percentile(p) => write!(f, "percentile:{p}"),
+        }
+    }
+}
+
 /// Per-channel or per-tensor weight scales.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Granularity {
     Channel,
     Tensor,
 }
 
 /// Power-of-two scales (requantize by shift) or integer multiplier + shift.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum ScaleMode {
     Pow2,
     Mult,
@@ -49,18 +60,17 @@ pub enum ScaleMode {
 
 /// How a convolution's float weights become integers (the scales are chosen first and are the
 /// same either way; only the integer weights differ).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Rounding {
     /// Each weight to its nearest step.
     #[default]
     Nearest,
-    /// GPTQ: rounding with error feedback across input columns, weighted by the layer's input
-    /// second moments on the calibration images (`gptq.rs`).
+    /// Error feedback across input columns from the layer's calibration inputs (GPTQ).
     Gptq,
 }
 
 /// Whether the head's last convolutions and the DFL/decode stay in float.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum HeadMode {
     Float,
     Int,

@@ -1,7 +1,7 @@
 //! The quantize job end to end: list and letterbox calibration images, calibrate, quantize,
 //! and write the whole output directory (staged inside it, then moved into place).
 
-use super::int_model::{self, NmsParams};
+use super::int_model;
 use super::{artifacts, calibrate, gptq, quantize, store, QuantConfig, QuantGraph};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
@@ -144,13 +144,8 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
     architecture::write_yaml(&arch, &t.join("architecture.yaml"))?;
     artifacts::write_mem(o.q, &t.join("mem"))?;
     let x = load_input(o.sample, o.sample_imgsz)?;
-    let nms = NmsParams {
-        conf: 0.25,
-        iou: 0.7,
-        max_det: 300,
-        multi_label: false,
-    };
-    let run = int_model::forward(o.q, &x, true, nms);
+    // The golden vectors hold what the hardware computes, NMS stage included.
+    let run = int_model::forward(o.q, &x, true, crate::rtl::qnms::NMS);
     artifacts::write_activations_hex(o.q, &run.values, &t.join("activations"))?;
     artifacts::write_activations_safetensors(o.q, &run.values, &t.join("activations.safetensors"))?;
     artifacts::write_first_pixel(o.q, &run.values, &t.join("first_pixel.yaml"))?;

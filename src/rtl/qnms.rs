@@ -13,12 +13,7 @@ use crate::quant::qhead::{self, IntDet};
 
 /// The post-processing options baked into the hardware (Ultralytics' defaults for
 /// prediction): confidence 0.25, IoU 0.7, 300 detections, one label per box.
-pub const NMS: NmsParams = NmsParams {
-    conf: 0.25,
-    iou: 0.7,
-    max_det: 300,
-    multi_label: false,
-};
+pub const NMS: NmsParams = crate::defaults::PREDICT_NMS;
 
 /// Bytes per detection record: x1, y1, x2, y2 (16 bits each), score (16 bits), class.
 pub const RECORD: usize = 11;

@@ -9,6 +9,7 @@
 //! harness ([`harness`]), so that a real utilisation and Fmax of one engine are reported.
 
 pub mod board;
+pub mod estimate;
 pub mod harness;
 pub mod pnr;
 pub mod stat;
