@@ -2,13 +2,15 @@
 //! equal a naive sum over patches; on random layers with correlated inputs the output
 //! reconstruction error (a naive convolution) is at most nearest rounding's and the codes stay
 //! in range; with a diagonal `H` the result is nearest rounding exactly; one and two threads
-//! give the same integers; on the synthetic model only the integer weights change (every
+//! give the same integers; the scale search by output error keeps, per channel, the candidate
+//! whose GPTQ rounding has the least reconstruction error (checked by a naive convolution),
+//! and with one candidate it is plain GPTQ; on the synthetic model only the integer weights change (every
 //! format, scale and shift equals nearest rounding's) and two runs are identical.
 
 use ndarray::{Array2, Array3, Array4};
-use yoloq_gen::quant::gptq::{round_weights, Hessian, MAX_COLUMNS};
-use yoloq_gen::quant::weights::quantize_weights;
-use yoloq_gen::quant::{store, QOp, QuantConfig, Rounding};
+use yoloq_gen::quant::gptq::{round_weights, round_weights_search, Hessian, MAX_COLUMNS};
+use yoloq_gen::quant::weights::{channel_max, quantize_weights, scale_candidates};
+use yoloq_gen::quant::{store, QOp, QuantConfig, Rounding, ScaleMode, ScaleSearch};
 use yoloq_gen::synthetic;
 
 struct Rng(u64);
@@ -249,4 +251,107 @@ fn synthetic_model_only_integer_weights_change() {
         }
     }
     assert!(changed > 10, "only {changed} layers changed");
+}
+
+/// The centred reconstruction error of one output channel (mean removed, as bias correction
+/// does): a naive convolution.
+fn centred_error(
+    w: &Array4<f32>,
+    q: &Array4<i32>,
+    s: &[f64],
+    x: &Array3<i32>,
+    zero: i32,
+    o: usize,
+) -> f64 {
+    let (_, ci, k, _) = w.dim();
+    let (_, h, wd) = x.dim();
+    let pad = k / 2;
+    let mut ds = Vec::new();
+    for oy in 0..h {
+        for ox in 0..wd {
+            let mut d = 0.0;
+            for c in 0..ci {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (iy, ix) = (
+                            (oy + ky) as isize - pad as isize,
+                            (ox + kx) as isize - pad as isize,
+                        );
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                            continue;
+                        }
+                        let v = (x[[c, iy as usize, ix as usize]] - zero) as f64;
+                        d += (w[[o, c, ky, kx]] as f64 - q[[o, c, ky, kx]] as f64 * s[o]) * v;
+                    }
+                }
+            }
+            ds.push(d);
+        }
+    }
+    let m = ds.iter().sum::<f64>() / ds.len() as f64;
+    ds.iter().map(|d| (d - m) * (d - m)).sum()
+}
+
+#[test]
+fn scale_search_keeps_the_least_output_error_per_channel() {
+    for (seed, ci, co, k, bits) in [(21, 4, 6, 3, 4), (22, 6, 5, 1, 3), (23, 3, 4, 3, 6)] {
+        let (w, x) = layer(seed, ci, co, k, 12);
+        let zero = 128;
+        let mut h = Hessian::zeros(ci * k * k);
+        h.add_codes(x.view(), zero, k, 1, k / 2);
+        let wm = ((1 << (bits - 1)) - 1) as f64;
+        let cands: Vec<Vec<(f64, i32)>> = channel_max(&w)
+            .iter()
+            .map(|&m| scale_candidates(m, wm, ScaleMode::Pow2))
+            .collect();
+        let (q, pick) = round_weights_search(&w, &cands, bits, &h, true).unwrap();
+        let chosen: Vec<f64> = (0..co).map(|o| cands[o][pick[o]].0).collect();
+        for o in 0..co {
+            let e = centred_error(&w, &q, &chosen, &x, zero, o);
+            for (kk, &(s, _)) in cands[o].iter().enumerate() {
+                let sc = vec![s; co];
+                let g = round_weights(&w, &sc, bits, &h).unwrap();
+                let ek = centred_error(&w, &g, &sc, &x, zero, o);
+                assert!(
+                    e <= ek * (1.0 + 1e-9) + 1e-12,
+                    "seed {seed} channel {o}: chosen {} error {e} > candidate {kk} error {ek}",
+                    pick[o]
+                );
+                if kk == pick[o] {
+                    assert_eq!(
+                        q.index_axis(ndarray::Axis(0), o),
+                        g.index_axis(ndarray::Axis(0), o)
+                    );
+                }
+            }
+        }
+        // One candidate per channel: plain GPTQ at that scale.
+        let one: Vec<Vec<(f64, i32)>> = cands.iter().map(|c| vec![c[0]]).collect();
+        let (q1, p1) = round_weights_search(&w, &one, bits, &h, false).unwrap();
+        let s0: Vec<f64> = one.iter().map(|c| c[0].0).collect();
+        assert_eq!(q1, round_weights(&w, &s0, bits, &h).unwrap());
+        assert!(p1.iter().all(|&p| p == 0));
+    }
+}
+
+#[test]
+fn synthetic_model_scale_search_changes_scales_and_is_deterministic() {
+    let cfg = QuantConfig {
+        wbits: 4,
+        rounding: Rounding::Gptq,
+        scale_search: ScaleSearch::Output,
+        ..QuantConfig::default()
+    };
+    let a = synthetic::quant_graph(synthetic::SEED, 32, 3, &cfg).unwrap();
+    let b = synthetic::quant_graph(synthetic::SEED, 32, 3, &cfg).unwrap();
+    assert_eq!(store::encode(&a).unwrap(), store::encode(&b).unwrap());
+    assert!(store::encode(&a)
+        .unwrap()
+        .0
+        .contains("scale_search: Output"));
+    for n in &a.nodes {
+        if let QOp::Conv(c) = &n.op {
+            assert!(c.weight.iter().all(|v| (-7..=7).contains(v)), "{}", n.name);
+        }
+    }
 }

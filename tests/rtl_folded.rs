@@ -236,6 +236,37 @@ fn partial_sum_path_is_exact() {
     );
 }
 
+/// 6-bit activations between layers with the 8-bit image input, 8-bit SiLU table indices and
+/// the 8-bit head (the `quantize` defaults below 8 bits): the formats differ in width from
+/// tensor to tensor, and the folded engine must still be exact and on schedule.
+#[test]
+fn narrow_activations_with_8_bit_input_and_tables_are_exact() {
+    if common::tool("verilator").is_none() {
+        return;
+    }
+    let cfg = QuantConfig {
+        wbits: 6,
+        abits: 6,
+        lut_bits: 8,
+        input_bits: Some(8),
+        ..QuantConfig::default()
+    };
+    let q = synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &cfg).unwrap();
+    let widths: std::collections::BTreeSet<u32> = q
+        .nodes
+        .iter()
+        .filter_map(|n| n.fmt.map(|f| f.bits))
+        .collect();
+    assert_eq!(widths.into_iter().collect::<Vec<_>>(), vec![6, 8]);
+    let image = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
+    let tmp = tempfile::tempdir().unwrap();
+    folded::emit::generate(&q, 32, FoldHw::up5k(), &image, tmp.path()).unwrap();
+    check_pass(
+        tmp.path(),
+        &simulate(tmp.path(), Simulator::Verilator).unwrap(),
+    );
+}
+
 /// Flip one weight byte of a convolution in the flash image: that layer must mismatch.
 #[test]
 fn corrupted_flash_weight_is_caught() {

@@ -173,7 +173,8 @@ fn generated_rtl_is_lint_clean() {
 }
 
 /// Other integer configurations through the same RTL: multiplier requantization
-/// (`--scale mult`) and 6-bit activations with 7-bit SiLU tables (input shift, narrow words).
+/// (`--scale mult`), 6-bit activations with 7-bit SiLU tables (input shift, narrow words), and
+/// 6-bit activations with the 8-bit input, 8-bit tables and 8-bit head of the defaults.
 #[test]
 fn mult_scales_and_narrow_activations_bit_exact_in_verilator() {
     use yoloq_gen::quant::{QuantConfig, ScaleMode};
@@ -197,6 +198,17 @@ fn mult_scales_and_narrow_activations_bit_exact_in_verilator() {
                 abits: 6,
                 lut_bits: 7,
                 qnms: false,
+                ..QuantConfig::default()
+            },
+        ),
+        (
+            // The defaults below 8 bits: 8-bit image input, table index and head.
+            "a6-in8-lut8",
+            QuantConfig {
+                wbits: 6,
+                abits: 6,
+                lut_bits: 8,
+                input_bits: Some(8),
                 ..QuantConfig::default()
             },
         ),

@@ -1,14 +1,24 @@
 //! `yoloq-gen quantize`: calibrate, quantize to N bits and write the hardware artifacts.
 
 use super::args::{self, defaults};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use yoloq_gen::quant::{run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
+use yoloq_gen::quant::{
+    run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode, ScaleSearch,
+};
 use yoloq_gen::{fuse, model, Error};
 
 /// The defaults of the quantization flags: one definition, [`QuantConfig::default`].
 fn d() -> QuantConfig {
     QuantConfig::default()
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScaleSearchArg {
+    /// Least squared weight error (with --calib-method mse).
+    Weight,
+    /// Least output error after GPTQ rounding at each candidate scale.
+    Output,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -22,9 +32,14 @@ pub struct QuantArgs {
     /// Activation bit width (default: --bits).
     #[arg(long)]
     pub abits: Option<u32>,
-    /// Index width of the SiLU tables (default: the activation width).
+    /// Index width of the SiLU tables, i.e. of the requantized pre-activation (default: the
+    /// activation width, and at least 8).
     #[arg(long)]
     pub lut_bits: Option<u32>,
+    /// Width of the input image codes (pixels shifted right by 8 minus this; default: 8 when
+    /// the activations are narrower and the head keeps 8 bits, else the activation width).
+    #[arg(long)]
+    pub input_bits: Option<u32>,
     /// Width of the head's output logits (default: the activation width, and at least 8 with
     /// the quantized NMS, whose hardware stage reads byte records).
     #[arg(long)]
@@ -66,6 +81,11 @@ pub struct QuantArgs {
     /// (learned on the calibration images, layer by layer; default when --wbits is below 8).
     #[arg(long, value_enum)]
     pub rounding: Option<Rounding>,
+    /// How each output channel's weight scale is chosen among its candidates: weight (least
+    /// squared weight error) or output (least output error after GPTQ rounding on the
+    /// calibration inputs; needs --rounding gptq).
+    #[arg(long, value_enum, default_value_t = ScaleSearchArg::Weight)]
+    pub scale_search: ScaleSearchArg,
     /// Calibration input size.
     #[arg(long, default_value_t = defaults::IMGSZ)]
     pub imgsz: usize,
@@ -77,15 +97,26 @@ impl QuantArgs {
         // On by default, as in `QuantConfig::default()`, where the head is integer.
         let qnms = self.qnms || (!self.no_qnms && d().qnms && self.head == HeadMode::Int);
         let wbits = self.wbits.unwrap_or(self.bits);
+        let head_bits = self
+            .head_bits
+            .unwrap_or(if qnms { abits.max(8) } else { abits });
+        // The image's 8-bit pixels stay whole under narrower activations when the memory holds
+        // 8-bit words anyway (the head records): W8A6 0.4011 -> 0.4085 AP (docs/RESULTS.md).
+        let input_bits_default = (abits < 8 && head_bits >= 8).then_some(8);
         QuantConfig {
             wbits,
             abits,
-            lut_bits: self.lut_bits.unwrap_or(abits),
+            // The table index is internal to a convolution engine (never stored), so it keeps
+            // 8 bits under narrower activations: W8A6 0.3457 -> 0.4011 AP (docs/RESULTS.md).
+            lut_bits: self.lut_bits.unwrap_or(abits.max(8)),
+            input_bits: self.input_bits.or(input_bits_default),
+            scale_search: match self.scale_search {
+                ScaleSearchArg::Weight => ScaleSearch::Weight,
+                ScaleSearchArg::Output => ScaleSearch::Output,
+            },
             // The NMS stage in hardware reads 8-bit head records, so a lower-bit body keeps an
             // 8-bit head unless --head-bits says otherwise.
-            head_bits: self
-                .head_bits
-                .unwrap_or(if qnms { abits.max(8) } else { abits }),
+            head_bits,
             method: self.calib_method,
             granularity: self.granularity,
             scale: self.scale,
@@ -114,6 +145,7 @@ impl QuantArgs {
             ("--abits", self.abits),
             ("--lut-bits", self.lut_bits),
             ("--head-bits", self.head_bits),
+            ("--input-bits", self.input_bits),
         ] {
             if let Some(b) = b.filter(|b| !(2..=16).contains(b)) {
                 return Err(Error::arg(
@@ -130,6 +162,13 @@ impl QuantArgs {
             return Err(Error::arg(
                 "--qnms",
                 "the quantized NMS needs the integer head; use --head int or drop --qnms",
+            )
+            .into());
+        }
+        if cfg.scale_search == ScaleSearch::Output && cfg.rounding != Rounding::Gptq {
+            return Err(Error::arg(
+                "--scale-search",
+                "output needs GPTQ rounding (the default below 8-bit weights); add --rounding gptq or use --scale-search weight",
             )
             .into());
         }

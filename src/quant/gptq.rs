@@ -47,6 +47,8 @@ pub struct Hessian {
     pub h: Array2<f64>,
     /// Input columns summed (output positions over all images).
     pub samples: u64,
+    /// `Σ x` over the same columns (the input mean times `samples`).
+    pub sum: Vec<f64>,
 }
 
 /// The selected columns of an im2col matrix (`kk` rows), as f64, row-major `kk × n_sel`.
@@ -76,6 +78,7 @@ impl Hessian {
         Hessian {
             h: Array2::zeros((k, k)),
             samples: 0,
+            sum: vec![0.0; k],
         }
     }
 
@@ -98,23 +101,17 @@ impl Hessian {
         for (d, s) in self.h.iter_mut().zip(&out) {
             *d += s;
         }
+        for (d, row) in self.sum.iter_mut().zip(a.chunks_exact(n)) {
+            *d += row.iter().sum::<f64>();
+        }
         self.samples += n as u64;
     }
 }
 
-/// GPTQ integers for `w` (`[c_out, c_in, k, k]`, float) at the per-channel `scale` and
-/// `wbits`, from the input statistics `hess`. `None` when `H` (dampened) is not numerically
-/// positive definite.
-pub fn round_weights(
-    w: &Array4<f32>,
-    scale: &[f64],
-    wbits: u32,
-    hess: &Hessian,
-) -> Option<Array4<i32>> {
-    let (co, ci, kh, kw) = w.dim();
-    let n = ci * kh * kw;
-    assert_eq!(hess.h.dim(), (n, n));
-    let wm = weight_max(wbits) as f64;
+/// The upper Cholesky factor `U` of the dampened `H⁻¹` (`Uᵀ U = H⁻¹`), or `None` when `H`
+/// (dampened) is not numerically positive definite.
+fn inverse_factor(hess: &Hessian) -> Option<Vec<f64>> {
+    let n = hess.h.nrows();
     let mut h = hess.h.as_standard_layout().to_owned();
     let live: Vec<f64> = (0..n).map(|i| h[[i, i]]).filter(|&d| d > 0.0).collect();
     let mean = if live.is_empty() {
@@ -129,8 +126,14 @@ pub fn round_weights(
         }
         h[[i, i]] += DAMP * mean;
     }
-    let u = upper_cholesky_of_inverse(h.as_slice().expect("standard layout"), n)?;
-    let wf: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+    upper_cholesky_of_inverse(h.as_slice().expect("standard layout"), n)
+}
+
+/// GPTQ rounding of the rows of `wf` (`co × n`, row-major) at the per-channel `scale`, with
+/// the factor `u` of [`inverse_factor`].
+fn round_rows(wf: &[f64], scale: &[f64], wbits: u32, u: &[f64], n: usize) -> Vec<i32> {
+    let co = scale.len();
+    let wm = weight_max(wbits) as f64;
     let mut q = vec![0i32; co * n];
     q.par_chunks_mut(ROW_BLOCK * n)
         .enumerate()
@@ -155,7 +158,92 @@ pub fn round_weights(
                 }
             }
         });
+    q
+}
+
+/// GPTQ integers for `w` (`[c_out, c_in, k, k]`, float) at the per-channel `scale` and
+/// `wbits`, from the input statistics `hess`. `None` when `H` (dampened) is not numerically
+/// positive definite.
+pub fn round_weights(
+    w: &Array4<f32>,
+    scale: &[f64],
+    wbits: u32,
+    hess: &Hessian,
+) -> Option<Array4<i32>> {
+    let (co, ci, kh, kw) = w.dim();
+    let n = ci * kh * kw;
+    assert_eq!(hess.h.dim(), (n, n));
+    assert_eq!(scale.len(), co);
+    let u = inverse_factor(hess)?;
+    let wf: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+    let q = round_rows(&wf, scale, wbits, &u, n);
     Some(Array4::from_shape_vec((co, ci, kh, kw), q).expect("shape"))
+}
+
+/// The matrix whose quadratic form `dᵀ E d` is the output error of a weight error `d` on the
+/// calibration columns: `H`, or with `centred` its covariance part `H − s sᵀ / N` (the error
+/// left after bias correction removes the mean shift).
+fn error_matrix(hess: &Hessian, centred: bool) -> Vec<f64> {
+    let n = hess.h.nrows();
+    let mut e: Vec<f64> = hess.h.as_standard_layout().iter().copied().collect();
+    if centred && hess.samples > 0 {
+        let inv = 1.0 / hess.samples as f64;
+        for i in 0..n {
+            for j in 0..n {
+                e[i * n + j] -= hess.sum[i] * hess.sum[j] * inv;
+            }
+        }
+    }
+    e
+}
+
+/// GPTQ integers with each output channel's scale chosen among its candidates `cands[o]`
+/// (`(scale, exponent)`, widest first): the rows are rounded at every candidate and each
+/// channel keeps the one with the least output error `(w − q·s)ᵀ E (w − q·s)`
+/// ([`error_matrix`]; ties keep the wider scale). Returns the integers and each channel's
+/// chosen candidate index; `None` as for [`round_weights`].
+pub fn round_weights_search(
+    w: &Array4<f32>,
+    cands: &[Vec<(f64, i32)>],
+    wbits: u32,
+    hess: &Hessian,
+    centred: bool,
+) -> Option<(Array4<i32>, Vec<usize>)> {
+    let (co, ci, kh, kw) = w.dim();
+    let n = ci * kh * kw;
+    assert_eq!(hess.h.dim(), (n, n));
+    assert_eq!(cands.len(), co);
+    let u = inverse_factor(hess)?;
+    let e = error_matrix(hess, centred);
+    let wf: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+    let kmax = cands.iter().map(|c| c.len()).max().unwrap_or(1);
+    let mut best = vec![(f64::INFINITY, 0usize); co];
+    let mut out = vec![0i32; co * n];
+    for k in 0..kmax {
+        let scale: Vec<f64> = cands.iter().map(|c| c[k.min(c.len() - 1)].0).collect();
+        let q = round_rows(&wf, &scale, wbits, &u, n);
+        let errs: Vec<f64> = (0..co)
+            .into_par_iter()
+            .map(|o| {
+                let d: Vec<f64> = (0..n)
+                    .map(|t| wf[o * n + t] - q[o * n + t] as f64 * scale[o])
+                    .collect();
+                let ed: Vec<f64> = e.chunks_exact(n).map(|row| linalg::dot(row, &d)).collect();
+                linalg::dot(&d, &ed)
+            })
+            .collect();
+        for o in 0..co {
+            if k < cands[o].len() && errs[o] < best[o].0 {
+                best[o] = (errs[o], k);
+                out[o * n..(o + 1) * n].copy_from_slice(&q[o * n..(o + 1) * n]);
+            }
+        }
+    }
+    let pick = best.iter().map(|b| b.1).collect();
+    Some((
+        Array4::from_shape_vec((co, ci, kh, kw), out).expect("shape"),
+        pick,
+    ))
 }
 
 /// Calibration images for passes that run the partly quantized model: `load(i)` gives the
@@ -235,24 +323,19 @@ impl<'a> Sequential<'a> {
         Ok(())
     }
 
-    /// GPTQ integers for the convolution `name` that comes after `nodes` (float weights
-    /// `w`, per-channel `scale`, `wbits`, stride and padding) and reads node `src`, whose
-    /// codes have zero point `zero`. `None` (the caller keeps nearest rounding; a warning is
-    /// printed) when the layer's `H` is not numerically positive definite.
+    /// `H` of the convolution `name` that comes after `nodes` (a `c_in · k · k` square, with
+    /// stride and padding) and reads node `src`, whose codes have zero point `zero`.
     #[allow(clippy::too_many_arguments)]
-    pub fn weights(
+    fn hessian(
         &mut self,
         nodes: &[QNode],
         name: &str,
         src: usize,
         zero: i32,
         (stride, pad): (usize, usize),
-        w: &Array4<f32>,
-        scale: &[f64],
-        wbits: u32,
-    ) -> Result<Option<Array4<i32>>> {
+        (ci, k): (usize, usize),
+    ) -> Result<Hessian> {
         self.advance(nodes)?;
-        let (_, ci, k, _) = w.dim();
         let xs = self.values[src]
             .as_ref()
             .ok_or_else(|| Error::Other(format!("gptq: the input of {name} was not evaluated")))?;
@@ -268,11 +351,62 @@ impl<'a> Sequential<'a> {
             };
             hess.add_codes(x.view(), zero, k, stride, pad);
         }
+        Ok(hess)
+    }
+
+    fn not_definite(&self, name: &str) {
+        self.pb.suspend(|| {
+            eprintln!("warning: gptq: {name}: input statistics not positive definite; nearest rounding kept")
+        });
+    }
+
+    /// GPTQ integers for the convolution `name` that comes after `nodes` (float weights
+    /// `w`, per-channel `scale`, `wbits`, stride and padding) and reads node `src`, whose
+    /// codes have zero point `zero`. `None` (the caller keeps nearest rounding; a warning is
+    /// printed) when the layer's `H` is not numerically positive definite.
+    #[allow(clippy::too_many_arguments)]
+    pub fn weights(
+        &mut self,
+        nodes: &[QNode],
+        name: &str,
+        src: usize,
+        zero: i32,
+        conv: (usize, usize),
+        w: &Array4<f32>,
+        scale: &[f64],
+        wbits: u32,
+    ) -> Result<Option<Array4<i32>>> {
+        let (_, ci, k, _) = w.dim();
+        let hess = self.hessian(nodes, name, src, zero, conv, (ci, k))?;
         let q = round_weights(w, scale, wbits, &hess);
         if q.is_none() {
-            self.pb.suspend(|| {
-                eprintln!("warning: gptq: {name}: input statistics not positive definite; nearest rounding kept")
-            });
+            self.not_definite(name);
+        }
+        self.pb.inc(1);
+        Ok(q)
+    }
+
+    /// As [`Sequential::weights`], with each output channel's scale chosen among `cands[o]`
+    /// by the output error after rounding ([`round_weights_search`]): the integers and each
+    /// channel's chosen candidate index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn weights_search(
+        &mut self,
+        nodes: &[QNode],
+        name: &str,
+        src: usize,
+        zero: i32,
+        conv: (usize, usize),
+        w: &Array4<f32>,
+        cands: &[Vec<(f64, i32)>],
+        wbits: u32,
+        centred: bool,
+    ) -> Result<Option<(Array4<i32>, Vec<usize>)>> {
+        let (_, ci, k, _) = w.dim();
+        let hess = self.hessian(nodes, name, src, zero, conv, (ci, k))?;
+        let q = round_weights_search(w, cands, wbits, &hess, centred);
+        if q.is_none() {
+            self.not_definite(name);
         }
         self.pb.inc(1);
         Ok(q)

@@ -69,6 +69,18 @@ pub enum Rounding {
     Gptq,
 }
 
+/// How each output channel's weight scale is chosen among the candidates (pow2: the widest
+/// exponent covering the largest weight and the two finer ones; mult: 100 % down to 50 %).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScaleSearch {
+    /// The least squared weight error `Σ (w_q · s − w)²` (with `--calib-method mse`).
+    #[default]
+    Weight,
+    /// With GPTQ rounding: the least output error on the calibration inputs after rounding
+    /// at each candidate, `(w − q·s)ᵀ H (w − q·s)` (centred when bias correction is on).
+    Output,
+}
+
 /// Whether the head's last convolutions and the DFL/decode stay in float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum HeadMode {
@@ -101,6 +113,12 @@ pub struct QuantConfig {
     /// Rounding of the weights to integers.
     #[serde(default)]
     pub rounding: Rounding,
+    /// How per-channel weight scales are chosen.
+    #[serde(default)]
+    pub scale_search: ScaleSearch,
+    /// Width of the input image codes (pixels shifted right by `8 − bits`); `None`: `abits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_bits: Option<u32>,
 }
 
 impl Default for QuantConfig {
@@ -118,6 +136,8 @@ impl Default for QuantConfig {
             bias_correct: true,
             keep8: Vec::new(),
             rounding: Rounding::Nearest,
+            scale_search: ScaleSearch::Weight,
+            input_bits: None,
         }
     }
 }

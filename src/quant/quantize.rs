@@ -8,9 +8,12 @@
 use super::bias_correct;
 use super::calibrate::{choose_format, CalibStats};
 use super::gptq::{CalibImages, Sequential};
-use super::spec::{mult_shift, partial_sum_range, signed_bits, QFormat};
-use super::weights::{layer_wbits, quantize_weights, QWeights};
-use super::{HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, Rounding, ScaleMode};
+use super::spec::{mult_shift, partial_sum_range, signed_bits, weight_max, QFormat};
+use super::weights::{channel_max, layer_wbits, quantize_weights, scale_candidates, QWeights};
+use super::{
+    Granularity, HeadMode, QAct, QConv, QNode, QOp, QuantConfig, QuantGraph, Rounding, ScaleMode,
+    ScaleSearch,
+};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
 use crate::graph::{Act, Conv, Op};
@@ -28,6 +31,7 @@ pub fn check_bits(cfg: &QuantConfig) -> Result<()> {
         ("--wbits", cfg.wbits),
         ("--abits", cfg.abits),
         ("--lut-bits", cfg.lut_bits),
+        ("--input-bits", cfg.input_bits.unwrap_or(cfg.abits)),
     ] {
         if !(2..=16).contains(&b) {
             return Err(Error::arg(
@@ -145,7 +149,7 @@ pub fn quantize_with(
             ))
         }
     };
-    let (in_shift, in_fmt) = input_format(cfg.abits);
+    let (in_shift, in_fmt) = input_format(cfg.input_bits.unwrap_or(cfg.abits));
     let group_fmt: Vec<QFormat> = stats
         .group_hist
         .iter()
@@ -200,7 +204,32 @@ pub fn quantize_with(
                 };
                 let wbits = layer_wbits(g, i, cfg);
                 let mut qw = quantize_weights(&w, wbits, cfg);
-                if let Some(seq) = seq.as_mut() {
+                let search = cfg.scale_search == ScaleSearch::Output
+                    && cfg.granularity == Granularity::Channel;
+                if let (Some(seq), true) = (seq.as_mut(), search) {
+                    let wm = weight_max(wbits) as f64;
+                    let cands: Vec<Vec<(f64, i32)>> = channel_max(&w)
+                        .iter()
+                        .map(|&m| scale_candidates(m, wm, cfg.scale))
+                        .collect();
+                    let q = seq.weights_search(
+                        &nodes,
+                        &n.name,
+                        src,
+                        fi.zero,
+                        (c.stride, c.pad),
+                        &w,
+                        &cands,
+                        wbits,
+                        cfg.bias_correct,
+                    )?;
+                    if let Some((q, pick)) = q {
+                        qw.wq = q;
+                        for (o, &k) in pick.iter().enumerate() {
+                            (qw.scale[o], qw.frac[o]) = cands[o][k];
+                        }
+                    }
+                } else if let Some(seq) = seq.as_mut() {
                     let q = seq.weights(
                         &nodes,
                         &n.name,

@@ -105,8 +105,13 @@ impl SweepRow {
             format!(", {} at W8", self.keep8.join("+"))
         };
         let gptq = if self.gptq { ", gptq" } else { "" };
+        // Rows with activations below 8 bits are points of their own family (A6, A4).
+        let acts = match self.abits {
+            Some(a) if a != 8 => format!(", A{a}"),
+            _ => String::new(),
+        };
         format!(
-            "{}/{}, {head}{bc}{keep}{gptq}",
+            "{}/{}, {head}{bc}{keep}{gptq}{acts}",
             self.scale, self.granularity
         )
     }
@@ -182,12 +187,12 @@ mod tests {
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
         let v = standard_variants(CalibMethod::Mse);
-        assert_eq!(v.len(), 20);
+        assert_eq!(v.len(), 23);
         for (i, a) in v.iter().enumerate() {
             assert!(v[i + 1..]
                 .iter()
                 .all(|b| b.config != a.config && b.name != a.name));
-            assert_eq!(a.config.abits, 8);
+            assert!([8, 6, 4].contains(&a.config.abits));
             assert!(!(a.config.qnms && a.config.head == HeadMode::Float));
         }
         let has = |n: &str| v.iter().any(|x| x.name == n);
@@ -204,6 +209,9 @@ mod tests {
             "W4A8 pow2/channel int+qnms +bc keep8=first,head gptq",
             "W6A8 pow2/channel int+qnms +bc gptq",
             "W8A8 pow2/channel int+qnms +bc gptq",
+            "W8A6 pow2/channel int+qnms +bc",
+            "W6A6 pow2/channel int+qnms +bc",
+            "W4A4 pow2/channel int+qnms +bc gptq",
         ] {
             assert!(has(n), "{n} missing");
         }

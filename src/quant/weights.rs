@@ -52,14 +52,7 @@ pub fn layer_wbits(g: &Graph, i: usize, cfg: &QuantConfig) -> u32 {
 pub fn quantize_weights(w: &Array4<f32>, wbits: u32, cfg: &QuantConfig) -> QWeights {
     let co = w.shape()[0];
     let wm = weight_max(wbits) as f64;
-    let ch_max: Vec<f64> = w
-        .axis_iter(Axis(0))
-        .map(|wc| {
-            wc.iter()
-                .fold(0f64, |m, &v| m.max(v.abs() as f64))
-                .max(1e-12)
-        })
-        .collect();
+    let ch_max = channel_max(w);
     let tensor = match cfg.granularity {
         Granularity::Tensor => {
             let all: Vec<f32> = w.iter().copied().collect();
@@ -89,13 +82,10 @@ pub fn quantize_weights(w: &Array4<f32>, wbits: u32, cfg: &QuantConfig) -> QWeig
     }
 }
 
-/// Weight scale `(s, f)` for weights `ws` whose largest magnitude is `m` (`s = 2^-f` with
-/// pow2 scales; `f = 0` with mult). The widest scale covers `m`; with `--calib-method mse`,
-/// narrower scales that clip the largest weights are also tried (pow2: up to two exponents
-/// finer; mult: 95% down to 50% of `m`) and the one with the least squared rounding plus
-/// clipping error wins (ties keep the wider scale).
-pub fn weight_scale(ws: &[f32], m: f64, wm: f64, cfg: &QuantConfig) -> (f64, i32) {
-    let cands: Vec<(f64, i32)> = match cfg.scale {
+/// The candidate scales `(s, f)` of a channel whose largest magnitude is `m`, widest first
+/// (pow2: the exponent covering `m` and the two finer ones; mult: 100 % down to 50 % of `m`).
+pub fn scale_candidates(m: f64, wm: f64, scale: ScaleMode) -> Vec<(f64, i32)> {
+    match scale {
         ScaleMode::Pow2 => {
             let f0 = (wm / m).log2().floor() as i32;
             (f0..=f0 + 2).map(|f| ((-f as f64).exp2(), f)).collect()
@@ -103,7 +93,27 @@ pub fn weight_scale(ws: &[f32], m: f64, wm: f64, cfg: &QuantConfig) -> (f64, i32
         ScaleMode::Mult => (0..=10)
             .map(|k| (m * (1.0 - 0.05 * k as f64) / wm, 0))
             .collect(),
-    };
+    }
+}
+
+/// Largest |w| of each output channel (at least 1e-12).
+pub fn channel_max(w: &Array4<f32>) -> Vec<f64> {
+    w.axis_iter(Axis(0))
+        .map(|wc| {
+            wc.iter()
+                .fold(0f64, |m, &v| m.max(v.abs() as f64))
+                .max(1e-12)
+        })
+        .collect()
+}
+
+/// Weight scale `(s, f)` for weights `ws` whose largest magnitude is `m` (`s = 2^-f` with
+/// pow2 scales; `f = 0` with mult). The widest scale covers `m`; with `--calib-method mse`,
+/// narrower scales that clip the largest weights are also tried (pow2: up to two exponents
+/// finer; mult: 95% down to 50% of `m`) and the one with the least squared rounding plus
+/// clipping error wins (ties keep the wider scale).
+pub fn weight_scale(ws: &[f32], m: f64, wm: f64, cfg: &QuantConfig) -> (f64, i32) {
+    let cands = scale_candidates(m, wm, cfg.scale);
     if cfg.method != CalibMethod::Mse || ws.is_empty() {
         return cands[0];
     }

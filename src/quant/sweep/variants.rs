@@ -64,6 +64,20 @@ pub fn gptq(v: Variant) -> Variant {
     }
 }
 
+/// The same variant with `abits`-bit activations between layers; the SiLU table index, the
+/// input image and the head logits keep 8 bits (the `quantize` defaults below 8 bits).
+pub fn activations(v: Variant, abits: u32) -> Variant {
+    let config = QuantConfig {
+        abits,
+        input_bits: (abits < 8).then_some(8),
+        ..v.config
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
 /// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction),
 /// ` keep8=first,head` and ` gptq` suffixes when those options are on.
 pub fn variant_name(c: &QuantConfig) -> String {
@@ -130,7 +144,8 @@ pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
 /// with the integer head but the float NMS; then bias correction on pow2/channel (8/6/4 bits),
 /// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult; then GPTQ rounding
 /// (bias-corrected pow2/channel) at W4 with the first and head convolutions at 8 bits, W6 and
-/// W8. Activations are 8 bits throughout.
+/// W8; then activations below 8 bits (SiLU table index, input and head at 8 bits): W8A6 and
+/// W6A6 bias-corrected, W4A4 bias-corrected with GPTQ. Activations are 8 bits elsewhere.
 pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     use Granularity::*;
     use HeadMode::*;
@@ -157,5 +172,8 @@ pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     v.push(gptq(corrected(pow2(4), &["first", "head"])));
     v.push(gptq(corrected(pow2(6), &[])));
     v.push(gptq(corrected(pow2(8), &[])));
+    v.push(activations(corrected(pow2(8), &[]), 6));
+    v.push(activations(corrected(pow2(6), &[]), 6));
+    v.push(gptq(activations(corrected(pow2(4), &[]), 4)));
     dedup(v)
 }
