@@ -132,7 +132,10 @@ fn check_layer_pnr(r: &SynthReport, m: &Manifest, b: &Board) {
 
 #[test]
 fn synth_generic() {
-    run("generic");
+    // Full tier: whole-design Yosys of the layer-sequential model, 5-15 minutes.
+    if common::full_tier("rtl_synth::synth_generic") {
+        run("generic");
+    }
 }
 #[test]
 fn synth_ice40() {
@@ -140,11 +143,17 @@ fn synth_ice40() {
 }
 #[test]
 fn synth_ecp5() {
-    run("ecp5");
+    // Full tier: whole-design Yosys of the layer-sequential model, 5-15 minutes.
+    if common::full_tier("rtl_synth::synth_ecp5") {
+        run("ecp5");
+    }
 }
 #[test]
 fn synth_xc7() {
-    run("xc7");
+    // Full tier: whole-design Yosys of the layer-sequential model, 5-15 minutes.
+    if common::full_tier("rtl_synth::synth_xc7") {
+        run("xc7");
+    }
 }
 
 /// The stat parser walks the hierarchy and skips Yosys 0.23's stray hierarchy lines.

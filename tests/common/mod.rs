@@ -27,6 +27,22 @@ pub fn missing(what: &str) {
     eprintln!("\n*** SKIPPED: {what} is missing (set YOLOQ_DATA_DIR / install it; CI treats this as a failure) ***\n");
 }
 
+/// True when the full tier runs (`YOLOQ_FULL=1`): slow hardware runs that CI leaves out to
+/// stay under its time budget, run by hand and recorded in `docs/` (README, "Tests"). Otherwise
+/// prints a loud message naming the test and how to run it.
+pub fn full_tier(test: &str) -> bool {
+    let on = std::env::var("YOLOQ_FULL").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+    });
+    if !on {
+        eprintln!("\n*** FULL TIER: {test} not run in the fast tier; run it with YOLOQ_FULL=1 cargo test --release ***\n");
+    }
+    on
+}
+
 /// `$YOLOQ_DATA_DIR/<rel>` if it exists.
 pub fn shared(rel: &str) -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("YOLOQ_DATA_DIR") else {
