@@ -38,7 +38,12 @@ pub fn full_tier(test: &str) -> bool {
         )
     });
     if !on {
-        eprintln!("\n*** FULL TIER: {test} not run in the fast tier; run it with YOLOQ_FULL=1 cargo test --release ***\n");
+        // Straight to stderr, past the test harness's output capture, so it shows in CI logs.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** FULL TIER: {test} not run in the fast tier; run it with YOLOQ_FULL=1 cargo test --release ***\n"
+        );
     }
     on
 }
