@@ -92,7 +92,11 @@ pub const HOST_DPI: (&str, &str) = (
     include_str!("../../../templates/folded/sim/host_dpi.c"),
 );
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
+    (
+        "folded/board_core.v",
+        include_str!("../../../templates/folded/board_core.v.tera"),
+    ),
     (
         "folded/board_ulx3s.v",
         include_str!("../../../templates/folded/board_ulx3s.v.tera"),
