@@ -14,6 +14,8 @@
 //! - a network that does not fit (memory, widths, kinds) is refused with one line naming the
 //!   layer and what to change.
 
+pub mod band;
+pub mod bandrun;
 pub mod board;
 pub mod cycles;
 pub mod desc;
