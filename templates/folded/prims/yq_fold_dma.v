@@ -1,0 +1,126 @@
+// yq_fold_dma: the folded engine's copy unit between DRAM (a yq_sdram_ctrl user port) and the
+// on-chip tile memory, for the row bands of a board with external memory
+// (src/rtl/folded/band.rs). One copy is NSEG segments of SEG 16-bit words; DRAM segments
+// start DSTRIDE words apart from DRAM, tile segments CSTRIDE words apart from CHIP. All are
+// word counts and word addresses (the band rule keeps every tile, segment and stride even).
+//
+//   dir 0 (load):  DRAM -> tile. Reads are issued whenever the controller is ready; the
+//                  controller returns them in order, and each is written to the tile in the
+//                  cycle it arrives (the tile port is the DMA's alone while it runs).
+//   dir 1 (store): tile -> DRAM. Tile reads (1-cycle latency) fill a 4-word queue ahead of
+//                  the controller, so a write request is offered in every cycle the
+//                  controller is ready.
+//
+// Two address walkers, one per side, each (segment, word in segment, segment base); the
+// DRAM side advances on an accepted request, the tile side on a tile access. `done` pulses
+// one cycle after the last word reached its destination (for a store: after the controller
+// took the last write).
+module yq_fold_dma #(
+    parameter CA = 16,   // tile word address bits
+    parameter DA = 24,   // DRAM word address bits
+    parameter NW = 16    // segment, count and stride bits
+) (
+    input wire clk,
+    input wire rst,
+    input wire go,
+    output reg done,
+    input wire d_dir,
+    input wire [DA-1:0] d_dram,
+    input wire [CA-1:0] d_chip,
+    input wire [NW-1:0] d_nseg,     // segments (>= 1)
+    input wire [NW-1:0] d_seg,      // words per segment (>= 1)
+    input wire [DA-1:0] d_dstride,
+    input wire [CA-1:0] d_cstride,
+    // tile memory, one 16-bit word per access, read data one cycle after c_rd
+    output wire c_rd, output wire c_wr, output wire [CA-1:0] c_addr,
+    output wire [15:0] c_wdata, input wire [15:0] c_rdata,
+    // DRAM (yq_sdram_ctrl user port)
+    output wire s_req, output wire s_we, output wire [DA-1:0] s_addr,
+    output wire [15:0] s_wdata, output wire [1:0] s_wbe,
+    input wire s_ready, input wire s_rvalid, input wire [15:0] s_rdata
+);
+    reg run, dir;
+
+    // ---- walkers: segment count, word in segment, segment base, and "past the end" -------
+    reg [NW-1:0] ds_n, ds_w, cs_n, cs_w;
+    reg [DA-1:0] ds_base, ds_a;
+    reg [CA-1:0] cs_base, cs_a;
+    reg d_end, c_end;
+    wire d_step, c_step;
+    wire d_segend = (ds_w == d_seg - 1'b1);
+    wire c_segend = (cs_w == d_seg - 1'b1);
+    wire d_last = d_segend && (ds_n == d_nseg - 1'b1);
+    wire c_last = c_segend && (cs_n == d_nseg - 1'b1);
+    always @(posedge clk) begin
+        if (go) begin
+            ds_n <= 0; ds_w <= 0; ds_base <= d_dram; ds_a <= d_dram; d_end <= 1'b0;
+        end else if (d_step) begin
+            if (d_last) d_end <= 1'b1;
+            if (d_segend) begin
+                ds_w <= 0; ds_n <= ds_n + 1'b1;
+                ds_base <= ds_base + d_dstride; ds_a <= ds_base + d_dstride;
+            end else begin
+                ds_w <= ds_w + 1'b1; ds_a <= ds_a + 1'b1;
+            end
+        end
+        if (go) begin
+            cs_n <= 0; cs_w <= 0; cs_base <= d_chip; cs_a <= d_chip; c_end <= 1'b0;
+        end else if (c_step) begin
+            if (c_last) c_end <= 1'b1;
+            if (c_segend) begin
+                cs_w <= 0; cs_n <= cs_n + 1'b1;
+                cs_base <= cs_base + d_cstride; cs_a <= cs_base + d_cstride;
+            end else begin
+                cs_w <= cs_w + 1'b1; cs_a <= cs_a + 1'b1;
+            end
+        end
+    end
+
+    // ---- store queue: tile words waiting for the controller ------------------------------
+    reg [15:0] q [0:3];
+    reg [1:0] q_wp, q_rp;
+    reg [2:0] q_n;          // words queued
+    reg rd1;                // a tile read is in flight (data next cycle)
+    wire q_push = rd1;
+    wire q_pop = run && dir && (q_n != 0) && s_ready;
+    // issue a tile read while the queue (with the read in flight) has room
+    wire [2:0] occ = q_n + {2'b00, rd1};
+    wire t_rd = run && dir && !c_end && (occ < 3'd4 || q_pop);
+    always @(posedge clk) begin
+        if (rst || go) begin
+            q_wp <= 0; q_rp <= 0; q_n <= 0; rd1 <= 1'b0;
+        end else begin
+            rd1 <= t_rd;
+            if (q_push) begin q[q_wp] <= c_rdata; q_wp <= q_wp + 1'b1; end
+            if (q_pop) q_rp <= q_rp + 1'b1;
+            q_n <= q_n + {2'b00, q_push} - {2'b00, q_pop};
+        end
+    end
+
+    // ---- ports ---------------------------------------------------------------------------
+    wire l_req = run && !dir && !d_end;
+    assign s_req = l_req || q_pop;
+    assign s_we = dir;
+    assign s_addr = ds_a;
+    assign s_wdata = q[q_rp];
+    assign s_wbe = 2'b11;
+    assign d_step = (l_req && s_ready) || q_pop;
+    wire l_wr = run && !dir && s_rvalid;
+    assign c_step = l_wr || t_rd;
+    assign c_rd = t_rd;
+    assign c_wr = l_wr;
+    assign c_addr = cs_a;
+    assign c_wdata = s_rdata;
+
+    // ---- control -------------------------------------------------------------------------
+    always @(posedge clk) begin
+        done <= 1'b0;
+        if (rst) begin
+            run <= 1'b0; dir <= 1'b0;
+        end else if (go) begin
+            run <= 1'b1; dir <= d_dir;
+        end else if (run && (dir ? (d_step && d_last) : (c_step && c_last))) begin
+            run <= 1'b0; done <= 1'b1;
+        end
+    end
+endmodule
