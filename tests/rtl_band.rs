@@ -71,6 +71,28 @@ fn synthetic_model_in_small_tiles_is_exact() {
         assert_eq!(order.len(), 3 * 64 * 64);
     }
     assert!(seen_many, "no tile size split a layer into 4 or more bands");
+    // Every copy is whole 16-bit words, as yq_fold_dma moves them.
+    let b = band::split(&q, &p, &hw, 6 << 10, 34).unwrap();
+    for d in b
+        .layers
+        .iter()
+        .flat_map(|l| &l.bands)
+        .flat_map(|b| b.loads.iter().chain([&b.store]))
+    {
+        assert!(
+            [d.dram, d.chip, d.seg, d.dstride, d.cstride]
+                .iter()
+                .all(|v| v % 2 == 0),
+            "{d:?}"
+        );
+    }
+    // At 96x96 the last level is 3 pixels wide: its copies would split words.
+    let q96 = synthetic::quant_graph(synthetic::SEED, 96, synthetic::CALIB_IMAGES, &cfg).unwrap();
+    let p96 = plan::plan(&q96, 96, 96).unwrap();
+    let e = band::split(&q96, &p96, &hw, 1 << 16, 34)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("16-bit words") && e.contains("--imgsz"), "{e}");
     // A tile too small for one band of the widest layer is refused, naming the layer.
     let e = band::split(&q, &p, &hw, 512, 34).unwrap_err().to_string();
     assert!(e.contains("bands") || e.contains("band of"), "{e}");
@@ -115,7 +137,8 @@ fn yolov8n_at_640_in_ulx3s_tiles_is_exact() {
     let b = band::split(&q, &p, &hw, 256 << 10, 34).unwrap();
     let bands: usize = b.layers.iter().map(|l| l.bands.len()).sum();
     eprintln!(
-        "YOLOv8n 640: {} layers, {bands} bands; DRAM {} B of tensors, {} B loaded + {} B stored per frame; flash {} B per frame",
+        "YOLOv8n 640: {} MACs, {} layers, {bands} bands; DRAM {} B of tensors, {} B loaded + {} B stored per frame; flash {} B per frame",
+        p.total_macs,
         p.layers.len(),
         b.dram_used,
         b.dram_load,

@@ -14,6 +14,8 @@
 //! - the copies ([`Dma`]) are channel-major segments: rows `[r0, r1)` of every channel, one
 //!   segment per channel, between the tensor in DRAM (the plan's address, aliases included)
 //!   and the tile;
+//! - every copy is whole 16-bit words (`yq_fold_dma`): tiles start on even bytes and a
+//!   tensor whose DRAM base, width or segments are odd is refused, naming it;
 //! - the post-processing stage has no bands: it runs on DRAM.
 
 use super::FoldHw;
@@ -146,10 +148,10 @@ impl Geo {
         let mut ins = Vec::new();
         for (sh, _) in &self.ins {
             ins.push(at);
-            at += sh[0] * (r1 - r0) * sh[2];
+            at = (at + sh[0] * (r1 - r0) * sh[2]).next_multiple_of(2);
         }
         let out = at;
-        at += self.out[0] * (y1 - y0) * self.out[2];
+        at = (at + self.out[0] * (y1 - y0) * self.out[2]).next_multiple_of(2);
         let psum = (self.psum_row > 0).then(|| {
             let p = at.next_multiple_of(4);
             at = p + self.psum_row * (y1 - y0);
@@ -263,6 +265,22 @@ pub fn split(
                 .map(|((sh, base), &c)| Dma::rows(Dir::Load, *sh, *base, (r0, r1), c))
                 .collect();
             let store = Dma::rows(Dir::Store, g.out, l.out_base, (y0, y1), chip_out);
+            for d in loads.iter().chain([&store]) {
+                if [d.dram, d.chip, d.seg, d.dstride, d.cstride]
+                    .iter()
+                    .any(|v| v % 2 == 1)
+                {
+                    return Err(Error::arg(
+                        "--imgsz",
+                        format!(
+                            "{}: a band copy of {} bytes at DRAM byte {} is not whole 16-bit words (tensor widths must be even); use an --imgsz that is a multiple of 64",
+                            l.name,
+                            d.seg,
+                            d.dram
+                        ),
+                    ));
+                }
+            }
             load += loads.iter().map(Dma::bytes).sum::<usize>();
             stored += store.bytes();
             flash += g.record;
