@@ -145,6 +145,266 @@ fn refuse(layer: &str, what: impl std::fmt::Display) -> Error {
     Error::Other(format!("{layer}: {what}"))
 }
 
+/// Widths and shifts every layer's proof raises: the engine is built at the largest.
+struct Proof {
+    sh_w: u32,
+    acc_w: u32,
+    bias_w: u32,
+    max_rsh: u32,
+    max_lsh: u32,
+    add_w: u32,
+    add_r: u32,
+    add_l: u32,
+}
+
+impl Default for Proof {
+    fn default() -> Self {
+        Proof {
+            sh_w: 2,
+            acc_w: 16,
+            bias_w: 2,
+            max_rsh: 0,
+            max_lsh: 0,
+            add_w: 10,
+            add_r: 0,
+            add_l: 0,
+        }
+    }
+}
+
+/// One layer's descriptor, and the record after it appended to `body` (a convolution's
+/// table, parameters and weights), raising `pf` to what the layer needs. `pad_top`: the window
+/// rows above the tensor (the layer's padding, except in a row band, [`band`]); `psum(bytes)`:
+/// the byte address of a chunked reduction's partial sums. Returns the descriptor and the
+/// weight chunks per group and groups.
+fn layer_record(
+    pf: &mut Proof,
+    hw: &FoldHw,
+    name: &str,
+    params: &LayerPlan,
+    pad_top: usize,
+    psum: &mut dyn FnMut(usize) -> Result<usize>,
+    body: &mut Vec<u8>,
+) -> Result<(Desc, usize, usize)> {
+    let p = hw.lanes;
+    Ok(match params {
+        LayerPlan::Input(i) => (
+            Desc::new(DescKind::Input)
+                .set("n", i.n as i64)
+                .set("out", i.out_base as i64)
+                .set("s", i.shift as i64),
+            0,
+            0,
+        ),
+        LayerPlan::MaxPool(q) => (
+            Desc::new(DescKind::MaxPool)
+                .set("c_m1", q.c as i64 - 1)
+                .set("hp", (q.h + pad_top) as i64)
+                .set("wp", (q.w + q.pad) as i64)
+                .set("ho_m1", q.ho as i64 - 1)
+                .set("wo_m1", q.wo as i64 - 1)
+                .set("k_m1", q.k as i64 - 1)
+                .set("s", q.stride as i64)
+                .set("pad", q.pad as i64)
+                .set(
+                    "pix0",
+                    wrap24(q.in_base as i64 - (pad_top * q.w + q.pad) as i64),
+                )
+                .set("out", q.out_base as i64)
+                .set("rowstep", wrap24(q.w as i64 - q.k as i64 + 1))
+                .set("sw", (q.stride * q.w) as i64)
+                .set("hw", (q.h * q.w) as i64)
+                .set("f_m1", 0),
+            0,
+            0,
+        ),
+        // The window unit again: a 1 x 1 window whose position repeats F times per row
+        // and column.
+        LayerPlan::Upsample(u) => (
+            Desc::new(DescKind::Upsample)
+                .set("c_m1", u.c as i64 - 1)
+                .set("hp", u.h as i64)
+                .set("wp", u.w as i64)
+                .set("ho_m1", (u.h * u.f) as i64 - 1)
+                .set("wo_m1", (u.w * u.f) as i64 - 1)
+                .set("k_m1", 0)
+                .set("s", 1)
+                .set("f_m1", u.f as i64 - 1)
+                .set("pix0", u.in_base as i64)
+                .set("out", u.out_base as i64)
+                .set("sw", u.w as i64)
+                .set("hw", (u.h * u.w) as i64),
+            0,
+            0,
+        ),
+        LayerPlan::Add(a) => {
+            for (z, what) in [
+                (a.za, "first input"),
+                (a.zb, "second input"),
+                (a.zo, "output"),
+            ] {
+                if !(0..=255).contains(&z) {
+                    return Err(refuse(
+                        name,
+                        format!("{what} zero point {z} is outside the engine's 8-bit range"),
+                    ));
+                }
+            }
+            pf.add_w = pf.add_w.max(a.iw);
+            for (sh, left) in [(a.sa, a.sa_left), (a.sb, a.sb_left)] {
+                if sh > 63 {
+                    return Err(refuse(name, "an add shift is outside the engine's range"));
+                }
+                if left {
+                    pf.add_l = pf.add_l.max(sh);
+                } else {
+                    pf.add_r = pf.add_r.max(sh);
+                }
+            }
+            let signed = |m: u32, left: bool| if left { -(m as i64) } else { m as i64 };
+            (
+                Desc::new(DescKind::Add)
+                    .set("n", a.n as i64)
+                    .set("pix0", a.a_base as i64)
+                    .set("inb", a.b_base as i64)
+                    .set("out", a.out_base as i64)
+                    .set("za", a.za as i64)
+                    .set("zb", a.zb as i64)
+                    .set("zero", a.zo as i64)
+                    .set("qmax", a.qmax as i64)
+                    .set("sa", signed(a.sa, a.sa_left))
+                    .set("sb", signed(a.sb, a.sb_left)),
+                0,
+                0,
+            )
+        }
+        LayerPlan::Conv(c) => {
+            let c = c.as_ref();
+            if c.use_mult {
+                return Err(Error::arg(
+                "--quant",
+                format!("{}: multiplier scales (--scale mult) are not supported by the folded engine; quantize with --scale pow2", name),
+            ));
+            }
+            if c.wb > 8 || c.req.bits > 8 || c.out.bits > 8 {
+                return Err(refuse(
+                    name,
+                    "the folded engine takes weights and codes of at most 8 bits",
+                ));
+            }
+            if !(0..=255).contains(&c.req.zero) {
+                return Err(refuse(
+                    name,
+                    format!(
+                        "zero point {} is outside the engine's 8-bit range",
+                        c.req.zero
+                    ),
+                ));
+            }
+            let kk = c.k * c.k;
+            if kk > hw.wtaps {
+                return Err(refuse(
+                    name,
+                    format!(
+                        "a {}x{} kernel exceeds the {}-tap weight slot",
+                        c.k, c.k, hw.wtaps
+                    ),
+                ));
+            }
+            let g = c.co.div_ceil(p);
+            let taps = c.taps();
+            let (cpc, nch) = if taps <= hw.wtaps {
+                (c.ci, 1)
+            } else {
+                let cpc = hw.wtaps / kk;
+                (cpc, c.ci.div_ceil(cpc))
+            };
+            let tc = cpc * kk;
+            let tc_last = (c.ci - (nch - 1) * cpc) * kk;
+            // Biases with the offset compensation, and the width proof.
+            let mut acc_bound = 0i64;
+            let mut sum_bound = 0i64;
+            let mut biases = Vec::with_capacity(c.co);
+            for o in 0..c.co {
+                let w = c.weight.index_axis(ndarray::Axis(0), o);
+                let sum: i64 = w.iter().map(|&v| v as i64).sum();
+                let abs: i64 = w.iter().map(|&v| (v as i64).abs()).sum();
+                let b = c.channels[o].bias + OFFSET * sum;
+                acc_bound = acc_bound.max(OFFSET * abs);
+                sum_bound = sum_bound.max(OFFSET * abs + b.abs());
+                biases.push(b);
+            }
+            let acc_need = crate::quant::spec::signed_bits(acc_bound);
+            if acc_need > ACC_W || crate::quant::spec::signed_bits(sum_bound) > BIAS_W {
+                return Err(refuse(name, format!("sums need {acc_need} bits, more than the engine's {ACC_W}-bit accumulators")));
+            }
+            pf.acc_w = pf.acc_w.max(acc_need);
+            for &b in &biases {
+                pf.bias_w = pf.bias_w.max(crate::quant::spec::signed_bits(b.abs()));
+            }
+            let lsh = c.channels.iter().map(|q| q.lsh).max().unwrap_or(0);
+            let rsh = c.channels.iter().map(|q| q.rsh).max().unwrap_or(0);
+            if lsh > 31 || rsh > 62 {
+                return Err(refuse(
+                    name,
+                    "a requantization shift is outside the engine's range",
+                ));
+            }
+            pf.sh_w = pf
+                .sh_w
+                .max(crate::quant::spec::signed_bits(sum_bound) + lsh + 2)
+                .max(rsh + 2);
+            pf.max_rsh = pf.max_rsh.max(rsh);
+            pf.max_lsh = pf.max_lsh.max(lsh);
+            let psum = if nch > 1 {
+                psum(c.ho * c.wo * p * 4)? / 2
+            } else {
+                0
+            };
+            let lut_len = c.lut.as_ref().map(|t| t.len()).unwrap_or(0);
+            if lut_len > 256 {
+                return Err(refuse(name, format!("a {lut_len}-entry SiLU table exceeds the engine's 256 entries; use --lut-bits 8")));
+            }
+            let d = Desc::new(DescKind::Conv)
+                .set("flags", if c.lut.is_some() { FLAG_LUT } else { 0 })
+                .set("hp", (c.h + pad_top) as i64)
+                .set("wp", (c.w + c.pad) as i64)
+                .set("ho_m1", c.ho as i64 - 1)
+                .set("wo_m1", c.wo as i64 - 1)
+                .set("k_m1", c.k as i64 - 1)
+                .set("s", c.stride as i64)
+                .set("pad", c.pad as i64)
+                .set("padv", c.pad_val as i64)
+                .set(
+                    "pix0",
+                    wrap24(c.in_base as i64 - (pad_top * c.w + c.pad) as i64),
+                )
+                .set("out", c.out_base as i64)
+                .set("psum", psum as i64)
+                .set("g", g as i64)
+                .set("nch_m1", nch as i64 - 1)
+                .set("tc_m1", tc as i64 - 1)
+                .set("tc_last_m1", tc_last as i64 - 1)
+                .set("lanes_last", (c.co - (g - 1) * p) as i64)
+                .set("rowstep", wrap24(c.w as i64 - c.k as i64 + 1))
+                .set(
+                    "chstep",
+                    wrap24((c.h * c.w) as i64 - ((c.k - 1) * c.w) as i64 - c.k as i64 + 1),
+                )
+                .set("chunkstep", (cpc * c.h * c.w) as i64)
+                .set("sw", (c.stride * c.w) as i64)
+                .set("gstep", (p * c.ho * c.wo) as i64)
+                .set("howo", (c.ho * c.wo) as i64)
+                .set("zero", c.req.zero as i64)
+                .set("qmax", c.req.qmax() as i64)
+                .set("lut_len", lut_len as i64);
+            flash::conv_record(body, c, &biases, p, cpc, nch);
+            (d, nch, g)
+        }
+        LayerPlan::Qnms(_) => (Desc::new(DescKind::Post), 0, 0),
+    })
+}
+
 /// Lower a plan to the folded engine `hw`.
 pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<FoldedDesign> {
     if plan.abits > 8 {
@@ -156,7 +416,6 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             ),
         ));
     }
-    let p = hw.lanes;
     let tensor_bytes = plan.mem_depth;
     if tensor_bytes > hw.mem_bytes {
         return Err(Error::arg(
@@ -170,13 +429,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
     // Partial sums of chunked reductions go to a region free during their layer.
     let lives = scratch::live(q, plan);
     let mut psum_end = 0usize;
-    let mut sh_w = 2u32;
-    let mut acc_w = 16u32;
-    let mut bias_w = 2u32;
-    let mut max_rsh = 0u32;
-    let mut max_lsh = 0u32;
-    let mut add_w = 10u32;
-    let (mut add_r, mut add_l) = (0u32, 0u32);
+    let mut pf = Proof::default();
     let mut nms_unit = None;
     let mut layers = Vec::with_capacity(plan.layers.len());
     // Per layer, the record after its descriptor (the descriptor layout needs every layer).
@@ -184,182 +437,12 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
     for (index, l) in plan.layers.iter().enumerate() {
         let mut body = Vec::new();
         let (desc, chunks, groups) = match &l.params {
-            LayerPlan::Input(i) => (
-                Desc::new(DescKind::Input)
-                    .set("n", i.n as i64)
-                    .set("out", i.out_base as i64)
-                    .set("s", i.shift as i64),
-                0,
-                0,
-            ),
-            LayerPlan::MaxPool(q) => (
-                Desc::new(DescKind::MaxPool)
-                    .set("c_m1", q.c as i64 - 1)
-                    .set("hp", (q.h + q.pad) as i64)
-                    .set("wp", (q.w + q.pad) as i64)
-                    .set("ho_m1", q.ho as i64 - 1)
-                    .set("wo_m1", q.wo as i64 - 1)
-                    .set("k_m1", q.k as i64 - 1)
-                    .set("s", q.stride as i64)
-                    .set("pad", q.pad as i64)
-                    .set(
-                        "pix0",
-                        wrap24(q.in_base as i64 - (q.pad * q.w + q.pad) as i64),
-                    )
-                    .set("out", q.out_base as i64)
-                    .set("rowstep", wrap24(q.w as i64 - q.k as i64 + 1))
-                    .set("sw", (q.stride * q.w) as i64)
-                    .set("hw", (q.h * q.w) as i64)
-                    .set("f_m1", 0),
-                0,
-                0,
-            ),
-            // The window unit again: a 1 x 1 window whose position repeats F times per row
-            // and column.
-            LayerPlan::Upsample(u) => (
-                Desc::new(DescKind::Upsample)
-                    .set("c_m1", u.c as i64 - 1)
-                    .set("hp", u.h as i64)
-                    .set("wp", u.w as i64)
-                    .set("ho_m1", (u.h * u.f) as i64 - 1)
-                    .set("wo_m1", (u.w * u.f) as i64 - 1)
-                    .set("k_m1", 0)
-                    .set("s", 1)
-                    .set("f_m1", u.f as i64 - 1)
-                    .set("pix0", u.in_base as i64)
-                    .set("out", u.out_base as i64)
-                    .set("sw", u.w as i64)
-                    .set("hw", (u.h * u.w) as i64),
-                0,
-                0,
-            ),
-            LayerPlan::Add(a) => {
-                for (z, what) in [
-                    (a.za, "first input"),
-                    (a.zb, "second input"),
-                    (a.zo, "output"),
-                ] {
-                    if !(0..=255).contains(&z) {
-                        return Err(refuse(
-                            &l.name,
-                            format!("{what} zero point {z} is outside the engine's 8-bit range"),
-                        ));
-                    }
-                }
-                add_w = add_w.max(a.iw);
-                for (sh, left) in [(a.sa, a.sa_left), (a.sb, a.sb_left)] {
-                    if sh > 63 {
-                        return Err(refuse(
-                            &l.name,
-                            "an add shift is outside the engine's range",
-                        ));
-                    }
-                    if left {
-                        add_l = add_l.max(sh);
-                    } else {
-                        add_r = add_r.max(sh);
-                    }
-                }
-                let signed = |m: u32, left: bool| if left { -(m as i64) } else { m as i64 };
-                (
-                    Desc::new(DescKind::Add)
-                        .set("n", a.n as i64)
-                        .set("pix0", a.a_base as i64)
-                        .set("inb", a.b_base as i64)
-                        .set("out", a.out_base as i64)
-                        .set("za", a.za as i64)
-                        .set("zb", a.zb as i64)
-                        .set("zero", a.zo as i64)
-                        .set("qmax", a.qmax as i64)
-                        .set("sa", signed(a.sa, a.sa_left))
-                        .set("sb", signed(a.sb, a.sb_left)),
-                    0,
-                    0,
-                )
-            }
             LayerPlan::Qnms(p) => {
                 nms_unit = Some(nms::build(p, plan, &lives, index, hw.mem_bytes)?);
                 (Desc::new(DescKind::Post), 0, 0)
             }
-            LayerPlan::Conv(c) => {
-                let c = c.as_ref();
-                if c.use_mult {
-                    return Err(Error::arg(
-                        "--quant",
-                        format!("{}: multiplier scales (--scale mult) are not supported by the folded engine; quantize with --scale pow2", l.name),
-                    ));
-                }
-                if c.wb > 8 || c.req.bits > 8 || c.out.bits > 8 {
-                    return Err(refuse(
-                        &l.name,
-                        "the folded engine takes weights and codes of at most 8 bits",
-                    ));
-                }
-                if !(0..=255).contains(&c.req.zero) {
-                    return Err(refuse(
-                        &l.name,
-                        format!(
-                            "zero point {} is outside the engine's 8-bit range",
-                            c.req.zero
-                        ),
-                    ));
-                }
-                let kk = c.k * c.k;
-                if kk > hw.wtaps {
-                    return Err(refuse(
-                        &l.name,
-                        format!(
-                            "a {}x{} kernel exceeds the {}-tap weight slot",
-                            c.k, c.k, hw.wtaps
-                        ),
-                    ));
-                }
-                let g = c.co.div_ceil(p);
-                let taps = c.taps();
-                let (cpc, nch) = if taps <= hw.wtaps {
-                    (c.ci, 1)
-                } else {
-                    let cpc = hw.wtaps / kk;
-                    (cpc, c.ci.div_ceil(cpc))
-                };
-                let tc = cpc * kk;
-                let tc_last = (c.ci - (nch - 1) * cpc) * kk;
-                // Biases with the offset compensation, and the width proof.
-                let mut acc_bound = 0i64;
-                let mut sum_bound = 0i64;
-                let mut biases = Vec::with_capacity(c.co);
-                for o in 0..c.co {
-                    let w = c.weight.index_axis(ndarray::Axis(0), o);
-                    let sum: i64 = w.iter().map(|&v| v as i64).sum();
-                    let abs: i64 = w.iter().map(|&v| (v as i64).abs()).sum();
-                    let b = c.channels[o].bias + OFFSET * sum;
-                    acc_bound = acc_bound.max(OFFSET * abs);
-                    sum_bound = sum_bound.max(OFFSET * abs + b.abs());
-                    biases.push(b);
-                }
-                let acc_need = crate::quant::spec::signed_bits(acc_bound);
-                if acc_need > ACC_W || crate::quant::spec::signed_bits(sum_bound) > BIAS_W {
-                    return Err(refuse(&l.name, format!("sums need {acc_need} bits, more than the engine's {ACC_W}-bit accumulators")));
-                }
-                acc_w = acc_w.max(acc_need);
-                for &b in &biases {
-                    bias_w = bias_w.max(crate::quant::spec::signed_bits(b.abs()));
-                }
-                let lsh = c.channels.iter().map(|q| q.lsh).max().unwrap_or(0);
-                let rsh = c.channels.iter().map(|q| q.rsh).max().unwrap_or(0);
-                if lsh > 31 || rsh > 62 {
-                    return Err(refuse(
-                        &l.name,
-                        "a requantization shift is outside the engine's range",
-                    ));
-                }
-                sh_w = sh_w
-                    .max(crate::quant::spec::signed_bits(sum_bound) + lsh + 2)
-                    .max(rsh + 2);
-                max_rsh = max_rsh.max(rsh);
-                max_lsh = max_lsh.max(lsh);
-                let psum = if nch > 1 {
-                    let bytes = c.ho * c.wo * p * 4;
+            params => {
+                let mut psum = |bytes: usize| {
                     let at = scratch::place(plan, &lives, index, bytes, hw.mem_bytes, 4, &[]).ok_or_else(|| {
                         Error::arg(
                             "--imgsz",
@@ -370,49 +453,14 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
                         )
                     })?;
                     psum_end = psum_end.max(at + bytes);
-                    at / 2
-                } else {
-                    0
+                    Ok(at)
                 };
-                let lut_len = c.lut.as_ref().map(|t| t.len()).unwrap_or(0);
-                if lut_len > 256 {
-                    return Err(refuse(&l.name, format!("a {lut_len}-entry SiLU table exceeds the engine's 256 entries; use --lut-bits 8")));
-                }
-                let d = Desc::new(DescKind::Conv)
-                    .set("flags", if c.lut.is_some() { FLAG_LUT } else { 0 })
-                    .set("hp", (c.h + c.pad) as i64)
-                    .set("wp", (c.w + c.pad) as i64)
-                    .set("ho_m1", c.ho as i64 - 1)
-                    .set("wo_m1", c.wo as i64 - 1)
-                    .set("k_m1", c.k as i64 - 1)
-                    .set("s", c.stride as i64)
-                    .set("pad", c.pad as i64)
-                    .set("padv", c.pad_val as i64)
-                    .set(
-                        "pix0",
-                        wrap24(c.in_base as i64 - (c.pad * c.w + c.pad) as i64),
-                    )
-                    .set("out", c.out_base as i64)
-                    .set("psum", psum as i64)
-                    .set("g", g as i64)
-                    .set("nch_m1", nch as i64 - 1)
-                    .set("tc_m1", tc as i64 - 1)
-                    .set("tc_last_m1", tc_last as i64 - 1)
-                    .set("lanes_last", (c.co - (g - 1) * p) as i64)
-                    .set("rowstep", wrap24(c.w as i64 - c.k as i64 + 1))
-                    .set(
-                        "chstep",
-                        wrap24((c.h * c.w) as i64 - ((c.k - 1) * c.w) as i64 - c.k as i64 + 1),
-                    )
-                    .set("chunkstep", (cpc * c.h * c.w) as i64)
-                    .set("sw", (c.stride * c.w) as i64)
-                    .set("gstep", (p * c.ho * c.wo) as i64)
-                    .set("howo", (c.ho * c.wo) as i64)
-                    .set("zero", c.req.zero as i64)
-                    .set("qmax", c.req.qmax() as i64)
-                    .set("lut_len", lut_len as i64);
-                flash::conv_record(&mut body, c, &biases, p, cpc, nch);
-                (d, nch, g)
+                let pad_top = match params {
+                    LayerPlan::Conv(c) => c.pad,
+                    LayerPlan::MaxPool(m) => m.pad,
+                    _ => 0,
+                };
+                layer_record(&mut pf, &hw, &l.name, params, pad_top, &mut psum, &mut body)?
             }
         };
         bodies.push(body);
@@ -464,19 +512,19 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         dw,
         desc_layout,
         class_names: q.class_names.clone(),
-        acc_w,
-        bias_w,
-        sh_w,
-        rsh_w: super::ubits(max_rsh as u64),
-        lsh_w: if max_lsh > 0 {
-            super::ubits(max_lsh as u64)
+        acc_w: pf.acc_w,
+        bias_w: pf.bias_w,
+        sh_w: pf.sh_w,
+        rsh_w: super::ubits(pf.max_rsh as u64),
+        lsh_w: if pf.max_lsh > 0 {
+            super::ubits(pf.max_lsh as u64)
         } else {
             0
         },
-        add_w,
-        add_rsw: super::ubits(add_r as u64),
-        add_lsw: if add_l > 0 {
-            super::ubits(add_l as u64)
+        add_w: pf.add_w,
+        add_rsw: super::ubits(pf.add_r as u64),
+        add_lsw: if pf.add_l > 0 {
+            super::ubits(pf.add_l as u64)
         } else {
             0
         },
