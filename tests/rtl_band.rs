@@ -10,7 +10,7 @@ use std::path::Path;
 use yoloq_gen::quant::int_model::input_codes;
 use yoloq_gen::quant::{QuantConfig, QuantGraph};
 use yoloq_gen::rtl::folded::band::{self, Banding};
-use yoloq_gen::rtl::folded::{bandrun, FoldHw};
+use yoloq_gen::rtl::folded::{banded, bandrun, FoldHw};
 use yoloq_gen::rtl::golden::golden;
 use yoloq_gen::rtl::plan::{self, LayerPlan, Plan};
 use yoloq_gen::synthetic;
@@ -147,4 +147,34 @@ fn yolov8n_at_640_in_ulx3s_tiles_is_exact() {
     );
     assert!(b.layers.iter().any(|l| l.bands.len() > 1));
     assert_eq!(check(&q, &p, &b, &x), banded_layers(&p));
+    // The lowered schedule at the lane counts the 85F can hold (tile memory: the block RAM
+    // the weight buffers leave), weights from dual-I/O flash (8 cycles per byte) or copied
+    // into SDRAM (a byte per cycle, the loader's own rate).
+    eprintln!("lanes | tile KiB | weights | bands | flash/DRAM weight bytes | copy bytes | frame cycles | MAC util | at 50 MHz");
+    for (lanes, tile_kib) in [(16, 256), (64, 256), (128, 128)] {
+        for byte_cycles in [8, 1] {
+            let hw = FoldHw {
+                lanes,
+                mem_bytes: tile_kib << 10,
+                byte_cycles,
+                ..FoldHw::up5k()
+            };
+            let b = band::split(&q, &p, &hw, tile_kib << 10, 34).unwrap();
+            let d = banded::lower(&q, &p, hw, &b).unwrap();
+            let bands: usize = b.layers.iter().map(|l| l.bands.len()).sum();
+            let util = p.total_macs as f64 / (lanes as u64 * d.frame_cycles) as f64;
+            eprintln!(
+                "{lanes} | {tile_kib} | {} | {bands} | {} | {} | {} | {util:.3} | {:.3} s",
+                if byte_cycles == 8 { "flash" } else { "SDRAM" },
+                d.flash.len(),
+                b.dram_load + b.dram_store,
+                d.frame_cycles,
+                d.frame_cycles as f64 / 50e6
+            );
+            // Every band's record and every copy is in the image, each band's layer computes its
+            // share of the MACs.
+            assert_eq!(d.layers.iter().map(|l| l.macs).sum::<u64>(), p.total_macs);
+            assert!(d.frame_cycles * lanes as u64 >= p.total_macs);
+        }
+    }
 }

@@ -49,13 +49,13 @@ module yq_fold_core #(
     // ---- descriptor ---------------------------------------------------------------------
     wire d_we;
     wire [7:0] d_data;
-    wire [7:0] kind, flags, k_m1, s, pad, padv, nch_m1, lanes_last, zero, qmax, za, zb, sa, sb, f_m1;
+    wire [7:0] kind, flags, k_m1, s, pad, padt, padv, nch_m1, lanes_last, zero, qmax, za, zb, sa, sb, f_m1;
     wire [DW-1:0] c_m1, hp, wp, ho_m1, wo_m1, g, tc_m1, tc_last_m1, lut_len;
     wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .data(d_data),
         .kind(kind), .flags(flags), .c_m1(c_m1), .hp(hp), .wp(wp), .ho_m1(ho_m1), .wo_m1(wo_m1),
-        .k_m1(k_m1), .s(s), .pad(pad), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
+        .k_m1(k_m1), .s(s), .pad(pad), .padt(padt), .padv(padv), .pix0(pix0), .out(out), .inb(inb),
         .g(g), .nch_m1(nch_m1), .tc_m1(tc_m1), .tc_last_m1(tc_last_m1), .lanes_last(lanes_last),
         .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
         .howo(howo), .hw(hw), .zero(zero), .qmax(qmax), .lut_len(lut_len),
@@ -189,7 +189,7 @@ module yq_fold_core #(
                    .SH_W(SH_W), .RSH_W(RSH_W), .LSH_W(LSH_W), .LSH_EN(LSH_EN), .OFFSET(OFFSET),
                    .CW(DW)) u_conv (
         .clk(clk), .rst(rst), .go(go_conv), .done(dn_conv),
-        .d_hp(hp), .d_wp(wp), .d_ho_m1(ho_m1), .d_wo_m1(wo_m1), .d_k_m1(k_m1), .d_s(s), .d_pad(pad), .d_padv(padv),
+        .d_hp(hp), .d_wp(wp), .d_ho_m1(ho_m1), .d_wo_m1(wo_m1), .d_k_m1(k_m1), .d_s(s), .d_pad(pad), .d_padt(padt), .d_padv(padv),
         .d_pix0(pix0), .d_out(out), .d_psum(psum), .d_g(g), .d_nch_m1(nch_m1), .d_tc_m1(tc_m1), .d_tc_last_m1(tc_last_m1),
         .d_lanes_last(lanes_last), .d_rowstep(rowstep), .d_chstep(chstep), .d_chunkstep(chunkstep),
         .d_sw(sw), .d_gstep(gstep), .d_howo(howo), .d_zero(zero), .d_qmax(qmax), .d_has_lut(flags[0]),
@@ -203,7 +203,7 @@ module yq_fold_core #(
     );
     yq_fold_pool #(.AB(AB), .CW(DW)) u_pool (
         .clk(clk), .rst(rst), .go(go_pool), .done(dn_pool),
-        .d_c_m1(c_m1), .d_hp(hp), .d_wp(wp), .d_ho_m1(ho_m1), .d_wo_m1(wo_m1), .d_k_m1(k_m1), .d_s(s), .d_pad(pad), .d_f_m1(f_m1),
+        .d_c_m1(c_m1), .d_hp(hp), .d_wp(wp), .d_ho_m1(ho_m1), .d_wo_m1(wo_m1), .d_k_m1(k_m1), .d_s(s), .d_pad(pad), .d_padt(padt), .d_f_m1(f_m1),
         .d_pix0(pix0), .d_out(out), .d_rowstep(rowstep), .d_sw(sw), .d_hw(hw),
         .m_rd(pl_rd), .m_wr(pl_wr), .m_addr(pl_a), .m_wdata(pl_d), .m_rbyte(rbyte)
     );

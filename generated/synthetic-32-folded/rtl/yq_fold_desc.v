@@ -17,6 +17,7 @@ module yq_fold_desc (
     output wire [7:0] k_m1,
     output wire [7:0] s,
     output wire [7:0] pad,
+    output wire [7:0] padt,
     output wire [7:0] padv,
     output wire [16:0] pix0,
     output wire [16:0] out,
@@ -56,31 +57,32 @@ module yq_fold_desc (
     assign k_m1 = { 5'd0, sr[50:48] };
     assign s = { 6'd0, sr[52:51] };
     assign pad = { 6'd0, sr[54:53] };
+    assign padt = { 6'd0, sr[56:55] };
     assign padv = sr[11:4];
-    assign pix0 = sr[71:55];
-    assign out = sr[88:72];
+    assign pix0 = sr[73:57];
+    assign out = sr[90:74];
     assign inb = sr[19:3];
-    assign g = sr[97:89];
-    assign nch_m1 = { 7'd0, sr[98:98] };
-    assign tc_m1 = sr[107:99];
-    assign tc_last_m1 = sr[116:108];
-    assign lanes_last = { 3'd0, sr[121:117] };
-    assign rowstep = sr[138:122];
-    assign chstep = sr[155:139];
-    assign chunkstep = sr[172:156];
-    assign sw = sr[189:173];
-    assign gstep = sr[206:190];
-    assign howo = sr[223:207];
-    assign hw = sr[105:89];
-    assign zero = sr[231:224];
-    assign qmax = sr[239:232];
-    assign lut_len = sr[248:240];
+    assign g = sr[99:91];
+    assign nch_m1 = { 7'd0, sr[100:100] };
+    assign tc_m1 = sr[109:101];
+    assign tc_last_m1 = sr[118:110];
+    assign lanes_last = { 3'd0, sr[123:119] };
+    assign rowstep = sr[140:124];
+    assign chstep = sr[157:141];
+    assign chunkstep = sr[174:158];
+    assign sw = sr[191:175];
+    assign gstep = sr[208:192];
+    assign howo = sr[225:209];
+    assign hw = sr[107:91];
+    assign zero = sr[233:226];
+    assign qmax = sr[241:234];
+    assign lut_len = sr[250:242];
     assign za = sr[27:20];
     assign zb = sr[35:28];
     assign sa = sr[43:36];
     assign sb = sr[51:44];
-    assign f_m1 = { 7'd0, sr[106:106] };
-    assign n = sr[105:89];
-    assign psum = sr[265:249];
-    wire unused = ^sr[271:266];
+    assign f_m1 = { 7'd0, sr[108:108] };
+    assign n = sr[107:91];
+    assign psum = sr[267:251];
+    wire unused = ^sr[271:268];
 endmodule

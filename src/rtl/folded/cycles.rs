@@ -6,6 +6,8 @@
 //! descriptor, then (convolutions) its table and, chunk by chunk, parameters and weights,
 //! never more than one chunk ahead of the convolution unit. Every count below is the RTL's
 //! own: the testbench checks each layer's simulated cycles against [`FoldLayer::cycles`].
+//! The one exception is a copy between DRAM and the tile memory (row bands), counted at the
+//! rate the copy unit sustains against the SDRAM model ([`super::banded::copy_cycles`]).
 
 use super::{FoldLayer, FoldedDesign, PARAM_BYTES};
 use crate::rtl::plan::LayerKind;
@@ -93,17 +95,21 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
     for l in &d.layers {
         let c_last = s.block(d.desc_layout.bytes, t + 2);
         let g0 = c_last + 3;
-        let dur = match l.kind {
-            LayerKind::Input => l.desc.get("n") as u64 + 1,
-            // the window unit: K*K reads, one cycle taking the last code in, a write per code
-            LayerKind::MaxPool | LayerKind::Upsample => {
-                let k = l.desc.get("k_m1") as u64 + 1;
-                let d = |f: &str| l.desc.get(f) as u64 + 1;
-                d("c_m1") * d("ho_m1") * d("wo_m1") * (k * k + 2) + 1
+        let dur = if l.desc.kind == super::desc::DescKind::Dma {
+            super::banded::copy_cycles(&l.desc)
+        } else {
+            match l.kind {
+                LayerKind::Input => l.desc.get("n") as u64 + 1,
+                // the window unit: K*K reads, one cycle taking the last code in, a write per code
+                LayerKind::MaxPool | LayerKind::Upsample => {
+                    let k = l.desc.get("k_m1") as u64 + 1;
+                    let d = |f: &str| l.desc.get(f) as u64 + 1;
+                    d("c_m1") * d("ho_m1") * d("wo_m1") * (k * k + 2) + 1
+                }
+                LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
+                LayerKind::Qnms => post.unwrap_or(0),
+                LayerKind::Conv => conv(d, l, &mut s, g0, c_last + 2),
             }
-            LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
-            LayerKind::Qnms => post.unwrap_or(0),
-            LayerKind::Conv => conv(d, l, &mut s, g0, c_last + 2),
         };
         let done = g0 + dur;
         cycles.push(dur + 1);

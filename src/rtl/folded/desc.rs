@@ -25,6 +25,8 @@ pub enum Reg {
     /// A byte address, step or size in the activation memory: `ab` bits (arithmetic is
     /// modulo the memory size, so negative steps wrap).
     Addr,
+    /// A word address or stride in DRAM (boards with external memory): `da` bits.
+    Dram,
 }
 
 /// Which units read a field, as a set of [`DescKind`] bits: the units that run a layer of
@@ -35,12 +37,14 @@ const CONV: Readers = 1 << DescKind::Conv as u8;
 /// The window unit runs max-pools and upsamples.
 const WINDOW: Readers = (1 << DescKind::MaxPool as u8) | (1 << DescKind::Upsample as u8);
 const ADD: Readers = 1 << DescKind::Add as u8;
+/// The copy unit between DRAM and the tile memory (`yq_fold_dma`, row bands).
+const DMA: Readers = 1 << DescKind::Dma as u8;
 /// The controller decodes `kind` for every layer.
-const ALL: Readers = 0x3f;
+const ALL: Readers = 0x7f;
 
 /// Descriptor fields in record order: `(name, bytes of its value range, register, readers)`.
 /// Fields no kind reads in common share bits of the record (see [`Layout::new`]).
-pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
+pub const FIELDS: [(&str, usize, Reg, Readers); 43] = [
     ("kind", 1, Reg::Small, ALL),
     ("flags", 1, Reg::Small, CONV),
     ("c_m1", 2, Reg::Dim, WINDOW),
@@ -51,9 +55,11 @@ pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
     ("k_m1", 1, Reg::Small, CONV | WINDOW),
     ("s", 1, Reg::Small, CONV | WINDOW | INPUT),
     ("pad", 1, Reg::Small, CONV | WINDOW),
+    // the window rows above the tensor: `pad`, except in a row band (`band.rs`)
+    ("padt", 1, Reg::Small, CONV | WINDOW),
     ("padv", 1, Reg::Byte, CONV),
     ("pix0", 3, Reg::Addr, CONV | WINDOW | ADD),
-    ("out", 3, Reg::Addr, CONV | WINDOW | ADD | INPUT),
+    ("out", 3, Reg::Addr, CONV | WINDOW | ADD | INPUT | DMA),
     ("inb", 3, Reg::Addr, ADD),
     ("g", 2, Reg::Dim, CONV),
     ("nch_m1", 1, Reg::Small, CONV),
@@ -77,6 +83,14 @@ pub const FIELDS: [(&str, usize, Reg, Readers); 36] = [
     ("f_m1", 1, Reg::Small, WINDOW),
     ("n", 3, Reg::Addr, ADD | INPUT),
     ("psum", 3, Reg::Addr, CONV),
+    // a copy (`band.rs`, in 16-bit words): direction (0 load, 1 store), DRAM address,
+    // segments, words per segment, DRAM and tile strides; `out` is the tile address
+    ("dir", 1, Reg::Small, DMA),
+    ("dram", 4, Reg::Dram, DMA),
+    ("nseg", 2, Reg::Dim, DMA),
+    ("seg", 3, Reg::Addr, DMA),
+    ("dstride", 4, Reg::Dram, DMA),
+    ("cstride", 3, Reg::Addr, DMA),
 ];
 
 /// Layer kinds as the engine's controller decodes them (`yq_fold_core.v`).
@@ -89,6 +103,7 @@ pub enum DescKind {
     Upsample = 3,
     Add = 4,
     Post = 5,
+    Dma = 6,
 }
 
 /// `flags` bit: the convolution ends in a SiLU table.
@@ -174,6 +189,9 @@ impl Desc {
 #[derive(Clone, Debug, Serialize)]
 pub struct FieldPos {
     pub name: &'static str,
+    /// Whether the record and the decoder hold the field (copy-only fields exist only in
+    /// designs with copies).
+    pub present: bool,
     pub reg: Reg,
     pub bits: u32,
     pub off: u32,
@@ -196,9 +214,29 @@ impl Layout {
     /// offset where it overlaps no field placed before it that a kind reads together with it:
     /// the units of one kind see every field they read intact, and fields of different kinds
     /// share bits (each bit of the record is a flip-flop of the decoder).
-    pub fn new<'a>(ab: u32, dw: u32, descs: impl Iterator<Item = &'a Desc> + Clone) -> Layout {
+    ///
+    /// A design without copies (no DRAM) has no copy-only fields: they take no bits and the
+    /// decoder has no port for them.
+    pub fn new<'a>(
+        ab: u32,
+        dw: u32,
+        da: u32,
+        descs: impl Iterator<Item = &'a Desc> + Clone,
+    ) -> Layout {
+        let copies = descs.clone().any(|d| d.kind == DescKind::Dma);
         let mut fields: Vec<FieldPos> = Vec::with_capacity(FIELDS.len());
         for &(name, bytes, reg, readers) in FIELDS.iter() {
+            if readers == DMA && !copies {
+                fields.push(FieldPos {
+                    name,
+                    present: false,
+                    reg,
+                    bits: 0,
+                    off: 0,
+                    port: 0,
+                });
+                continue;
+            }
             let (bits, port) = match reg {
                 Reg::Byte => (8, 8),
                 Reg::Small => {
@@ -212,6 +250,7 @@ impl Layout {
                 }
                 Reg::Dim => (dw.min(8 * bytes as u32), dw),
                 Reg::Addr => (ab.min(8 * bytes as u32), ab),
+                Reg::Dram => (da.min(8 * bytes as u32), da),
             };
             let clash: Vec<(u32, u32)> = fields
                 .iter()
@@ -227,6 +266,7 @@ impl Layout {
                 .unwrap_or(0);
             fields.push(FieldPos {
                 name,
+                present: true,
                 reg,
                 bits,
                 off,
@@ -279,7 +319,7 @@ mod tests {
             .set("sa", -2)
             .set("k_m1", 3);
         let a = Desc::new(DescKind::Add).set("sa", -2).set("n", 7);
-        let lay = Layout::new(17, 10, [&d, &a].into_iter());
+        let lay = Layout::new(17, 10, 0, [&d, &a].into_iter());
         let b = d.bytes(&lay, "t").unwrap();
         assert_eq!(b.len(), lay.bytes);
         assert_eq!(field(&lay, &b, "kind"), 1);
@@ -332,7 +372,7 @@ mod tests {
                 d
             })
             .collect();
-        let lay = Layout::new(17, 10, descs.iter());
+        let lay = Layout::new(17, 10, 0, descs.iter());
         let all: u32 = lay.fields.iter().map(|f| f.bits).sum();
         assert!(
             lay.used < all,

@@ -15,6 +15,7 @@
 //!   layer and what to change.
 
 pub mod band;
+pub mod banded;
 pub mod bandrun;
 pub mod board;
 pub mod cycles;
@@ -146,7 +147,7 @@ fn refuse(layer: &str, what: impl std::fmt::Display) -> Error {
 }
 
 /// Widths and shifts every layer's proof raises: the engine is built at the largest.
-struct Proof {
+pub(crate) struct Proof {
     sh_w: u32,
     acc_w: u32,
     bias_w: u32,
@@ -177,7 +178,7 @@ impl Default for Proof {
 /// rows above the tensor (the layer's padding, except in a row band, [`band`]); `psum(bytes)`:
 /// the byte address of a chunked reduction's partial sums. Returns the descriptor and the
 /// weight chunks per group and groups.
-fn layer_record(
+pub(crate) fn layer_record(
     pf: &mut Proof,
     hw: &FoldHw,
     name: &str,
@@ -206,6 +207,7 @@ fn layer_record(
                 .set("k_m1", q.k as i64 - 1)
                 .set("s", q.stride as i64)
                 .set("pad", q.pad as i64)
+                .set("padt", pad_top as i64)
                 .set(
                     "pix0",
                     wrap24(q.in_base as i64 - (pad_top * q.w + q.pad) as i64),
@@ -374,6 +376,7 @@ fn layer_record(
                 .set("k_m1", c.k as i64 - 1)
                 .set("s", c.stride as i64)
                 .set("pad", c.pad as i64)
+                .set("padt", pad_top as i64)
                 .set("padv", c.pad_val as i64)
                 .set(
                     "pix0",
@@ -393,7 +396,7 @@ fn layer_record(
                 )
                 .set("chunkstep", (cpc * c.h * c.w) as i64)
                 .set("sw", (c.stride * c.w) as i64)
-                .set("gstep", (p * c.ho * c.wo) as i64)
+                .set("gstep", if g > 1 { (p * c.ho * c.wo) as i64 } else { 0 })
                 .set("howo", (c.ho * c.wo) as i64)
                 .set("zero", c.req.zero as i64)
                 .set("qmax", c.req.qmax() as i64)
@@ -479,6 +482,50 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             cycles: 0,
         });
     }
+    assemble(
+        q,
+        plan,
+        hw,
+        &pf,
+        Assembly {
+            layers,
+            bodies,
+            da: 0,
+            tensor_bytes,
+            mem_used: tensor_bytes.max(psum_end),
+            nms: nms_unit,
+        },
+    )
+}
+
+/// What [`assemble`] turns into a design: the layers (or bands and copies) in order, each
+/// one's record after its descriptor, the DRAM word-address width (0: no DRAM), the bytes of
+/// tensors and the highest byte used in the engine's memory, the post-processing unit.
+pub(crate) struct Assembly {
+    pub layers: Vec<FoldLayer>,
+    pub bodies: Vec<Vec<u8>>,
+    pub da: u32,
+    pub tensor_bytes: usize,
+    pub mem_used: usize,
+    pub nms: Option<nms::NmsUnit>,
+}
+
+/// The descriptor layout, the flash image and the cycle model of a lowered schedule.
+pub(crate) fn assemble(
+    q: &crate::quant::QuantGraph,
+    plan: &Plan,
+    hw: FoldHw,
+    pf: &Proof,
+    a: Assembly,
+) -> Result<FoldedDesign> {
+    let Assembly {
+        mut layers,
+        bodies,
+        da,
+        tensor_bytes,
+        mem_used,
+        nms,
+    } = a;
     let ab = super::ubits((hw.mem_bytes - 1) as u64);
     // Sizes must fit the address registers (steps and origins wrap modulo the memory).
     for l in &layers {
@@ -492,7 +539,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         }
     }
     let dw = desc::dim_bits(layers.iter().map(|l| &l.desc));
-    let desc_layout = desc::Layout::new(ab, dw, layers.iter().map(|l| &l.desc));
+    let desc_layout = desc::Layout::new(ab, dw, da, layers.iter().map(|l| &l.desc));
     let mut image: Vec<u8> = Vec::new();
     for (l, body) in layers.iter_mut().zip(bodies) {
         let start = image.len();
@@ -508,7 +555,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         wbits: plan.wbits,
         ab,
         tensor_bytes,
-        mem_used: tensor_bytes.max(psum_end),
+        mem_used,
         dw,
         desc_layout,
         class_names: q.class_names.clone(),
@@ -528,7 +575,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
         } else {
             0
         },
-        nms: nms_unit,
+        nms,
         layers,
         flash: image,
         frame_cycles: 0,

@@ -39,7 +39,7 @@ module yq_fold_conv #(
     output reg done,
     // descriptor fields (stable while the layer runs)
     input wire [CW-1:0] d_hp, input wire [CW-1:0] d_wp, input wire [CW-1:0] d_ho_m1, input wire [CW-1:0] d_wo_m1,
-    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padv,
+    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padt, input wire [7:0] d_padv,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_psum,
     input wire [CW-1:0] d_g, input wire [7:0] d_nch_m1, input wire [CW-1:0] d_tc_m1, input wire [CW-1:0] d_tc_last_m1,
     input wire [7:0] d_lanes_last, input wire [AB-1:0] d_rowstep, input wire [AB-1:0] d_chstep,
@@ -86,8 +86,9 @@ module yq_fold_conv #(
     // (registers: no adder before the padding test on the way to the memory port)
     reg [CW-1:0] iy, ix;
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
+    wire [CW-1:0] padtw = {{(CW-8){1'b0}}, d_padt};
     // d_hp, d_wp: the window's far edges (height/width plus padding, from the descriptor)
-    wire pad = (iy < padw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
+    wire pad = (iy < padtw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
     wire tap_issue = (state == S_TAPS);
     wire last_tap = (t == tc);   // tc: the chunk's last tap index
     wire last_px = row_end && (oy == d_ho_m1);

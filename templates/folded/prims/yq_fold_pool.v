@@ -16,7 +16,7 @@ module yq_fold_pool #(
     output reg done,
     input wire [CW-1:0] d_c_m1, input wire [CW-1:0] d_hp, input wire [CW-1:0] d_wp,
     input wire [CW-1:0] d_ho_m1, input wire [CW-1:0] d_wo_m1,
-    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_f_m1,
+    input wire [7:0] d_k_m1, input wire [7:0] d_s, input wire [7:0] d_pad, input wire [7:0] d_padt, input wire [7:0] d_f_m1,
     input wire [AB-1:0] d_pix0, input wire [AB-1:0] d_out, input wire [AB-1:0] d_rowstep,
     input wire [AB-1:0] d_sw, input wire [AB-1:0] d_hw,
     output wire m_rd, output wire m_wr, output wire [AB-1:0] m_addr, output wire [15:0] m_wdata,
@@ -36,10 +36,11 @@ module yq_fold_pool #(
     wire fy_end = (fy == d_f_m1);
     wire [CW-1:0] km1 = {{(CW-8){1'b0}}, d_k_m1};
     wire [CW-1:0] padw = {{(CW-8){1'b0}}, d_pad};
+    wire [CW-1:0] padtw = {{(CW-8){1'b0}}, d_padt};
     // the tap's input row and column (oys + ky, oxs + kx), registers stepped with the counters
     reg [CW-1:0] iy, ix;
     // d_hp, d_wp: the window's far edges (height/width plus padding, from the descriptor)
-    wire pad = (iy < padw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
+    wire pad = (iy < padtw) || (iy >= d_hp) || (ix < padw) || (ix >= d_wp);
     wire last_tap = (kx == km1) && (ky == km1);
     wire rd = (state == S_TAP) && !pad;
     // the running maximum including the code arriving this cycle
