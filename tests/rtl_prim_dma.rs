@@ -18,6 +18,7 @@ fn files() -> Vec<PathBuf> {
     vec![
         hdl::tb("tb_yq_fold_dma.v"),
         hdl::prim("yq_fold_dma.v"),
+        hdl::prim("yq_fold_dma_walk.v"),
         root.join("templates/ecp5/prims/yq_sdram_ctrl.v"),
         root.join("templates/ecp5/sim/yq_sdram_model.v"),
     ]
@@ -59,7 +60,7 @@ fn check(out: &str, what: &str) {
 fn dma_lint_clean() {
     for (ca, da, nw) in [(16, 24, 16), (17, 24, 12), (14, 25, 16)] {
         hdl::lint(
-            &[hdl::prim("yq_fold_dma.v")],
+            &[hdl::prim("yq_fold_dma.v"), hdl::prim("yq_fold_dma_walk.v")],
             "yq_fold_dma",
             &[
                 ("CA", Param::Int(ca)),

@@ -11,8 +11,8 @@
 //                  the controller, so a write request is offered in every cycle the
 //                  controller is ready.
 //
-// Two address walkers, one per side, each (segment, word in segment, segment base); the
-// DRAM side advances on an accepted request, the tile side on a tile access. `done` pulses
+// Two address walkers (yq_fold_dma_walk, below), one per side; the DRAM side advances on an
+// accepted request, the tile side on a tile access. `done` pulses
 // one cycle after the last word reached its destination (for a store: after the controller
 // took the last write).
 module yq_fold_dma #(
@@ -41,40 +41,18 @@ module yq_fold_dma #(
 );
     reg run, dir;
 
-    // ---- walkers: segment count, word in segment, segment base, and "past the end" -------
-    reg [NW-1:0] ds_n, ds_w, cs_n, cs_w;
-    reg [DA-1:0] ds_base, ds_a;
-    reg [CA-1:0] cs_base, cs_a;
-    reg d_end, c_end;
-    wire d_step, c_step;
-    wire d_segend = (ds_w == d_seg - 1'b1);
-    wire c_segend = (cs_w == d_seg - 1'b1);
-    wire d_last = d_segend && (ds_n == d_nseg - 1'b1);
-    wire c_last = c_segend && (cs_n == d_nseg - 1'b1);
-    always @(posedge clk) begin
-        if (go) begin
-            ds_n <= 0; ds_w <= 0; ds_base <= d_dram; ds_a <= d_dram; d_end <= 1'b0;
-        end else if (d_step) begin
-            if (d_last) d_end <= 1'b1;
-            if (d_segend) begin
-                ds_w <= 0; ds_n <= ds_n + 1'b1;
-                ds_base <= ds_base + d_dstride; ds_a <= ds_base + d_dstride;
-            end else begin
-                ds_w <= ds_w + 1'b1; ds_a <= ds_a + 1'b1;
-            end
-        end
-        if (go) begin
-            cs_n <= 0; cs_w <= 0; cs_base <= d_chip; cs_a <= d_chip; c_end <= 1'b0;
-        end else if (c_step) begin
-            if (c_last) c_end <= 1'b1;
-            if (c_segend) begin
-                cs_w <= 0; cs_n <= cs_n + 1'b1;
-                cs_base <= cs_base + d_cstride; cs_a <= cs_base + d_cstride;
-            end else begin
-                cs_w <= cs_w + 1'b1; cs_a <= cs_a + 1'b1;
-            end
-        end
-    end
+    // ---- walkers: DRAM side and tile side --------------------------------------------------
+    wire d_step, c_step, d_last, c_last, d_end, c_end;
+    wire [DA-1:0] ds_a;
+    wire [CA-1:0] cs_a;
+    yq_fold_dma_walk #(.AW(DA), .NW(NW)) u_dw (
+        .clk(clk), .go(go), .step(d_step), .base(d_dram), .stride(d_dstride),
+        .nseg(d_nseg), .seg(d_seg), .addr(ds_a), .last(d_last), .ended(d_end)
+    );
+    yq_fold_dma_walk #(.AW(CA), .NW(NW)) u_cw (
+        .clk(clk), .go(go), .step(c_step), .base(d_chip), .stride(d_cstride),
+        .nseg(d_nseg), .seg(d_seg), .addr(cs_a), .last(c_last), .ended(c_end)
+    );
 
     // ---- store queue: tile words waiting for the controller ------------------------------
     reg [15:0] q [0:3];
