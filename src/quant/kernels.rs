@@ -11,6 +11,7 @@ mod rows;
 mod gather;
 mod micro;
 mod micro_u8;
+mod requant32;
 mod tiled;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
@@ -80,11 +81,23 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
     if !tiled::applicable(x, q) {
         return conv_output(&conv_acc(x, q), q, out);
     }
+    // The i32 form of each channel's requantizer where it is exact (requant32::Requant32).
+    let fmt = match &q.act {
+        QAct::None => out,
+        QAct::Lut { pre, .. } => pre,
+    };
+    let r32: Vec<Option<requant32::Requant32>> = (0..q.bias.len())
+        .map(|o| requant32::Requant32::new(q.bias[o], q.mult[o], q.shift[o], fmt))
+        .collect();
     tiled::conv_fused(x, q, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
-        match &q.act {
-            QAct::None => rows::requant_row(acc, b, m, s, out, dst),
-            QAct::Lut { pre, table } => rows::table_row(acc, b, m, s, pre, table, dst),
+        match (&q.act, &r32[o]) {
+            (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),
+            (QAct::Lut { table, .. }, Some(r)) if table.len() > r.qmax() as usize => {
+                requant32::table32_row(acc, r, table, dst)
+            }
+            (QAct::None, None) => rows::requant_row(acc, b, m, s, out, dst),
+            (QAct::Lut { pre, table }, _) => rows::table_row(acc, b, m, s, pre, table, dst),
         }
     })
 }
