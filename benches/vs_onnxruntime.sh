@@ -4,7 +4,8 @@
 # --quant) against ONNX Runtime on the same network (yolov8n-coco.onnx, float, Detect decode
 # included; yolov8n-coco-int8-qdq.onnx, static QDQ int8) and, when python3-torch is there,
 # our PyTorch definition of it (benches/torch_baseline.py). Every side uses 2 threads.
-# Prints every round, then the median of each side's per-round medians and the ratios.
+# Prints every round, then the median of each side's per-round medians and their ratios, and
+# the median of the per-round ratios.
 #
 #   YOLOQ_DATA_DIR=/path/to/shared benches/vs_onnxruntime.sh [ROUNDS=5] [RUNS=11]
 #
@@ -89,3 +90,8 @@ awk -v f="$(med 1)" -v i="$(med 2)" -v of="$(med 3)" -v oi="$(med 4)" -v t="$(me
     printf "  ours int / ours float    %.2f\n", i / f
     printf "  ort int8 / ort float     %.2f\n", oi / of
     if (t != "nan") printf "  ours float / torch       %.2f\n", f / t }'
+# The same ratios taken round by round (each round's sides ran back to back), then their median.
+awk '{ print $1 / $3, $2 / $4, $2 / $1 }' "$tmp/rows" >"$tmp/ratios"
+rmed() { cut -d' ' -f"$1" "$tmp/ratios" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+printf "median of per-round ratios: float/ort %.2f, int/ort-int8 %.2f, int/float %.2f\n" \
+    "$(rmed 1)" "$(rmed 2)" "$(rmed 3)"

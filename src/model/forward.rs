@@ -2,6 +2,7 @@
 //! intermediate as soon as its last consumer has run (unless asked to keep them all).
 
 use super::conv_tiled::{conv2d_fused, Epilogue, Geom};
+use super::conv_winograd;
 use super::{detect, ops};
 use crate::graph::{Act, Conv, Graph, Op};
 use ndarray::{Array2, Array3};
@@ -14,8 +15,9 @@ pub struct Forward {
     pub output: Array2<f32>,
 }
 
-/// Run one convolution node (with BN if unfused, bias, activation): a cache-blocked
-/// im2col + GEMM with the per-channel epilogue applied to each tile while it is hot.
+/// Run one convolution node (with BN if unfused, bias, activation): Winograd F(2×2, 3×3)
+/// for the 3×3 stride-1 layers it applies to, else a cache-blocked im2col + GEMM, with the
+/// per-channel epilogue applied to each tile while it is hot.
 pub fn run_conv(c: &Conv, x: &Array3<f32>) -> Array3<f32> {
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = c.weight.dim();
@@ -47,14 +49,17 @@ pub fn run_conv(c: &Conv, x: &Array3<f32>) -> Array3<f32> {
     };
     let xs = x.as_standard_layout();
     let ws = c.weight.as_standard_layout();
-    let mut out = vec![0f32; co * g.ho() * g.wo()];
-    conv2d_fused(
+    let (xs, ws) = (
         xs.as_slice().expect("standard layout"),
-        g,
         ws.as_slice().expect("standard layout"),
-        &ep,
-        &mut out,
     );
+    let mut out = vec![0f32; co * g.ho() * g.wo()];
+    if conv_winograd::applies(g) {
+        let u = conv_winograd::transform_weights(ws, co, ci);
+        conv_winograd::conv2d_winograd(xs, g, &u, &ep, &mut out);
+    } else {
+        conv2d_fused(xs, g, ws, &ep, &mut out);
+    }
     Array3::from_shape_vec((co, g.ho(), g.wo()), out).expect("conv output shape")
 }
 

@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod conv;
 pub mod conv_tiled;
+pub mod conv_winograd;
 pub mod detect;
 pub mod forward;
 pub mod ops;

@@ -11,6 +11,7 @@ mod rows;
 mod gather;
 mod micro;
 mod micro_u8;
+mod requant32;
 mod tiled;
 
 use super::spec::{requant, rshift_round, sat, QFormat};
@@ -80,11 +81,23 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
     if !tiled::applicable(x, q) {
         return conv_output(&conv_acc(x, q), q, out);
     }
+    // The i32 form of each channel's requantizer where it is exact (requant32::Requant32).
+    let fmt = match &q.act {
+        QAct::None => out,
+        QAct::Lut { pre, .. } => pre,
+    };
+    let r32: Vec<Option<requant32::Requant32>> = (0..q.bias.len())
+        .map(|o| requant32::Requant32::new(q.bias[o], q.mult[o], q.shift[o], fmt))
+        .collect();
     tiled::conv_fused(x, q, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
-        match &q.act {
-            QAct::None => rows::requant_row(acc, b, m, s, out, dst),
-            QAct::Lut { pre, table } => rows::table_row(acc, b, m, s, pre, table, dst),
+        match (&q.act, &r32[o]) {
+            (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),
+            (QAct::Lut { table, .. }, Some(r)) if table.len() > r.qmax() as usize => {
+                requant32::table32_row(acc, r, table, dst)
+            }
+            (QAct::None, None) => rows::requant_row(acc, b, m, s, out, dst),
+            (QAct::Lut { pre, table }, _) => rows::table_row(acc, b, m, s, pre, table, dst),
         }
     })
 }
@@ -157,9 +170,85 @@ pub fn maxpool(x: ArrayView3<i32>, k: usize, stride: usize, pad: usize) -> Array
 
 /// Saturating add of inputs aligned by rounding shifts: `sat(sum(rshift(q_i - z_i, s_i)) + z_out)`.
 pub fn add(xs: &[ArrayView3<i32>], fmts: &[QFormat], shifts: &[i32], out: &QFormat) -> Array3<i32> {
-    let mut acc = Array3::<i64>::zeros(xs[0].raw_dim());
-    for ((x, f), &s) in xs.iter().zip(fmts).zip(shifts) {
-        acc.zip_mut_with(x, |a, &v| *a += rshift_round((v - f.zero) as i64, s));
+    let dim = xs[0].raw_dim();
+    let ins: Vec<_> = xs.iter().map(|x| x.as_standard_layout()).collect();
+    let ins: Vec<&[i32]> = ins
+        .iter()
+        .map(|x| {
+            assert_eq!(x.raw_dim(), dim, "add input shapes");
+            x.as_slice().expect("standard layout")
+        })
+        .collect();
+    let (zero, qmax) = (out.zero as i64, out.qmax() as i64);
+    let mut y = vec![0i32; ndarray::Dimension::size(&dim)];
+    y.par_chunks_mut(1 << 14).enumerate().for_each(|(c, d)| {
+        let at = c << 14;
+        for (t, v) in d.iter_mut().enumerate() {
+            let mut a = zero;
+            for ((x, f), &s) in ins.iter().zip(fmts).zip(shifts) {
+                a += rshift_round((x[at + t] - f.zero) as i64, s);
+            }
+            *v = sat(a, 0, qmax) as i32;
+        }
+    });
+    Array3::from_shape_vec(dim, y).expect("add shape")
+}
+
+/// Nearest-neighbour upsampling of codes by an integer factor (each widened row written
+/// `f` times).
+pub fn upsample(x: ArrayView3<i32>, f: usize) -> Array3<i32> {
+    let (c, h, w) = x.dim();
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0i32; c * h * f * w * f];
+    out.par_chunks_mut(f * w * f)
+        .zip(xs.par_chunks(w))
+        .for_each(|(dst, src)| {
+            let (first, rest) = dst.split_at_mut(w * f);
+            for (d, &v) in first.chunks_exact_mut(f).zip(src) {
+                d.fill(v);
+            }
+            for r in rest.chunks_exact_mut(w * f) {
+                r.copy_from_slice(first);
+            }
+        });
+    Array3::from_shape_vec((c, h * f, w * f), out).expect("upsample shape")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `add` and `upsample` equal their element-wise definitions.
+    #[test]
+    fn add_and_upsample_match_definitions() {
+        let a = Array3::from_shape_fn((3, 5, 7), |(c, y, x)| {
+            ((c * 31 + y * 7 + x * 13) % 256) as i32
+        });
+        let b = Array3::from_shape_fn((3, 5, 7), |(c, y, x)| {
+            ((c * 17 + y * 3 + x * 29) % 256) as i32
+        });
+        let fa = QFormat::pow2(8, 4, 37);
+        let fb = QFormat::pow2(8, 5, 200);
+        let out = QFormat::pow2(8, 3, 11);
+        for shifts in [[1, 2], [0, -1], [3, 0]] {
+            let got = add(&[a.view(), b.view()], &[fa, fb], &shifts, &out);
+            for ((i, &g), (&p, &q)) in got.indexed_iter().zip(a.iter().zip(b.iter())) {
+                let s = rshift_round((p - fa.zero) as i64, shifts[0])
+                    + rshift_round((q - fb.zero) as i64, shifts[1]);
+                assert_eq!(
+                    g as i64,
+                    sat(s + out.zero as i64, 0, 255),
+                    "{i:?} {shifts:?}"
+                );
+            }
+        }
+        for f in [1, 2, 3] {
+            let up = upsample(a.view(), f);
+            assert_eq!(up.dim(), (3, 5 * f, 7 * f));
+            for ((c, y, x), &v) in up.indexed_iter() {
+                assert_eq!(v, a[[c, y / f, x / f]]);
+            }
+        }
     }
-    acc.mapv(|a| sat(a + out.zero as i64, 0, out.qmax() as i64) as i32)
 }

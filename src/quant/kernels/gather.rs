@@ -21,6 +21,15 @@ pub(super) fn quad(v: [i32; 4]) -> i32 {
     (b(0) | b(1) | b(2) | b(3)) as i32
 }
 
+/// One run of block slots along an output row, see [`Padded::runs`].
+#[derive(Clone, Copy, Default)]
+struct Run {
+    t0: usize,
+    len: usize,
+    origin: usize,
+    span: usize,
+}
+
 /// The input as i16 with a border of `pad` pad codes, and the offset of every reduction row
 /// `r = (c, ky, kx)` relative to an output position's window origin. The rows are padded to
 /// a multiple of the word size with copies of row 0: their weights are 0, so any in-range
@@ -37,14 +46,14 @@ impl Padded {
         let (k, pad) = (q.weight.dim().2, q.pad);
         let (hp, wp) = (h + 2 * pad, w + 2 * pad);
         let mut xp = vec![q.pad_value as i16; ci * hp * wp];
+        let xs = x.as_standard_layout();
+        let xs = xs.as_slice().expect("standard layout");
         xp.par_chunks_mut(hp * wp)
-            .enumerate()
-            .for_each(|(c, plane)| {
-                for y in 0..h {
-                    let dst = &mut plane[(y + pad) * wp + pad..(y + pad) * wp + pad + w];
-                    for (d, &v) in dst.iter_mut().zip(x.slice(ndarray::s![c, y, ..])) {
-                        *d = v as i16;
-                    }
+            .zip(xs.par_chunks(h * w))
+            .for_each(|(plane, src)| {
+                for (y, row) in src.chunks_exact(w).enumerate() {
+                    let at = (y + pad) * wp + pad;
+                    narrow(row, &mut plane[at..at + w]);
                 }
             });
         let kk = ci * k * k;
@@ -60,26 +69,29 @@ impl Padded {
         Padded { xp, wp, rows }
     }
 
-    /// Call `f(t0, len, origin, span)` for each run of positions `p0..p0+NB` (clipped to
-    /// `end`) along one output row: block slots `t0..t0+len`, the window origin of the first
-    /// one in `xp` and the input span (`(len - 1) * s + 1`) one reduction row reads.
+    /// The runs of positions `p0..p0+NB` (clipped to `end`) along output rows, and how many
+    /// there are: block slots `t0..t0+len`, the window origin of the first one in `xp` and
+    /// the input span (`(len - 1) * s + 1`) one reduction row reads. (An array, not a
+    /// callback: a closure would not be inlined into the vectorized variants of the packers
+    /// and would run as baseline x86-64 code.)
     #[inline(always)]
-    fn runs(
-        &self,
-        wo: usize,
-        s: usize,
-        p0: usize,
-        end: usize,
-        mut f: impl FnMut(usize, usize, usize, usize),
-    ) {
+    fn runs(&self, wo: usize, s: usize, p0: usize, end: usize) -> ([Run; NB], usize) {
         let end = (p0 + NB).min(end);
-        let mut pos = p0;
+        let mut out = [Run::default(); NB];
+        let (mut pos, mut n) = (p0, 0);
         while pos < end {
             let (oy, ox0) = (pos / wo, pos % wo);
             let len = (wo - ox0).min(end - pos);
-            f(pos - p0, len, oy * s * self.wp + ox0 * s, (len - 1) * s + 1);
+            out[n] = Run {
+                t0: pos - p0,
+                len,
+                origin: oy * s * self.wp + ox0 * s,
+                span: (len - 1) * s + 1,
+            };
+            n += 1;
             pos += len;
         }
+        (out, n)
     }
 
     /// Input run of reduction row `r` from `origin`.
@@ -94,7 +106,14 @@ impl Padded {
     /// `end` keep stale words, their sums are never read).
     #[inline(always)]
     fn pack_pairs(&self, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) {
-        self.runs(wo, s, p0, end, |t0, len, origin, span| {
+        let (runs, nr) = self.runs(wo, s, p0, end);
+        for &Run {
+            t0,
+            len,
+            origin,
+            span,
+        } in &runs[..nr]
+        {
             for j in 0..kw {
                 let dst = &mut block[j * NB + t0..j * NB + t0 + len];
                 let (lo, hi) = (
@@ -111,13 +130,20 @@ impl Padded {
                     }
                 }
             }
-        })
+        }
     }
 
     /// As [`Self::pack_pairs`] with quads of u8 codes: rows `4j .. 4j+4` in one word.
     #[inline(always)]
     fn pack_quads(&self, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) {
-        self.runs(wo, s, p0, end, |t0, len, origin, span| {
+        let (runs, nr) = self.runs(wo, s, p0, end);
+        for &Run {
+            t0,
+            len,
+            origin,
+            span,
+        } in &runs[..nr]
+        {
             for j in 0..kw {
                 let dst = &mut block[j * NB + t0..j * NB + t0 + len];
                 let r: [&[i16]; 4] = std::array::from_fn(|g| self.row(4 * j + g, origin, span));
@@ -142,7 +168,7 @@ impl Padded {
                     }
                 }
             }
-        })
+        }
     }
 }
 
@@ -168,4 +194,16 @@ multiversion! {
     /// Pack one panel block for kernel `isa` ([`Padded::pack_block_body`]), vectorized.
     #[allow(clippy::too_many_arguments)]
     pub fn pack_block(src: &Padded, isa: Isa, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) -> () = pack_body;
+}
+
+#[inline(always)]
+fn narrow_body(src: &[i32], dst: &mut [i16]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = v as i16;
+    }
+}
+
+multiversion! {
+    /// `dst[i] = src[i] as i16` (the caller has checked the range), vectorized.
+    fn narrow(src: &[i32], dst: &mut [i16]) -> () = narrow_body;
 }
