@@ -92,9 +92,13 @@ impl Hessian {
         stride: usize,
         pad: usize,
     ) {
-        let xc = x.mapv(|v| (v - zero) as f32);
+        self.add_values(x.mapv(|v| (v - zero) as f32).view(), k, stride, pad);
+    }
+
+    /// Add the columns of one float input `x` (`[c_in, h, w]`, padding reading 0).
+    pub fn add_values(&mut self, xc: ArrayView3<f32>, k: usize, stride: usize, pad: usize) {
         let kk = self.h.nrows();
-        let (a, n) = columns(&im2col(xc.view(), k, stride, pad), kk);
+        let (a, n) = columns(&im2col(xc, k, stride, pad), kk);
         let at = transpose(&a, kk, n);
         let mut out = vec![0f64; kk * kk];
         matmul_f64(kk, kk, n, &a, &at, &mut out);
