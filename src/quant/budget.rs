@@ -116,11 +116,17 @@ pub fn allocate(
         .iter()
         .zip(fixed)
         .map(|(l, f)| {
+            // Measured errors are noisy (one rounding, a few images): a width never counts as
+            // better than a wider one.
+            let mut env = l.err.clone();
+            for k in (0..env.len().saturating_sub(1)).rev() {
+                env[k] = env[k].max(env[k + 1]);
+            }
             WIDTHS
                 .iter()
-                .zip(&l.err)
+                .zip(env)
                 .filter(|(&b, _)| f.is_none_or(|f| f == b))
-                .map(|(&b, &e)| (b, ((l.weights as f64 * b as f64) / unit).ceil() as usize, e))
+                .map(|(&b, e)| (b, ((l.weights as f64 * b as f64) / unit).ceil() as usize, e))
                 .collect()
         })
         .collect();
@@ -191,6 +197,7 @@ pub fn resolve(
             "a budget needs the calibration images to measure each layer's sensitivity; quantize through a command that reads them (quantize, sweep, the main job)",
         )
     })?;
+    let t = std::time::Instant::now();
     let sens = sensitivity::measure(g, stats, cfg, images)?;
     let fixed: Vec<Option<u32>> = sens
         .layers
@@ -199,6 +206,20 @@ pub fn resolve(
         .collect();
     let widths = allocate(&sens, budget, &fixed)?;
     let total: u64 = sens.layers.iter().map(|l| l.weights as u64).sum();
+    eprintln!(
+        "sensitivity: {} layers x {} widths on {} images in {:.0} s; budget {budget}: {:.3} bits per weight, {} bytes",
+        sens.layers.len(),
+        WIDTHS.len(),
+        sens.images,
+        t.elapsed().as_secs_f64(),
+        average_bits(&sens, &widths),
+        sens.layers
+            .iter()
+            .zip(&widths)
+            .map(|(l, &b)| l.weights as u64 * b as u64)
+            .sum::<u64>()
+            .div_ceil(8)
+    );
     let out = QuantConfig {
         wbits: budget.nominal_bits(total),
         layer_bits: sens

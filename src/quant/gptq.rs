@@ -174,14 +174,45 @@ pub fn round_weights(
     wbits: u32,
     hess: &Hessian,
 ) -> Option<Array4<i32>> {
+    Some(round_weights_with(
+        w,
+        scale,
+        wbits,
+        &InverseFactor::new(hess)?,
+    ))
+}
+
+/// The factor `U` of a layer's dampened `H⁻¹`, computed once for rounding the layer at several
+/// widths or scales.
+pub struct InverseFactor {
+    u: Vec<f64>,
+    n: usize,
+}
+
+impl InverseFactor {
+    /// `None` when `H` (dampened) is not numerically positive definite.
+    pub fn new(hess: &Hessian) -> Option<Self> {
+        Some(InverseFactor {
+            u: inverse_factor(hess)?,
+            n: hess.h.nrows(),
+        })
+    }
+}
+
+/// [`round_weights`] with the factor computed beforehand.
+pub fn round_weights_with(
+    w: &Array4<f32>,
+    scale: &[f64],
+    wbits: u32,
+    f: &InverseFactor,
+) -> Array4<i32> {
     let (co, ci, kh, kw) = w.dim();
     let n = ci * kh * kw;
-    assert_eq!(hess.h.dim(), (n, n));
+    assert_eq!(f.n, n);
     assert_eq!(scale.len(), co);
-    let u = inverse_factor(hess)?;
     let wf: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-    let q = round_rows(&wf, scale, wbits, &u, n);
-    Some(Array4::from_shape_vec((co, ci, kh, kw), q).expect("shape"))
+    let q = round_rows(&wf, scale, wbits, &f.u, n);
+    Array4::from_shape_vec((co, ci, kh, kw), q).expect("shape")
 }
 
 /// The matrix whose quadratic form `dᵀ E d` is the output error of a weight error `d` on the

@@ -7,12 +7,12 @@
 //! layer on over the first [`SENS_IMAGES`] calibration images. The error is measured on what
 //! the detections are made of, per anchor `a` and image:
 //!
-//!     E = Σ_a [ Σ_c (σ(z̃_ac) − σ(z_ac))²  +  m_a · Σ_sides (d̃_as − d_as)² / size_as² ]
+//!     E = Σ_a [ Σ_c (σ(z̃_ac) − σ(z_ac))²  +  B · m_a · Σ_sides (d̃_as − d_as)² / size_as² ]
 //!
 //! with `σ` the class sigmoid, `m_a = max_c σ(z_ac)` the float score of the anchor, `d_as` the
 //! DFL distance of box side `s` (grid cells) and `size_as` the float box's width (left +
-//! right) or height (top + bottom), at least one cell: score errors everywhere, relative box
-//! errors where there is an object. The figure is the mean over the images.
+//! right) or height (top + bottom), at least one cell, and `B` = [`BOX_WEIGHT`]: score errors
+//! everywhere, relative box errors where there is an object. The figure is the mean over the images.
 //!
 //! Guarantees: a pure function of its inputs (every sum in a fixed order); the float model's
 //! own output has error 0.
@@ -23,7 +23,7 @@ pub use plot::plot;
 
 use super::bias_correct;
 use super::calibrate::CalibStats;
-use super::gptq::{round_weights, CalibImages, Hessian};
+use super::gptq::{round_weights_with, CalibImages, Hessian, InverseFactor};
 use super::weights::quantize_weights;
 use super::{HeadMode, QuantConfig, Rounding};
 use crate::error::Result;
@@ -36,6 +36,11 @@ use std::fmt::Write as _;
 
 /// Widths measured per layer (and the ones the budget allocator may choose).
 pub const WIDTHS: [u32; 7] = [2, 3, 4, 5, 6, 7, 8];
+
+/// Weight of the box term against the score term of `E`. With 1, box errors summed to about
+/// 1/100 of score errors and the 4.5-bit budget gave the box-branch convolutions 2–3 bits
+/// (0.3942 AP, before the running-maximum rule); with 30, 0.4058 (docs/RESULTS.md).
+pub const BOX_WEIGHT: f64 = 30.0;
 
 /// Calibration images the sensitivity is measured on (the first ones).
 pub const SENS_IMAGES: usize = 4;
@@ -112,7 +117,7 @@ fn head_error(reference: &[HeadView], test: &[HeadView]) -> f64 {
             for s in 0..4 {
                 let size = if s % 2 == 0 { width } else { height };
                 let d = (t.sides[s][p] - r.sides[s][p]) as f64 / size;
-                e += m as f64 * d * d;
+                e += BOX_WEIGHT * m as f64 * d * d;
             }
         }
     }
@@ -158,7 +163,7 @@ fn quantized_conv(
     c: &Conv,
     from_input: bool,
     wbits: u32,
-    hess: Option<&Hessian>,
+    hess: Option<&InverseFactor>,
     tap_mean: Option<&Array3<f64>>,
     cfg: &QuantConfig,
 ) -> Conv {
@@ -166,8 +171,8 @@ fn quantized_conv(
     let k: f64 = if from_input { 255.0 } else { 1.0 };
     let w = c.weight.mapv(|v| v / k as f32);
     let mut qw = quantize_weights(&w, wbits, cfg);
-    if let Some(q) = hess.and_then(|h| round_weights(&w, &qw.scale, wbits, h)) {
-        qw.wq = q;
+    if let Some(f) = hess {
+        qw.wq = round_weights_with(&w, &qw.scale, wbits, f);
     }
     let deq = qw.dequant();
     let corr = match tap_mean {
@@ -191,6 +196,17 @@ pub fn measure(
     cfg: &QuantConfig,
     images: CalibImages,
 ) -> Result<Sensitivity> {
+    measure_layers(g, stats, cfg, images, &integer_convs(g, cfg))
+}
+
+/// [`measure`] for the convolutions `convs` (node indices) only.
+pub fn measure_layers(
+    g: &Graph,
+    stats: &CalibStats,
+    cfg: &QuantConfig,
+    images: CalibImages,
+    convs: &[usize],
+) -> Result<Sensitivity> {
     let count = images.count.min(SENS_IMAGES);
     let inputs: Vec<Array3<f32>> = (0..count)
         .map(|i| (images.load)(i))
@@ -209,22 +225,24 @@ pub fn measure(
         .iter()
         .map(|v| head_view(g, &|i| v[i].clone()))
         .collect();
-    let convs = integer_convs(g, cfg);
     let pb = crate::progress::bar(convs.len() as u64, "sensitivity");
     let mut layers = Vec::with_capacity(convs.len());
-    for &l in &convs {
+    for &l in convs {
         let Op::Conv(c) = &g.nodes[l].op else {
             unreachable!("a convolution")
         };
         let src = g.nodes[l].inputs[0];
         let from_input = matches!(g.nodes[src].op, Op::Input);
-        let hess = (cfg.rounding == Rounding::Gptq).then(|| {
-            let mut h = Hessian::zeros(c.c_in() * c.k() * c.k());
-            for v in &vals {
-                h.add_values(v[src].view(), c.k(), c.stride, c.pad);
-            }
-            h
-        });
+        // A layer whose inputs do not determine its weights keeps nearest rounding, as in the run.
+        let hess = (cfg.rounding == Rounding::Gptq)
+            .then(|| {
+                let mut h = Hessian::zeros(c.c_in() * c.k() * c.k());
+                for v in &vals {
+                    h.add_values(v[src].view(), c.k(), c.stride, c.pad);
+                }
+                InverseFactor::new(&h)
+            })
+            .flatten();
         let tap_mean = match (&stats.taps[l], cfg.bias_correct) {
             (Some(t), true) => Some(t.mean()),
             _ => None,
@@ -291,4 +309,27 @@ pub fn chosen_widths(q: &super::QuantGraph, sens: &Sensitivity) -> Vec<u32> {
             _ => 0,
         })
         .collect()
+}
+
+/// The output error `E` (module docs) of a whole quantized model against the float model,
+/// mean over the first [`SENS_IMAGES`] of `images`: what the per-layer figures, summed,
+/// predict when the errors add up.
+pub fn model_error(g: &Graph, q: &super::QuantGraph, images: CalibImages) -> Result<f64> {
+    let count = images.count.min(SENS_IMAGES);
+    let mut e = 0f64;
+    for i in 0..count {
+        let x = (images.load)(i)?;
+        let f = forward::forward(g, &x, false);
+        let reference = head_view(g, &|j| f.values[j].clone().expect("head input kept"));
+        let r = super::int_model::forward(q, &x, true, crate::rtl::qnms::NMS);
+        let test = head_view(g, &|j| match r.values[j].as_ref().expect("kept") {
+            super::int_model::Value::Int(a) => {
+                let fmt = q.nodes[j].fmt.expect("integer head output");
+                a.mapv(|c| fmt.dequant(c))
+            }
+            super::int_model::Value::Float(a) => a.clone(),
+        });
+        e += head_error(&reference, &test);
+    }
+    Ok(e / count as f64)
 }
