@@ -159,6 +159,19 @@ fn bad_numbers_boards_and_simulators_are_refused_while_parsing() {
             ],
             "--wbits",
         ),
+        // A budget outside what 2..8-bit layers can make, and a malformed one.
+        (
+            &[
+                "quantize", "--model", m, "--calib", c, "--out", "q", "--wbits", "9.5",
+            ],
+            "--wbits",
+        ),
+        (
+            &[
+                "quantize", "--model", m, "--calib", c, "--out", "q", "--wbits", "4.5x",
+            ],
+            "--wbits",
+        ),
         (
             &[
                 "quantize",

@@ -1,10 +1,14 @@
-//! Mixed weight widths (`--keep8`): the named layers get 8-bit weights and every other conv
+//! Mixed weight widths. `--keep8`: the named layers get 8-bit weights and every other conv
 //! `--wbits`; the widths are recorded per layer in scales.yaml; and the generated RTL of a
 //! mixed-width, bias-corrected network is bit-exact against the integer model in Verilator.
+//! A budget (`--wbits 4.5`): the widths chosen from the measured sensitivity (2 to 8 bits,
+//! several of them) meet the budget, are recorded, and both architectures (layer-sequential
+//! and folded) simulate the resulting network bit-exact in Verilator.
 mod common;
 
 use yoloq_gen::graph::Op;
-use yoloq_gen::quant::{store, QOp, QuantConfig};
+use yoloq_gen::quant::budget::WeightBudget;
+use yoloq_gen::quant::{store, QOp, QuantConfig, QuantGraph, Rounding};
 use yoloq_gen::rtl::sim::{simulate, Simulator};
 use yoloq_gen::synthetic;
 
@@ -92,4 +96,93 @@ fn mixed_width_network_bit_exact_in_verilator() {
     print!("{}", r.table());
     assert!(r.pass, "{:?}", r.first_mismatch);
     assert_eq!(r.frame_sim, m.frame_cycles);
+}
+
+/// The synthetic model under a 4.5-bit average budget (GPTQ, bias correction: the defaults
+/// below 8 bits).
+fn budget_model() -> QuantGraph {
+    let cfg = QuantConfig {
+        wbudget: Some(WeightBudget::Average(4.5)),
+        rounding: Rounding::Gptq,
+        ..QuantConfig::default()
+    };
+    synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &cfg).unwrap()
+}
+
+/// (weights, bits) of every integer convolution.
+fn widths(q: &QuantGraph) -> Vec<(usize, u32)> {
+    q.nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            QOp::Conv(c) => Some((c.weight.len(), c.wbits)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn budget_widths_meet_the_budget_and_are_recorded() {
+    let q = budget_model();
+    let w = widths(&q);
+    let bits: f64 = w.iter().map(|&(n, b)| (n as u64 * b as u64) as f64).sum();
+    let total: f64 = w.iter().map(|&(n, _)| n as f64).sum();
+    let avg = bits / total;
+    assert!(avg <= 4.5 && avg > 4.3, "average {avg}");
+    let distinct: std::collections::BTreeSet<u32> = w.iter().map(|x| x.1).collect();
+    assert!(distinct.len() >= 3, "widths {distinct:?}");
+    assert!(distinct.iter().all(|b| (2..=8).contains(b)));
+    for n in &q.nodes {
+        if let QOp::Conv(c) = &n.op {
+            let wm = (1 << (c.wbits - 1)) - 1;
+            assert!(
+                c.weight.iter().all(|&v| (-wm..=wm).contains(&v)),
+                "{}",
+                n.name
+            );
+        }
+    }
+    let sens = q.sensitivity.as_ref().expect("sensitivity kept");
+    assert_eq!(sens.layers.len(), w.len());
+    // Each layer's error falls with its width (up to noise at the top).
+    for l in &sens.layers {
+        assert!(l.err[0] >= l.err[6], "{}: {:?}", l.name, l.err);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    store::save(&q, dir.path()).unwrap();
+    let back = store::load(dir.path()).unwrap();
+    assert_eq!(back.config, q.config);
+    assert_eq!(back.config.layer_bits.len(), w.len());
+    // The recorded widths alone rebuild the same model (no second measurement).
+    let again =
+        synthetic::quant_graph(synthetic::SEED, 32, synthetic::CALIB_IMAGES, &q.config).unwrap();
+    assert!(again.sensitivity.is_none());
+    assert_eq!(widths(&again), w);
+}
+
+#[test]
+fn budget_network_bit_exact_in_both_architectures() {
+    if common::tool("verilator").is_none() {
+        return;
+    }
+    let q = budget_model();
+    let img = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
+    let dir = tempfile::tempdir().unwrap();
+    let m = yoloq_gen::rtl::layerseq::emit::generate(&q, 32, 3, &img, dir.path()).unwrap();
+    let r = simulate(dir.path(), Simulator::Verilator).unwrap();
+    print!("layer-sequential:\n{}", r.table());
+    assert!(r.pass, "layer-sequential: {:?}", r.first_mismatch);
+    assert_eq!(r.frame_sim, m.frame_cycles);
+    let dir = tempfile::tempdir().unwrap();
+    yoloq_gen::rtl::folded::emit::generate(
+        &q,
+        32,
+        yoloq_gen::rtl::folded::FoldHw::up5k(),
+        &img,
+        dir.path(),
+    )
+    .unwrap();
+    let r = simulate(dir.path(), Simulator::Verilator).unwrap();
+    print!("folded:\n{}", r.table());
+    assert!(r.pass, "folded: {:?}", r.first_mismatch);
+    assert_eq!(r.frame_sim, r.frame_pred, "folded frame cycles");
 }

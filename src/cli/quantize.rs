@@ -3,6 +3,7 @@
 use super::args::{self, defaults};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use yoloq_gen::quant::budget::{self, WBits, WeightBudget};
 use yoloq_gen::quant::{
     run, CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode, ScaleSearch,
 };
@@ -26,9 +27,11 @@ pub struct QuantArgs {
     /// Bit width of weights and activations (2..=16); --wbits / --abits override.
     #[arg(long, default_value_t = d().wbits)]
     pub bits: u32,
-    /// Weight bit width (default: --bits).
-    #[arg(long)]
-    pub wbits: Option<u32>,
+    /// Weight bit width (default: --bits), or a budget: an average in bits per weight (e.g.
+    /// 4.5) or a weight-memory size (e.g. 1.8MB, 1700000B); with a budget each layer's width
+    /// (2..8) is chosen from its measured sensitivity.
+    #[arg(long, value_parser = budget::parse_wbits)]
+    pub wbits: Option<WBits>,
     /// Activation bit width (default: --bits).
     #[arg(long)]
     pub abits: Option<u32>,
@@ -96,7 +99,18 @@ impl QuantArgs {
         let abits = self.abits.unwrap_or(self.bits);
         // On by default, as in `QuantConfig::default()`, where the head is integer.
         let qnms = self.qnms || (!self.no_qnms && d().qnms && self.head == HeadMode::Int);
-        let wbits = self.wbits.unwrap_or(self.bits);
+        let (wbits, wbudget) = match self.wbits {
+            None => (self.bits, None),
+            Some(WBits::Fixed(b)) => (b, None),
+            // The nominal width until the budget is resolved on the model (budget::resolve).
+            Some(WBits::Budget(b)) => (
+                match b {
+                    WeightBudget::Average(a) => (a.floor() as u32).clamp(2, 8),
+                    WeightBudget::Bytes(_) => 2,
+                },
+                Some(b),
+            ),
+        };
         let head_bits = self
             .head_bits
             .unwrap_or(if qnms { abits.max(8) } else { abits });
@@ -124,6 +138,8 @@ impl QuantArgs {
             qnms,
             bias_correct: !self.no_bias_correct,
             keep8: self.keep8.clone(),
+            wbudget,
+            layer_bits: Default::default(),
             rounding: match self.rounding {
                 Some(r) => r,
                 // Measured on val2017-79 (docs/RESULTS.md): GPTQ wins below 8 bits; 8-bit
@@ -141,7 +157,13 @@ impl QuantArgs {
     pub fn check(&self) -> anyhow::Result<(QuantConfig, PathBuf)> {
         for (flag, b) in [
             ("--bits", Some(self.bits)),
-            ("--wbits", self.wbits),
+            (
+                "--wbits",
+                match self.wbits {
+                    Some(WBits::Fixed(b)) => Some(b),
+                    _ => None,
+                },
+            ),
             ("--abits", self.abits),
             ("--lut-bits", self.lut_bits),
             ("--head-bits", self.head_bits),

@@ -92,9 +92,13 @@ impl Hessian {
         stride: usize,
         pad: usize,
     ) {
-        let xc = x.mapv(|v| (v - zero) as f32);
+        self.add_values(x.mapv(|v| (v - zero) as f32).view(), k, stride, pad);
+    }
+
+    /// Add the columns of one float input `x` (`[c_in, h, w]`, padding reading 0).
+    pub fn add_values(&mut self, xc: ArrayView3<f32>, k: usize, stride: usize, pad: usize) {
         let kk = self.h.nrows();
-        let (a, n) = columns(&im2col(xc.view(), k, stride, pad), kk);
+        let (a, n) = columns(&im2col(xc, k, stride, pad), kk);
         let at = transpose(&a, kk, n);
         let mut out = vec![0f64; kk * kk];
         matmul_f64(kk, kk, n, &a, &at, &mut out);
@@ -170,14 +174,45 @@ pub fn round_weights(
     wbits: u32,
     hess: &Hessian,
 ) -> Option<Array4<i32>> {
+    Some(round_weights_with(
+        w,
+        scale,
+        wbits,
+        &InverseFactor::new(hess)?,
+    ))
+}
+
+/// The factor `U` of a layer's dampened `H⁻¹`, computed once for rounding the layer at several
+/// widths or scales.
+pub struct InverseFactor {
+    u: Vec<f64>,
+    n: usize,
+}
+
+impl InverseFactor {
+    /// `None` when `H` (dampened) is not numerically positive definite.
+    pub fn new(hess: &Hessian) -> Option<Self> {
+        Some(InverseFactor {
+            u: inverse_factor(hess)?,
+            n: hess.h.nrows(),
+        })
+    }
+}
+
+/// [`round_weights`] with the factor computed beforehand.
+pub fn round_weights_with(
+    w: &Array4<f32>,
+    scale: &[f64],
+    wbits: u32,
+    f: &InverseFactor,
+) -> Array4<i32> {
     let (co, ci, kh, kw) = w.dim();
     let n = ci * kh * kw;
-    assert_eq!(hess.h.dim(), (n, n));
+    assert_eq!(f.n, n);
     assert_eq!(scale.len(), co);
-    let u = inverse_factor(hess)?;
     let wf: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-    let q = round_rows(&wf, scale, wbits, &u, n);
-    Some(Array4::from_shape_vec((co, ci, kh, kw), q).expect("shape"))
+    let q = round_rows(&wf, scale, wbits, &f.u, n);
+    Array4::from_shape_vec((co, ci, kh, kw), q).expect("shape")
 }
 
 /// The matrix whose quadratic form `dᵀ E d` is the output error of a weight error `d` on the

@@ -7,6 +7,7 @@
 
 pub mod artifacts;
 pub mod bias_correct;
+pub mod budget;
 pub mod calibrate;
 pub mod gptq;
 pub mod groups;
@@ -15,6 +16,7 @@ pub mod kernels;
 pub mod qhead;
 pub mod quantize;
 pub mod run;
+pub mod sensitivity;
 pub mod spec;
 pub mod store;
 pub mod sweep;
@@ -24,6 +26,7 @@ use crate::graph::{Conv, DetectHead};
 use ndarray::Array4;
 use serde::{Deserialize, Serialize};
 pub use spec::QFormat;
+use std::collections::BTreeMap;
 
 /// How activation clipping ranges are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +122,14 @@ pub struct QuantConfig {
     /// Width of the input image codes (pixels shifted right by `8 − bits`); `None`: `abits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_bits: Option<u32>,
+    /// A weight-memory budget (`--wbits 4.5`, `--wbits 1.8MB`): each layer's width is chosen
+    /// from its measured sensitivity ([`budget`]); `wbits` is then the nominal width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wbudget: Option<budget::WeightBudget>,
+    /// Each convolution's weight width, by node name, as the budget chose it (empty without a
+    /// budget: `wbits` and `keep8` decide).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layer_bits: BTreeMap<String, u32>,
 }
 
 impl Default for QuantConfig {
@@ -138,6 +149,8 @@ impl Default for QuantConfig {
             rounding: Rounding::Nearest,
             scale_search: ScaleSearch::Weight,
             input_bits: None,
+            wbudget: None,
+            layer_bits: BTreeMap::new(),
         }
     }
 }
@@ -227,6 +240,8 @@ pub struct QuantGraph {
     pub config: QuantConfig,
     /// Integer post-processing tables (present with `--qnms`).
     pub qnms: Option<qhead::QnmsTables>,
+    /// The per-layer sensitivity behind a budget's widths (absent when loaded from disk).
+    pub sensitivity: Option<sensitivity::Sensitivity>,
 }
 
 impl QuantGraph {

@@ -139,6 +139,8 @@ pub fn quantize_with(
 ) -> Result<QuantGraph> {
     check_bits(cfg)?;
     let g = fg.graph();
+    let (cfg, sensitivity) = super::budget::resolve(g, stats, cfg, images)?;
+    let cfg = &cfg;
     let mut seq = match (cfg.rounding, images) {
         (Rounding::Nearest, _) => None,
         (Rounding::Gptq, Some(im)) => Some(Sequential::new(g, im)),
@@ -322,6 +324,7 @@ pub fn quantize_with(
         class_names: g.class_names.clone(),
         config: cfg.clone(),
         qnms,
+        sensitivity,
     })
 }
 

@@ -2,7 +2,7 @@
 //! and write the whole output directory (staged inside it, then moved into place).
 
 use super::int_model;
-use super::{artifacts, calibrate, gptq, quantize, store, QuantConfig, QuantGraph};
+use super::{artifacts, calibrate, gptq, quantize, sensitivity, store, QuantConfig, QuantGraph};
 use crate::error::{Error, Result};
 use crate::fuse::FusedGraph;
 use crate::{architecture, image_io, preprocess};
@@ -157,6 +157,11 @@ pub fn write_outputs(o: &Outputs, out: &Path) -> Result<()> {
             o.sample_imgsz
         ),
     )?;
+    if let Some(sens) = &o.q.sensitivity {
+        let widths = sensitivity::chosen_widths(o.q, sens);
+        crate::util::write_atomic_str(&t.join("sensitivity.md"), &sens.markdown(&widths))?;
+        sensitivity::plot(&t.join("sensitivity.png"), sens, &widths)?;
+    }
     staging.commit()?;
     Ok(())
 }

@@ -497,5 +497,6 @@ pub fn load(dir: &Path) -> Result<QuantGraph> {
         class_names: rec.class_names,
         config: rec.config,
         qnms,
+        sensitivity: None,
     })
 }

@@ -40,6 +40,13 @@ pub struct SweepRow {
     /// GPTQ rounding of the weights (else nearest).
     #[serde(default)]
     pub gptq: bool,
+    /// Average bits per weight over the integer convolutions (differs from `wbits` with
+    /// `--keep8` or a budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_wbits: Option<f64>,
+    /// The weight budget the widths were chosen for (`--wbits 4.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
     pub ap: f64,
     pub ap50: f64,
     /// AP minus the float baseline's AP.
@@ -60,13 +67,15 @@ impl SweepRow {
             bias_correct: false,
             keep8: vec![],
             gptq: false,
+            avg_wbits: None,
+            budget: None,
             ap: stats[0],
             ap50: stats[1],
             delta_ap: 0.0,
         }
     }
-    /// The row of a quantized variant, against the float AP.
-    pub fn quant(v: &Variant, stats: &[f64; 12], float_ap: f64) -> Self {
+    /// The row of a quantized variant, against the float AP; `avg_wbits` as built.
+    pub fn quant(v: &Variant, stats: &[f64; 12], float_ap: f64, avg_wbits: f64) -> Self {
         let c = &v.config;
         SweepRow {
             name: v.name.clone(),
@@ -82,6 +91,8 @@ impl SweepRow {
             bias_correct: c.bias_correct,
             keep8: c.keep8.clone(),
             gptq: c.rounding == Rounding::Gptq,
+            avg_wbits: Some(avg_wbits),
+            budget: c.wbudget.map(|b| b.to_string()),
             ap: stats[0],
             ap50: stats[1],
             delta_ap: stats[0] - float_ap,
@@ -105,13 +116,18 @@ impl SweepRow {
             format!(", {} at W8", self.keep8.join("+"))
         };
         let gptq = if self.gptq { ", gptq" } else { "" };
+        let budget = if self.budget.is_some() {
+            ", mixed (budget)"
+        } else {
+            ""
+        };
         // Rows with activations below 8 bits are points of their own family (A6, A4).
         let acts = match self.abits {
             Some(a) if a != 8 => format!(", A{a}"),
             _ => String::new(),
         };
         format!(
-            "{}/{}, {head}{bc}{keep}{gptq}{acts}",
+            "{}/{}, {head}{bc}{keep}{gptq}{budget}{acts}",
             self.scale, self.granularity
         )
     }
@@ -146,14 +162,27 @@ pub fn run_variants(
     for v in variants {
         let q = quantize::quantize_with(fg, stats, &v.config, images)?;
         let s = evaluate_stage(&Stage::Quant(&q), ds, p, &v.name)?;
-        let row = SweepRow::quant(v, &s, float_ap);
+        let row = SweepRow::quant(v, &s, float_ap, average_wbits(&q));
         done(&row);
         rows.push(row);
     }
     Ok(rows)
 }
 
-/// Markdown table of the rows (AP to 4 decimals).
+/// Average bits per weight over the integer convolutions of `q`.
+pub fn average_wbits(q: &super::QuantGraph) -> f64 {
+    let (mut bits, mut n) = (0u64, 0u64);
+    for node in &q.nodes {
+        if let super::QOp::Conv(c) = &node.op {
+            bits += c.weight.len() as u64 * c.wbits as u64;
+            n += c.weight.len() as u64;
+        }
+    }
+    bits as f64 / n.max(1) as f64
+}
+
+/// Markdown table of the rows (AP to 4 decimals; weight bits as the average where layers
+/// differ).
 pub fn markdown_table(rows: &[SweepRow]) -> String {
     let mut s = String::from(
         "| variant | W bits | A bits | scale | weight scales | head | qnms | AP | AP50 | ΔAP vs float |\n\
@@ -161,11 +190,15 @@ pub fn markdown_table(rows: &[SweepRow]) -> String {
     );
     let bits = |b: Option<u32>| b.map_or("32 (float)".to_string(), |b| b.to_string());
     for r in rows {
+        let wbits = match (r.avg_wbits, r.wbits) {
+            (Some(a), Some(w)) if (a - w as f64).abs() > 1e-9 => format!("{a:.2}"),
+            _ => bits(r.wbits),
+        };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:+.4} |",
             r.name,
-            bits(r.wbits),
+            wbits,
             bits(r.abits),
             r.scale,
             r.granularity,
@@ -187,7 +220,7 @@ mod tests {
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
         let v = standard_variants(CalibMethod::Mse);
-        assert_eq!(v.len(), 23);
+        assert_eq!(v.len(), 24);
         for (i, a) in v.iter().enumerate() {
             assert!(v[i + 1..]
                 .iter()
@@ -212,6 +245,7 @@ mod tests {
             "W8A6 pow2/channel int+qnms +bc",
             "W6A6 pow2/channel int+qnms +bc",
             "W4A4 pow2/channel int+qnms +bc gptq",
+            "W4.5A8 pow2/channel int+qnms +bc gptq",
         ] {
             assert!(has(n), "{n} missing");
         }
@@ -234,7 +268,7 @@ mod tests {
             true,
             CalibMethod::Mse,
         );
-        let r = SweepRow::quant(&v, &s, f.ap);
+        let r = SweepRow::quant(&v, &s, f.ap, 6.0);
         assert!((r.delta_ap + 0.02).abs() < 1e-12);
         let t = markdown_table(&[f, r]);
         let lines: Vec<&str> = t.lines().collect();

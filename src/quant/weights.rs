@@ -31,21 +31,30 @@ impl QWeights {
     }
 }
 
-/// Weight width of node `i`: `max(wbits, 8)` when `cfg.keep8` names it (`first`: a convolution
+/// Weight width of node `i`: the budget's choice (`cfg.layer_bits`) when there is one, else
+/// `max(wbits, 8)` when `cfg.keep8` names it (`first`: a convolution
 /// reading the input image; `head`: the Detect head's last box/class convolutions; anything
 /// else: a node-name prefix such as `model.22`), else `wbits`.
 pub fn layer_wbits(g: &Graph, i: usize, cfg: &QuantConfig) -> u32 {
     let n = &g.nodes[i];
-    let hit = cfg.keep8.iter().any(|k| match k.as_str() {
-        "first" => n.inputs.iter().any(|&j| matches!(g.nodes[j].op, Op::Input)),
-        "head" => g.head.box_nodes.contains(&i) || g.head.cls_nodes.contains(&i),
-        p => n.name == p || n.name.starts_with(&format!("{p}.")),
-    });
-    if hit {
+    if let Some(&b) = cfg.layer_bits.get(&n.name) {
+        return b;
+    }
+    if keep8(g, i, cfg) {
         cfg.wbits.max(8)
     } else {
         cfg.wbits
     }
+}
+
+/// Whether `--keep8` names node `i` (see [`layer_wbits`]).
+pub fn keep8(g: &Graph, i: usize, cfg: &QuantConfig) -> bool {
+    let n = &g.nodes[i];
+    cfg.keep8.iter().any(|k| match k.as_str() {
+        "first" => n.inputs.iter().any(|&j| matches!(g.nodes[j].op, Op::Input)),
+        "head" => g.head.box_nodes.contains(&i) || g.head.cls_nodes.contains(&i),
+        p => n.name == p || n.name.starts_with(&format!("{p}.")),
+    })
 }
 
 /// Quantize `w` (`[c_out, c_in, k, k]`) to `wbits` signed integers.

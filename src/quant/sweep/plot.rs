@@ -41,7 +41,7 @@ fn families(rows: &[SweepRow]) -> Vec<(String, Vec<(f64, f64)>)> {
     for r in rows {
         let Some(w) = r.wbits else { continue };
         let key = r.family();
-        let pt = (w as f64, r.ap);
+        let pt = (r.avg_wbits.unwrap_or(w as f64), r.ap);
         match out.iter_mut().find(|(k, _)| *k == key) {
             Some((_, pts)) => pts.push(pt),
             None => out.push((key, vec![pt])),
@@ -151,6 +151,8 @@ mod tests {
             bias_correct: false,
             keep8: vec![],
             gptq: false,
+            avg_wbits: None,
+            budget: None,
             ap,
             ap50: ap,
             delta_ap: 0.0,

@@ -2,6 +2,7 @@
 //! bias-correction / mixed-width variants. Guarantees: [`dedup`] leaves no two identical
 //! configurations; names are derived from the configuration alone.
 
+use crate::quant::budget::WeightBudget;
 use crate::quant::{CalibMethod, Granularity, HeadMode, QuantConfig, Rounding, ScaleMode};
 
 /// One configuration of the sweep and its display name.
@@ -78,12 +79,27 @@ pub fn activations(v: Variant, abits: u32) -> Variant {
     }
 }
 
-/// `W8A8 pow2/channel int+qnms`-style name, with ` +bc` (bias correction),
+/// The same variant with each layer's width chosen for an average of `avg` bits per weight
+/// (GPTQ rounding).
+pub fn budget(v: Variant, avg: f64) -> Variant {
+    let config = QuantConfig {
+        wbits: (avg.floor() as u32).clamp(2, 8),
+        wbudget: Some(WeightBudget::Average(avg)),
+        rounding: Rounding::Gptq,
+        ..v.config
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
+/// `W8A8 pow2/channel int+qnms`-style name (`W4.5A8` for an average budget), with ` +bc` (bias correction),
 /// ` keep8=first,head` and ` gptq` suffixes when those options are on.
 pub fn variant_name(c: &QuantConfig) -> String {
     format!(
         "W{}A{} {}/{} {}{}",
-        c.wbits,
+        c.wbudget.map_or(c.wbits.to_string(), |b| b.to_string()),
         c.abits,
         scale_str(c.scale),
         gran_str(c.granularity),
@@ -145,7 +161,8 @@ pub fn dedup(vs: Vec<Variant>) -> Vec<Variant> {
 /// W6 pow2 with the first and head convolutions at 8 bits, and W6 mult; then GPTQ rounding
 /// (bias-corrected pow2/channel) at W4 with the first and head convolutions at 8 bits, W6 and
 /// W8; then activations below 8 bits (SiLU table index, input and head at 8 bits): W8A6 and
-/// W6A6 bias-corrected, W4A4 bias-corrected with GPTQ. Activations are 8 bits elsewhere.
+/// W6A6 bias-corrected, W4A4 bias-corrected with GPTQ; then mixed widths for an average of
+/// 4.5 bits per weight (bias-corrected, GPTQ). Activations are 8 bits elsewhere.
 pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     use Granularity::*;
     use HeadMode::*;
@@ -175,5 +192,6 @@ pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     v.push(activations(corrected(pow2(8), &[]), 6));
     v.push(activations(corrected(pow2(6), &[]), 6));
     v.push(gptq(activations(corrected(pow2(4), &[]), 4)));
+    v.push(budget(corrected(pow2(4), &[]), 4.5));
     dedup(v)
 }
