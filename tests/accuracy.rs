@@ -212,7 +212,12 @@ fn budgets_keep_accuracy() {
         count: images.len(),
         load: &load,
     };
+    // The 4.04-bit budget (the memory of W4A8 with the first and head convolutions at 8 bits)
+    // is a full-tier run (YOLOQ_FULL=1), left out of CI for time.
     for (avg, measured) in [(4.5, 0.4058), (4.04, 0.4052)] {
+        if avg < 4.5 && !common::full_tier("accuracy::budgets_keep_accuracy (4.04-bit budget)") {
+            continue;
+        }
         let cfg = QuantConfig {
             wbits: 4,
             wbudget: Some(WeightBudget::Average(avg)),
