@@ -7,7 +7,9 @@
 //! layer on over the first [`SENS_IMAGES`] calibration images. The error is measured on what
 //! the detections are made of, per anchor `a` and image:
 //!
-//!     E = Σ_a [ Σ_c (σ(z̃_ac) − σ(z_ac))²  +  B · m_a · Σ_sides (d̃_as − d_as)² / size_as² ]
+//! ```text
+//! E = Σ_a [ Σ_c (σ(z̃_ac) − σ(z_ac))²  +  B · m_a · Σ_sides (d̃_as − d_as)² / size_as² ]
+//! ```
 //!
 //! with `σ` the class sigmoid, `m_a = max_c σ(z_ac)` the float score of the anchor, `d_as` the
 //! DFL distance of box side `s` (grid cells) and `size_as` the float box's width (left +
