@@ -136,12 +136,12 @@ pub fn maxpool(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Array
 
 /// Nearest-neighbour upsampling by an integer factor: each widened input row is written
 /// `f` times.
-pub fn upsample_nearest(x: ArrayView3<f32>, f: usize) -> Array3<f32> {
+pub fn upsample_nearest<T: Copy + Default + Send + Sync>(x: ArrayView3<T>, f: usize) -> Array3<T> {
     use rayon::prelude::*;
     let (c, h, w) = x.dim();
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
-    let mut out = vec![0f32; c * h * f * w * f];
+    let mut out = vec![T::default(); c * h * f * w * f];
     out.par_chunks_mut(f * w * f)
         .zip(xs.par_chunks(w))
         .for_each(|(dst, src)| {

@@ -197,22 +197,7 @@ pub fn add(xs: &[ArrayView3<i32>], fmts: &[QFormat], shifts: &[i32], out: &QForm
 /// Nearest-neighbour upsampling of codes by an integer factor (each widened row written
 /// `f` times).
 pub fn upsample(x: ArrayView3<i32>, f: usize) -> Array3<i32> {
-    let (c, h, w) = x.dim();
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
-    let mut out = vec![0i32; c * h * f * w * f];
-    out.par_chunks_mut(f * w * f)
-        .zip(xs.par_chunks(w))
-        .for_each(|(dst, src)| {
-            let (first, rest) = dst.split_at_mut(w * f);
-            for (d, &v) in first.chunks_exact_mut(f).zip(src) {
-                d.fill(v);
-            }
-            for r in rest.chunks_exact_mut(w * f) {
-                r.copy_from_slice(first);
-            }
-        });
-    Array3::from_shape_vec((c, h * f, w * f), out).expect("upsample shape")
+    crate::model::ops::upsample_nearest(x, f)
 }
 
 #[cfg(test)]
