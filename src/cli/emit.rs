@@ -49,6 +49,10 @@ pub struct EmitOpts {
     /// engine's lanes are fixed by its board).
     #[arg(long, default_value_t = defaults::PARALLEL, value_parser = args::at_least_one)]
     pub parallel: usize,
+    /// Where the folded engine's tensors live: `onchip` (the iCE40 UP5K engine) or `dram`
+    /// (the ULX3S engine: row bands through on-chip tiles, tensors in the SDRAM).
+    #[arg(long, value_enum, default_value_t = rtl::Tensors::default())]
+    pub tensors: rtl::Tensors,
 }
 
 impl Default for EmitOpts {
@@ -70,6 +74,13 @@ impl EmitOpts {
     /// `--hw-imgsz` in the main job).
     pub fn check(&self, size_flag: &str) -> anyhow::Result<()> {
         model::check_imgsz(size_flag, self.size(), self.size())?;
+        if self.tensors == rtl::Tensors::Dram && self.arch != rtl::Arch::Folded {
+            return Err(Error::arg(
+                "--tensors",
+                "tensors in DRAM are a folded-engine design; add --arch folded",
+            )
+            .into());
+        }
         if self.arch == rtl::Arch::Layerseq && self.parallel > MAX_LANES {
             return Err(Error::arg(
                 "--parallel",
@@ -89,11 +100,15 @@ impl EmitOpts {
             rtl::Arch::Layerseq => "layerseq",
             rtl::Arch::Folded => "folded",
         };
-        vec![
+        let mut f = vec![
             format!("--arch={arch}"),
             format!("--imgsz={}", self.size()),
             format!("--parallel={}", self.parallel),
-        ]
+        ];
+        if self.tensors == rtl::Tensors::Dram {
+            f.push("--tensors=dram".into());
+        }
+        f
     }
 }
 
@@ -114,7 +129,7 @@ pub fn emit_design(
         }
         None => synthetic::image(synthetic::GOLDEN_IMAGE_SEED, size),
     };
-    let m = rtl::generate(q, o.arch, size, o.parallel, &x, out)?;
+    let m = rtl::generate(q, o.arch, size, o.parallel, o.tensors, &x, out)?;
     println!(
         "wrote {}: {} layers, activation memory {} x {} bits, {} MACs, {} cycles per frame predicted (MAC utilisation {:.3})",
         out.display(),

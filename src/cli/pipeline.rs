@@ -90,6 +90,7 @@ pub fn stage_options(a: &PipelineArgs, arch: rtl::Arch) -> StageOptions {
             arch,
             imgsz: a.hw_imgsz,
             parallel: a.parallel,
+            ..EmitOpts::default()
         },
         sim: a.sim_opts.clone(),
         synth: SynthOpts {

@@ -45,6 +45,10 @@ pub struct Manifest {
     /// RTL sources in compilation order, relative to the output directory.
     pub rtl: Vec<String>,
     pub testbench: String,
+    /// Simulation models the testbench instantiates besides the RTL (the SDRAM model of a
+    /// design with DRAM), relative to the output directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sim_models: Vec<String>,
     /// Full design parameters per layer (informative).
     pub design: serde_json::Value,
     /// What a host program needs to run a board built from this design (folded designs).
@@ -99,6 +103,7 @@ mod tests {
             layers: vec![],
             rtl: vec![],
             testbench: "tb/tb_top.v".into(),
+            sim_models: Vec::new(),
             design: serde_json::Value::Null,
             host: None,
         };

@@ -73,22 +73,38 @@ pub enum Arch {
     Folded,
 }
 
-/// Plan `q` at `size x size`, build the design of `arch`, compute the golden vectors on
-/// `image` and write everything to `out`.
+/// Where the folded engine's tensors live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Tensors {
+    /// In the engine's activation memory (the iCE40 UP5K engine: 16 lanes, 128 KiB).
+    #[default]
+    Onchip,
+    /// In the board's SDRAM, computed in row bands through the activation memory (the ULX3S
+    /// engine: 64 lanes, 128 KiB of tiles).
+    Dram,
+}
+
+/// Plan `q` at `size x size`, build the design of `arch` (a folded one with its tensors where
+/// `tensors` says), compute the golden vectors on `image` and write everything to `out`.
 pub fn generate(
     q: &QuantGraph,
     arch: Arch,
     size: usize,
     parallel: usize,
+    tensors: Tensors,
     image: &Array3<f32>,
     out: &Path,
 ) -> Result<Manifest> {
     match arch {
         Arch::Layerseq => layerseq::emit::generate(q, size, parallel, image, out),
+        // The folded engine's lanes come from where its tensors live, not from --parallel.
         Arch::Folded => {
-            // The folded engine's lanes come from the board, not from --parallel.
-            let _ = parallel;
-            folded::emit::generate(q, size, folded::FoldHw::up5k(), image, out)
+            let hw = match tensors {
+                Tensors::Onchip => folded::FoldHw::up5k(),
+                Tensors::Dram => folded::FoldHw::ulx3s(),
+            };
+            folded::emit::generate_with(q, size, hw, tensors, image, out)
         }
     }
 }

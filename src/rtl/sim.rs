@@ -41,7 +41,12 @@ impl Simulator {
     /// Compile the testbench into `work` (the whole network, or one layer with `tb_layer`);
     /// returns the command that runs it.
     fn build(self, dir: &Path, m: &Manifest, work: &Path, layer: Option<usize>) -> Result<Command> {
-        let mut srcs: Vec<&str> = m.rtl.iter().map(|s| s.as_str()).collect();
+        let mut srcs: Vec<&str> = m
+            .rtl
+            .iter()
+            .chain(&m.sim_models)
+            .map(|s| s.as_str())
+            .collect();
         // The top module is the testbench file's stem (tb_top, tb_board, tb_layer).
         let stem = Path::new(&m.testbench)
             .file_stem()

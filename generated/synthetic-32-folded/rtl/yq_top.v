@@ -36,13 +36,18 @@ module yq_top #(
     wire [AB-1:0] q_raddr, q_waddr;
     wire [15:0] q_wdata, q_rword;
     wire [7:0] q_rdata;
+    localparam DA = 1;
+    wire s_req, s_we, s_ready, s_rvalid;
+    wire [DA-1:0] s_addr;
+    wire [1:0] s_wbe;
+    wire [15:0] s_wdata, s_rdata;
 
     yq_fold_core #(
         .NL(70), .LYW(7), .AB(AB), .P(16), .LW(4), .WTW(8),
         .ACC_W(22), .BIAS_W(20), .SH_W(24), .OFFSET(128),
         .RSH_W(4), .LSH_W(1), .LSH_EN(0),
         .ADD_W(13), .ADD_RSW(1),
-        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .IMPL(IMPL)
+        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .DMA(0), .DA(DA), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
         .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
@@ -51,10 +56,18 @@ module yq_top #(
         .mem_wdata(mem_wdata), .mem_rdata(mem_rdata),
         .q_go(q_go), .q_done(q_done), .q_rd(q_rd), .q_raddr(q_raddr), .q_wr(q_wr), .q_wide(q_wide),
         .q_waddr(q_waddr), .q_wdata(q_wdata), .q_rdata(q_rdata), .q_rword(q_rword),
+        .s_req(s_req), .s_we(s_we), .s_addr(s_addr), .s_wdata(s_wdata), .s_wbe(s_wbe),
+        .s_ready(s_ready), .s_rvalid(s_rvalid), .s_rdata(s_rdata),
         .host_addr(host_addr), .host_data(host_data),
         .code_we(code_we), .code_addr(code_addr), .code_data(code_data),
         .layer_go(layer_go), .layer_done(layer_done)
     );
+
+
+    assign s_ready = 1'b0;
+    assign s_rvalid = 1'b0;
+    assign s_rdata = 16'd0;
+    wire unused_s = ^{s_req, s_we, s_addr, s_wdata, s_wbe};
 
     yq_spram #(.IMPL(IMPL)) u_mem (
         .clk(clk), .cs(mem_re | mem_we), .we(mem_we), .addr(mem_addr), .be(mem_be),

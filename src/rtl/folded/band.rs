@@ -24,6 +24,10 @@ use crate::quant::QuantGraph;
 use crate::rtl::plan::{LayerPlan, Plan};
 use serde::Serialize;
 
+/// Descriptor bytes assumed by [`split`]'s flash accounting (`Banding::flash_bytes`, a
+/// report; the lowered design counts its real records): the banded YOLOv8n design's size.
+pub const DESC_BYTES: usize = 34;
+
 /// Direction of a copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -328,11 +332,20 @@ pub fn pixel_order(b: &Banding, plan: &Plan) -> Vec<usize> {
     else {
         return Vec::new();
     };
-    let [c, h, w] = plan.layers[input.layer].shape;
+    rows_order(
+        plan.layers[input.layer].shape,
+        input.bands.iter().map(|b| (b.y0, b.y1)),
+    )
+}
+
+/// The element order of a `[c, h, w]` tensor produced in bands of rows `[y0, y1)`: band by
+/// band, channel-major within a band.
+pub fn rows_order(shape: [usize; 3], bands: impl Iterator<Item = (usize, usize)>) -> Vec<usize> {
+    let [c, h, w] = shape;
     let mut order = Vec::with_capacity(c * h * w);
-    for band in &input.bands {
+    for (y0, y1) in bands {
         for ch in 0..c {
-            order.extend((ch * h + band.y0) * w..(ch * h + band.y1) * w);
+            order.extend((ch * h + y0) * w..(ch * h + y1) * w);
         }
     }
     order

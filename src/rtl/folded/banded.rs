@@ -13,7 +13,7 @@
 
 use super::band::{Band, Banding, Dir, Dma};
 use super::desc::{Desc, DescKind};
-use super::{assemble, layer_record, Assembly, FoldHw, FoldLayer, FoldedDesign, Proof};
+use super::{assemble, layer_record, Assembly, FoldHw, FoldLayer, FoldedDesign, Proof, Step};
 use crate::error::{Error, Result};
 use crate::quant::QuantGraph;
 use crate::rtl::plan::{LayerPlan, Plan, PlanLayer};
@@ -100,20 +100,24 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
     let mut bodies = Vec::new();
     for bl in &banding.layers {
         let l = &plan.layers[bl.layer];
-        let step = |name: String, desc: Desc, chunks: usize, groups: usize, macs: u64| FoldLayer {
-            index: bl.layer,
-            node: l.node,
-            name,
-            kind: l.kind,
-            shape: l.shape,
-            out_base: l.out_base,
-            macs,
-            desc,
-            flash: (0, 0),
-            chunks,
-            groups,
-            cycles: 0,
-        };
+        let step =
+            |name: String, desc: Desc, chunks: usize, groups: usize, macs: u64, role: Step| {
+                FoldLayer {
+                    index: bl.layer,
+                    node: l.node,
+                    name,
+                    kind: l.kind,
+                    shape: l.shape,
+                    out_base: l.out_base,
+                    macs,
+                    desc,
+                    flash: (0, 0),
+                    chunks,
+                    groups,
+                    cycles: 0,
+                    step: Some(role),
+                }
+            };
         for (k, b) in bl.bands.iter().enumerate() {
             for (j, d) in b.loads.iter().enumerate() {
                 layers.push(step(
@@ -122,6 +126,7 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
                     0,
                     0,
                     0,
+                    Step::Copy(*d),
                 ));
                 bodies.push(Vec::new());
             }
@@ -138,7 +143,12 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
                 &mut pf, &hw, &name, &params, b.pad_top, &mut psum, &mut body,
             )?;
             let macs = l.macs * (b.y1 - b.y0) as u64 / l.shape[1] as u64;
-            layers.push(step(name, desc, chunks, groups, macs));
+            let role = Step::Band {
+                y0: b.y0,
+                y1: b.y1,
+                tile: b.chip_out,
+            };
+            layers.push(step(name, desc, chunks, groups, macs, role));
             bodies.push(body);
             layers.push(step(
                 format!("{}.b{k}.out", l.name),
@@ -146,6 +156,7 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
                 0,
                 0,
                 0,
+                Step::Copy(b.store),
             ));
             bodies.push(Vec::new());
         }

@@ -215,8 +215,8 @@ impl Layout {
     /// the units of one kind see every field they read intact, and fields of different kinds
     /// share bits (each bit of the record is a flip-flop of the decoder).
     ///
-    /// A design without copies (no DRAM) has no copy-only fields: they take no bits and the
-    /// decoder has no port for them.
+    /// A design without copies (no DRAM) has no copy-only fields: they take no bits of the
+    /// record, and the decoder's ports for them are constant zeros (one core serves both).
     pub fn new<'a>(
         ab: u32,
         dw: u32,
@@ -227,13 +227,19 @@ impl Layout {
         let mut fields: Vec<FieldPos> = Vec::with_capacity(FIELDS.len());
         for &(name, bytes, reg, readers) in FIELDS.iter() {
             if readers == DMA && !copies {
+                let port = match reg {
+                    Reg::Byte | Reg::Small => 8,
+                    Reg::Dim => dw,
+                    Reg::Addr => ab,
+                    Reg::Dram => da.max(1),
+                };
                 fields.push(FieldPos {
                     name,
                     present: false,
                     reg,
                     bits: 0,
                     off: 0,
-                    port: 0,
+                    port,
                 });
                 continue;
             }

@@ -6,17 +6,19 @@
 //! Guarantees: the output is a pure function of the design and the golden data (sorted, no
 //! timestamps or absolute paths); the templates only place values computed in Rust.
 
-use super::{FoldedDesign, OFFSET};
+use super::band::Dir;
+use super::{FoldedDesign, Step, OFFSET};
 use crate::error::{Error, Result};
 use crate::rtl::golden::Golden;
 use crate::rtl::manifest::{HostInfo, Manifest, ManifestLayer};
 use crate::rtl::plan::{LayerKind, LayerPlan, Plan};
+pub use crate::rtl::Tensors;
 use crate::rtl::{hex, prims, ubits, COMMON_TEMPLATES};
 use std::path::Path;
 use tera::{Context, Tera};
 
 /// The engine's hand-written primitives, copied verbatim into `rtl/`.
-pub const PRIMS: [(&str, &str); 8] = [
+pub const PRIMS: [(&str, &str); 10] = [
     (
         "yq_spram.v",
         include_str!("../../../templates/folded/prims/yq_spram.v"),
@@ -46,10 +48,29 @@ pub const PRIMS: [(&str, &str); 8] = [
         include_str!("../../../templates/folded/prims/yq_fold_input.v"),
     ),
     (
+        "yq_fold_dma_walk.v",
+        include_str!("../../../templates/folded/prims/yq_fold_dma_walk.v"),
+    ),
+    (
+        "yq_fold_dma.v",
+        include_str!("../../../templates/folded/prims/yq_fold_dma.v"),
+    ),
+    (
         "yq_fold_core.v",
         include_str!("../../../templates/folded/prims/yq_fold_core.v"),
     ),
 ];
+
+/// The SDRAM controller of a design with DRAM (part of the design), and the checking SDRAM
+/// model its testbench runs it against.
+pub const SDRAM_CTRL: (&str, &str) = (
+    "yq_sdram_ctrl.v",
+    include_str!("../../../templates/ecp5/prims/yq_sdram_ctrl.v"),
+);
+pub const SDRAM_MODEL: (&str, &str) = (
+    "yq_sdram_model.v",
+    include_str!("../../../templates/ecp5/sim/yq_sdram_model.v"),
+);
 
 /// Board-only primitives (not part of the simulated design), copied into `board/`.
 pub const BOARD_PRIMS: [(&str, &str); 4] = [
@@ -155,6 +176,90 @@ fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
     crate::rtl::render_template(t, name, ctx)
 }
 
+/// One step of the schedule as the whole-network testbench checks it.
+#[derive(serde::Serialize)]
+struct TbStep {
+    /// What the testbench checks: [`CHECK_CODES`], [`CHECK_STORE`] or nothing (a load).
+    check: u8,
+    /// Codes: the `size` codes written from byte `base` of the activation memory are the
+    /// layer's rows `[y0, y0 + rows)` of every channel. Store: `size` bytes written to DRAM,
+    /// each in the layer's tensor at DRAM byte `base`.
+    base: usize,
+    size: usize,
+    y0: usize,
+    rows: usize,
+    /// The layer's tensor: height, width, bytes, and its first code in the golden vectors.
+    h: usize,
+    w: usize,
+    n: usize,
+    goff: usize,
+}
+
+const CHECK_NONE: u8 = 0;
+const CHECK_CODES: u8 = 1;
+const CHECK_STORE: u8 = 2;
+
+fn tb_steps(d: &FoldedDesign, g: &Golden) -> Vec<TbStep> {
+    d.layers
+        .iter()
+        .map(|l| {
+            let [c, h, w] = l.shape;
+            let n = c * h * w;
+            let goff = g.offsets[l.index];
+            let codes = |base, y0, rows| TbStep {
+                check: CHECK_CODES,
+                base,
+                size: c * rows * w,
+                y0,
+                rows,
+                h,
+                w,
+                n,
+                goff,
+            };
+            match &l.step {
+                None => codes(l.out_base, 0, h),
+                Some(Step::Band { y0, y1, tile }) => codes(*tile, *y0, y1 - y0),
+                Some(Step::Copy(dma)) => TbStep {
+                    check: if dma.dir == Dir::Store {
+                        CHECK_STORE
+                    } else {
+                        CHECK_NONE
+                    },
+                    base: l.out_base,
+                    size: if dma.dir == Dir::Store {
+                        dma.bytes()
+                    } else {
+                        0
+                    },
+                    y0: 0,
+                    rows: h,
+                    h,
+                    w,
+                    n,
+                    goff,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The order in which the pixels reach the engine: planar, or band by band when the input
+/// layer runs in row bands.
+fn pixel_order(d: &FoldedDesign) -> Option<Vec<usize>> {
+    let bands: Vec<(usize, usize)> = d
+        .layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::Input)
+        .filter_map(|l| match l.step {
+            Some(Step::Band { y0, y1, .. }) => Some((y0, y1)),
+            _ => None,
+        })
+        .collect();
+    let input = d.layers.iter().find(|l| l.kind == LayerKind::Input)?;
+    (!bands.is_empty()).then(|| super::band::rows_order(input.shape, bands.into_iter()))
+}
+
 /// Render every file of the design: `(relative path, contents)`, sorted, and the manifest.
 pub fn render_all(
     d: &FoldedDesign,
@@ -180,6 +285,14 @@ pub fn render_all(
     for (name, src) in PRIMS {
         push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
     }
+    let dram = d.da > 0;
+    if dram {
+        push_rtl(
+            &mut files,
+            format!("rtl/{}", SDRAM_CTRL.0),
+            SDRAM_CTRL.1.to_string(),
+        );
+    }
     let post = plan
         .layers
         .iter()
@@ -187,7 +300,8 @@ pub fn render_all(
         .find_map(|(i, l)| match &l.params {
             LayerPlan::Qnms(p) => Some((i, p.as_ref())),
             _ => None,
-        });
+        })
+        .filter(|_| d.nms.is_some());
     if let (Some((index, p)), Some(u)) = (post, &d.nms) {
         for (name, src) in [prims::ROM, NMS_PRIM] {
             push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
@@ -224,6 +338,7 @@ pub fn render_all(
     ctx.insert("offset", &OFFSET);
     ctx.insert("desc_bytes", &d.desc_layout.bytes);
     ctx.insert("post", &post.map(|_| POST));
+    ctx.insert("clk_hz", &super::ulx3s::CLOCK_HZ);
     let top = format!("rtl/{}.v", d.top);
     push_rtl(&mut files, top, render(&t, "folded/top.v", &ctx)?);
     // Outputs read back through the host port: the head tensors and the NMS records.
@@ -239,7 +354,29 @@ pub fn render_all(
             .filter(|l| l.kind == LayerKind::Qnms)
             .map(|l| l.index),
     );
+    if dram {
+        // The tensors are in DRAM: every store is checked as it is written.
+        out_layers.clear();
+    }
     ctx.insert("out_layers", &out_layers);
+    ctx.insert("steps", &tb_steps(d, g));
+    ctx.insert("dram", &dram);
+    // The testbench clock: the SDRAM model checks real time, so a design with DRAM runs at
+    // the board's clock.
+    ctx.insert(
+        "tb_half_ns",
+        &if dram {
+            format!("{:.3}", 5e8 / super::ulx3s::CLOCK_HZ as f64)
+        } else {
+            "5".into()
+        },
+    );
+    let dram_words = d.tensor_bytes.div_ceil(2);
+    // rows of 512 words in 4 banks: {row, bank, column}
+    ctx.insert(
+        "sdram_row_bits",
+        &ubits(dram_words.div_ceil(2048).max(2) as u64 - 1),
+    );
     ctx.insert("offsets", &g.offsets);
     ctx.insert("ngold", &g.codes.len());
     ctx.insert("nin", &g.pixels.len());
@@ -247,10 +384,17 @@ pub fn render_all(
     ctx.insert("max_cycles", &(2 * d.frame_cycles + 10_000));
     files.push(("tb/tb_top.v".into(), render(&t, "folded/tb_top.v", &ctx)?));
     files.push(("tb/flash.hex".into(), super::flash::hex(&d.flash)));
+    let pixels: Vec<u8> = match pixel_order(d) {
+        Some(order) => order.iter().map(|&i| g.pixels[i]).collect(),
+        None => g.pixels.clone(),
+    };
     files.push((
         "tb/input.hex".into(),
-        hex::image(g.pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
+        hex::image(pixels.iter().map(|&p| hex::word(&[(p as i64, 8)]))),
     ));
+    if dram {
+        files.push((format!("tb/{}", SDRAM_MODEL.0), SDRAM_MODEL.1.to_string()));
+    }
     files.push((
         "tb/golden.hex".into(),
         hex::image(g.codes.iter().map(|&c| hex::word(&[(c as i64, 8)]))),
@@ -265,55 +409,11 @@ pub fn render_all(
     mk.insert("mems", &mems);
     mk.insert("rtl", &rtl);
     files.push(("Makefile".into(), render(&t, "Makefile", &mk)?));
-    // The iCEBreaker top level, pins and flash image.
-    let pll = super::board::pll(BOARD_HZ)?;
-    ctx.insert("pll", &pll);
-    ctx.insert("baud", &super::board::BAUD);
-    ctx.insert("clks_per_bit", &super::board::clks_per_bit(BOARD_HZ)?);
-    ctx.insert("flash_base", &super::board::FLASH_BASE);
-    ctx.insert("flash_len", &d.flash.len());
-    files.push((
-        "board/yq_board.v".into(),
-        render(&t, "folded/board.v", &ctx)?,
-    ));
-    files.push((
-        "board/icebreaker.pcf".into(),
-        include_str!("../../../templates/folded/icebreaker.pcf").into(),
-    ));
-    for (name, src) in BOARD_PRIMS {
-        files.push((format!("board/{name}"), src.to_string()));
-    }
-    // The ULX3S top level and pins: the same engine and board primitives, the ECP5's PLL,
-    // pads and configuration-clock access (`synth --board ulx3s-85f`).
-    let mut ux = ctx.clone();
-    let hz = super::ulx3s::CLOCK_HZ;
-    ux.insert("pll", &super::ulx3s::pll(super::ulx3s::OSC_HZ, hz)?);
-    ux.insert("clks_per_bit", &super::board::clks_per_bit(hz)?);
-    ux.insert("flash_base", &super::ulx3s::FLASH_BASE);
-    ux.insert("flash_mode", &super::ulx3s::FLASH_MODE);
-    files.push((ULX3S_TOP.into(), render(&t, "folded/board_ulx3s.v", &ux)?));
-    files.push((
-        ULX3S_LPF.into(),
-        include_str!("../../../templates/folded/ulx3s.lpf").into(),
-    ));
-    // The simulated board: the same host protocol over the UART, weights through the flash
-    // reader from the flash model.
-    ctx.insert("half_period_ns", &format!("{:.3}", 5e8 / BOARD_HZ as f64));
-    ctx.insert(
-        "max_cycles_board",
-        &(4 * d.frame_cycles
-            + 40 * (g.pixels.len() as u64 + 4 * g.codes.len() as u64)
-                * super::board::clks_per_bit(BOARD_HZ)?
-            + 100_000),
-    );
-    files.push((
-        "tb/tb_board.v".into(),
-        render(&t, "folded/tb_board.v", &ctx)?,
-    ));
-    files.push((format!("tb/{}", FLASH_MODEL.0), FLASH_MODEL.1.to_string()));
-    files.push(("tb/tb_host.v".into(), render(&t, "folded/tb_host.v", &ctx)?));
-    files.push((format!("tb/{}", HOST_DPI.0), HOST_DPI.1.to_string()));
     let mut manifest = manifest(d, rtl)?;
+    if dram {
+        manifest.sim_models = vec![format!("tb/{}", SDRAM_MODEL.0)];
+    }
+    board_files(&t, d, g, &mut ctx, &mut files)?;
     manifest.host = Some(HostInfo {
         input_bytes: g.pixels.len(),
         det_base: d
@@ -329,6 +429,68 @@ pub fn render_all(
     files.push(("manifest.json".into(), json + "\n"));
     files.sort();
     Ok((files, manifest))
+}
+
+/// The board top levels, pins and board primitives, and the simulated board: the iCEBreaker
+/// and the ULX3S for a design without DRAM, the ULX3S (with its SDRAM) for one with.
+fn board_files(
+    t: &Tera,
+    d: &FoldedDesign,
+    g: &Golden,
+    ctx: &mut Context,
+    files: &mut Vec<(String, String)>,
+) -> Result<()> {
+    let dram = d.da > 0;
+    // The iCEBreaker top level, pins and flash image.
+    let pll = super::board::pll(BOARD_HZ)?;
+    ctx.insert("pll", &pll);
+    ctx.insert("baud", &super::board::BAUD);
+    ctx.insert("clks_per_bit", &super::board::clks_per_bit(BOARD_HZ)?);
+    ctx.insert("flash_base", &super::board::FLASH_BASE);
+    ctx.insert("flash_len", &d.flash.len());
+    if !dram {
+        files.push(("board/yq_board.v".into(), render(t, "folded/board.v", ctx)?));
+        files.push((
+            "board/icebreaker.pcf".into(),
+            include_str!("../../../templates/folded/icebreaker.pcf").into(),
+        ));
+    }
+    for (name, src) in BOARD_PRIMS {
+        files.push((format!("board/{name}"), src.to_string()));
+    }
+    // The ULX3S top level and pins: the same engine and board primitives, the ECP5's PLL,
+    // pads and configuration-clock access (`synth --board ulx3s-85f`).
+    let mut ux = ctx.clone();
+    let hz = super::ulx3s::CLOCK_HZ;
+    ux.insert("pll", &super::ulx3s::pll(super::ulx3s::OSC_HZ, hz)?);
+    ux.insert("clks_per_bit", &super::board::clks_per_bit(hz)?);
+    ux.insert("flash_base", &super::ulx3s::FLASH_BASE);
+    ux.insert("flash_mode", &super::ulx3s::FLASH_MODE);
+    files.push((ULX3S_TOP.into(), render(t, "folded/board_ulx3s.v", &ux)?));
+    let mut lpf = include_str!("../../../templates/folded/ulx3s.lpf").to_string();
+    if dram {
+        lpf.push_str(include_str!("../../../templates/folded/ulx3s_sdram.lpf"));
+    }
+    files.push((ULX3S_LPF.into(), lpf));
+    if dram {
+        // The board testbench's host and flash models do not drive an SDRAM yet.
+        return Ok(());
+    }
+    // The simulated board: the same host protocol over the UART, weights through the flash
+    // reader from the flash model.
+    ctx.insert("half_period_ns", &format!("{:.3}", 5e8 / BOARD_HZ as f64));
+    ctx.insert(
+        "max_cycles_board",
+        &(4 * d.frame_cycles
+            + 40 * (g.pixels.len() as u64 + 4 * g.codes.len() as u64)
+                * super::board::clks_per_bit(BOARD_HZ)?
+            + 100_000),
+    );
+    files.push(("tb/tb_board.v".into(), render(t, "folded/tb_board.v", ctx)?));
+    files.push((format!("tb/{}", FLASH_MODEL.0), FLASH_MODEL.1.to_string()));
+    files.push(("tb/tb_host.v".into(), render(t, "folded/tb_host.v", ctx)?));
+    files.push((format!("tb/{}", HOST_DPI.0), HOST_DPI.1.to_string()));
+    Ok(())
 }
 
 fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
@@ -358,6 +520,7 @@ fn manifest(d: &FoldedDesign, rtl: Vec<String>) -> Result<Manifest> {
             .collect(),
         rtl,
         testbench: "tb/tb_top.v".into(),
+        sim_models: Vec::new(),
         design: serde_json::to_value(&d.layers).map_err(|e| Error::Other(e.to_string()))?,
         host: None,
     })
@@ -399,6 +562,18 @@ pub fn generate(
     image: &ndarray::Array3<f32>,
     out: &Path,
 ) -> Result<Manifest> {
+    generate_with(q, size, hw, Tensors::Onchip, image, out)
+}
+
+/// [`generate`] with the tensors where `tensors` says.
+pub fn generate_with(
+    q: &crate::quant::QuantGraph,
+    size: usize,
+    hw: super::FoldHw,
+    tensors: Tensors,
+    image: &ndarray::Array3<f32>,
+    out: &Path,
+) -> Result<Manifest> {
     let plan = crate::rtl::plan::plan(q, size, size)?;
     if image.dim() != (3, size, size) {
         return Err(Error::arg(
@@ -409,7 +584,13 @@ pub fn generate(
             ),
         ));
     }
-    let mut d = super::lower(q, &plan, hw)?;
+    let mut d = match tensors {
+        Tensors::Onchip => super::lower(q, &plan, hw)?,
+        Tensors::Dram => {
+            let bands = super::band::split(q, &plan, &hw, hw.mem_bytes, super::band::DESC_BYTES)?;
+            super::banded::lower(q, &plan, hw, &bands)?
+        }
+    };
     let g = crate::rtl::golden::golden(q, &plan, image);
     // The NMS stage writes the count and the records of this image.
     if let Some(run) = &g.qnms {

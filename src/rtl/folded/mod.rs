@@ -69,6 +69,18 @@ impl FoldHw {
             byte_cycles: 4,
         }
     }
+    /// The ULX3S engine (ECP5 85F, tensors in its SDRAM): 64 lanes (one MULT18X18D each of
+    /// the 156), 2 x 256 taps of weights, 128 KiB of row-band tiles (64 DP16KD), weights
+    /// streamed from the configuration flash in dual I/O (8 cycles per byte at 50 MHz).
+    pub fn ulx3s() -> Self {
+        FoldHw {
+            lanes: 64,
+            wtaps: 256,
+            mem_bytes: 4 * 16384 * 2,
+            first_byte: 4,
+            byte_cycles: ulx3s::FLASH_BYTE_CYCLES,
+        }
+    }
     pub fn lane_bits(&self) -> u32 {
         self.lanes.trailing_zeros()
     }
@@ -95,6 +107,19 @@ pub struct FoldLayer {
     pub groups: usize,
     /// Cycles from the layer's go to its done (the testbench's `LAYER` figure).
     pub cycles: u64,
+    /// In a banded schedule, what this step does (none in an unbanded one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+}
+
+/// One step of a banded schedule ([`banded`]).
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// The layer computed for output rows `[y0, y1)`, its output tile at byte `tile`.
+    Band { y0: usize, y1: usize, tile: usize },
+    /// A copy between DRAM and the tile memory.
+    Copy(band::Dma),
 }
 
 /// The folded accelerator for one network at one input size.
@@ -111,6 +136,8 @@ pub struct FoldedDesign {
     pub tensor_bytes: usize,
     /// Highest byte used by tensors or partial sums.
     pub mem_used: usize,
+    /// DRAM word-address bits (0: no DRAM; the tensors live in the activation memory).
+    pub da: u32,
     /// Dimension register width (descriptor dimensions, counters, window coordinates).
     pub dw: u32,
     /// The descriptor record's fields and size.
@@ -480,6 +507,7 @@ pub fn lower(q: &crate::quant::QuantGraph, plan: &Plan, hw: FoldHw) -> Result<Fo
             chunks,
             groups,
             cycles: 0,
+            step: None,
         });
     }
     assemble(
@@ -556,6 +584,7 @@ pub(crate) fn assemble(
         ab,
         tensor_bytes,
         mem_used,
+        da,
         dw,
         desc_layout,
         class_names: q.class_names.clone(),

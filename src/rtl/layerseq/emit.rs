@@ -243,6 +243,7 @@ fn manifest(d: &HwDesign, rtl: Vec<String>) -> Result<Manifest> {
             .collect(),
         rtl,
         testbench: "tb/tb_top.v".into(),
+        sim_models: Vec::new(),
         design: serde_json::to_value(&d.layers).map_err(|e| Error::Other(e.to_string()))?,
     })
 }

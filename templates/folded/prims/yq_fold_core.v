@@ -3,7 +3,10 @@
 // through the `q_*` port) execute the network layer by layer. Each layer's descriptor, SiLU table,
 // parameters and weights arrive in order on one flash byte stream (yq_fold_loader); the
 // activations live in one single-ported 16-bit memory (SPRAM on iCE40) addressed here in
-// bytes. Layer kinds: 0 input, 1 conv, 2 max-pool, 3 upsample, 4 add, 5 post-processing.
+// bytes. Layer kinds: 0 input, 1 conv, 2 max-pool, 3 upsample, 4 add, 5 post-processing,
+// 6 copy between DRAM and the activation memory (boards with external memory, where the
+// activation memory holds the tiles of one row band: yq_fold_dma on the `s_*` port, a
+// yq_sdram_ctrl user port; designs without DRAM set DMA = 0: no copy unit, the port idle).
 //
 // Per layer: start the loader, wait for the decoded descriptor, start the unit, wait for
 // its done (and, for a convolution, for the loader to have taken the whole record), next.
@@ -15,6 +18,7 @@ module yq_fold_core #(
     parameter RSH_W = 6, parameter LSH_W = 1, parameter LSH_EN = 1,
     parameter ADD_W = 24, parameter ADD_RSW = 6, parameter ADD_LSW = 1, parameter ADD_LS_EN = 1,
     parameter DESC_BYTES = 72, parameter DW = 16,
+    parameter DMA = 0, parameter DA = 1,   // DMA = 1: the copy unit and the DRAM port
     parameter IMPL = "generic"   // "ice40": SB_MAC16 multipliers
 ) (
     input wire clk,
@@ -36,13 +40,18 @@ module yq_fold_core #(
     input wire q_rd, input wire [AB-1:0] q_raddr, input wire q_wr, input wire q_wide,
     input wire [AB-1:0] q_waddr, input wire [15:0] q_wdata,
     output wire [7:0] q_rdata, output wire [15:0] q_rword,
+    // DRAM (a yq_sdram_ctrl user port, 16-bit word addresses)
+    output wire s_req, output wire s_we, output wire [DA-1:0] s_addr,
+    output wire [15:0] s_wdata, output wire [1:0] s_wbe,
+    input wire s_ready, input wire s_rvalid, input wire [15:0] s_rdata,
     // host read-back (when not busy), 1-cycle latency
     input wire [AB-1:0] host_addr, output wire [7:0] host_data,
     // for testbenches: the code written this cycle and layer start/end pulses
     output wire code_we, output wire [AB-1:0] code_addr, output wire [7:0] code_data,
     output reg layer_go, output reg layer_done
 );
-    localparam [7:0] K_INPUT = 8'd0, K_CONV = 8'd1, K_POOL = 8'd2, K_UP = 8'd3, K_ADD = 8'd4, K_POST = 8'd5;
+    localparam [7:0] K_INPUT = 8'd0, K_CONV = 8'd1, K_POOL = 8'd2, K_UP = 8'd3, K_ADD = 8'd4, K_POST = 8'd5,
+                     K_DMA = 8'd6;
     localparam [2:0] C_IDLE = 3'd0, C_LOAD = 3'd1, C_DESC = 3'd2, C_RUN = 3'd3, C_NEXT = 3'd4;
     localparam [LYW-1:0] LAST = NL - 1;
 
@@ -52,6 +61,10 @@ module yq_fold_core #(
     wire [7:0] kind, flags, k_m1, s, pad, padt, padv, nch_m1, lanes_last, zero, qmax, za, zb, sa, sb, f_m1;
     wire [DW-1:0] c_m1, hp, wp, ho_m1, wo_m1, g, tc_m1, tc_last_m1, lut_len;
     wire [AB-1:0] pix0, out, inb, rowstep, chstep, chunkstep, sw, gstep, howo, hw, n, psum;
+    wire [7:0] dir;
+    wire [DW-1:0] nseg;
+    wire [AB-1:0] seg, cstride;
+    wire [DA-1:0] dram, dstride;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .data(d_data),
         .kind(kind), .flags(flags), .c_m1(c_m1), .hp(hp), .wp(wp), .ho_m1(ho_m1), .wo_m1(wo_m1),
@@ -59,20 +72,22 @@ module yq_fold_core #(
         .g(g), .nch_m1(nch_m1), .tc_m1(tc_m1), .tc_last_m1(tc_last_m1), .lanes_last(lanes_last),
         .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
         .howo(howo), .hw(hw), .zero(zero), .qmax(qmax), .lut_len(lut_len),
-        .za(za), .zb(zb), .sa(sa), .sb(sb), .f_m1(f_m1), .n(n), .psum(psum)
+        .za(za), .zb(zb), .sa(sa), .sb(sb), .f_m1(f_m1), .n(n), .psum(psum),
+        .dir(dir), .dram(dram), .nseg(nseg), .seg(seg), .dstride(dstride), .cstride(cstride)
     );
 
     // ---- controller ---------------------------------------------------------------------
     reg [2:0] cs;
     reg ld_go;
-    reg go_in, go_conv, go_pool, go_add;
+    reg go_in, go_conv, go_pool, go_add, go_dma;
     wire desc_ok, ld_idle;
-    wire dn_in, dn_conv, dn_pool, dn_add;
+    wire dn_in, dn_conv, dn_pool, dn_add, dn_dma;
+    wire dn_any = dn_in || dn_conv || dn_pool || dn_add || dn_dma || q_done;
     reg unit_done;
     assign busy = (cs != C_IDLE);
     always @(posedge clk) begin
         f_start <= 1'b0; ld_go <= 1'b0; layer_go <= 1'b0; layer_done <= 1'b0;
-        go_in <= 1'b0; go_conv <= 1'b0; go_pool <= 1'b0; go_add <= 1'b0; q_go <= 1'b0;
+        go_in <= 1'b0; go_conv <= 1'b0; go_pool <= 1'b0; go_add <= 1'b0; go_dma <= 1'b0; q_go <= 1'b0;
         if (rst) begin
             cs <= C_IDLE; finished <= 1'b0; layer <= 0; unit_done <= 1'b0;
         end else begin
@@ -84,11 +99,11 @@ module yq_fold_core #(
             C_DESC: if (desc_ok) begin
                 layer_go <= 1'b1; unit_done <= 1'b0; cs <= C_RUN;
                 go_in <= (kind == K_INPUT); go_conv <= (kind == K_CONV); go_pool <= (kind == K_POOL) || (kind == K_UP);
-                go_add <= (kind == K_ADD); q_go <= (kind == K_POST);
+                go_add <= (kind == K_ADD); go_dma <= (kind == K_DMA); q_go <= (kind == K_POST);
             end
             C_RUN: begin
-                if (dn_in || dn_conv || dn_pool || dn_add || q_done) unit_done <= 1'b1;
-                if ((unit_done || dn_in || dn_conv || dn_pool || dn_add || q_done) && ld_idle) begin
+                if (dn_any) unit_done <= 1'b1;
+                if ((unit_done || dn_any) && ld_idle) begin
                     layer_done <= 1'b1; cs <= C_NEXT;
                 end
             end
@@ -220,13 +235,42 @@ module yq_fold_core #(
         .m_wr(in_wr), .m_addr(in_a), .m_wdata(in_d)
     );
 
+    // copies: whole words at word addresses (the tile side of yq_fold_dma)
+    localparam NW = (AB > DW) ? AB : DW;
+    wire dm_rd, dm_wr;
+    wire [AB-2:0] dm_a;
+    wire [15:0] dm_d;
+    wire [NW:0] nseg_x = {{(NW + 1 - DW){1'b0}}, nseg};
+    wire [NW:0] seg_x = {{(NW + 1 - AB){1'b0}}, seg};
+    generate
+        if (DMA != 0) begin : g_dma
+            yq_fold_dma #(.CA(AB - 1), .DA(DA), .NW(NW)) u_dma (
+                .clk(clk), .rst(rst), .go(go_dma), .done(dn_dma),
+                .d_dir(dir[0]), .d_dram(dram), .d_chip(out[AB-2:0]),
+                .d_nseg(nseg_x[NW-1:0]), .d_seg(seg_x[NW-1:0]),
+                .d_dstride(dstride), .d_cstride(cstride[AB-2:0]),
+                .c_rd(dm_rd), .c_wr(dm_wr), .c_addr(dm_a), .c_wdata(dm_d), .c_rdata(mem_rdata),
+                .s_req(s_req), .s_we(s_we), .s_addr(s_addr), .s_wdata(s_wdata), .s_wbe(s_wbe),
+                .s_ready(s_ready), .s_rvalid(s_rvalid), .s_rdata(s_rdata)
+            );
+        end else begin : g_no_dma
+            assign dn_dma = 1'b0;
+            assign {dm_rd, dm_wr, dm_a, dm_d} = 0;
+            assign {s_req, s_we, s_addr, s_wdata, s_wbe} = 0;
+            wire unused_dma = ^{go_dma, dir[0], dram, dstride, s_ready, s_rvalid, s_rdata, nseg_x, seg_x,
+                                out[AB-2:0], cstride[AB-2:0]};
+        end
+    endgenerate
+    wire dm_on = dm_rd | dm_wr;
+
     wire host_rd = !busy;
-    wire rd = cv_rd | pl_rd | ad_rd | q_rd | host_rd;
-    wire wr = cv_wr | pl_wr | ad_wr | in_wr | q_wr;
+    wire rd = cv_rd | pl_rd | ad_rd | q_rd | dm_rd | host_rd;
+    wire wr = cv_wr | pl_wr | ad_wr | in_wr | q_wr | dm_wr;
     wire [AB-1:0] a = cv_a | pl_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
-                    | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}});
-    wire [15:0] wd = cv_d | pl_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0);
-    wire wide = cv_wide | (q_wr & q_wide);
+                    | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}})
+                    | (dm_on ? {dm_a, 1'b0} : {AB{1'b0}});
+    wire [15:0] wd = cv_d | pl_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0) | (dm_wr ? dm_d : 16'd0);
+    wire wide = cv_wide | (q_wr & q_wide) | dm_wr;
     assign mem_re = rd;
     assign mem_we = wr;
     assign mem_addr = a[AB-1:1];
@@ -241,5 +285,5 @@ module yq_fold_core #(
     assign code_we = wr && !wide;
     assign code_addr = a;
     assign code_data = wd[7:0];
-    wire unused = ^flags[7:1];
+    wire unused = ^{flags[7:1], dir[7:1], out[AB-1], cstride[AB-1], nseg_x[NW], seg_x[NW]};
 endmodule
