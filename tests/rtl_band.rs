@@ -151,7 +151,7 @@ fn yolov8n_at_640_in_ulx3s_tiles_is_exact() {
     // the weight buffers leave), weights from dual-I/O flash (8 cycles per byte) or copied
     // into SDRAM (a byte per cycle, the loader's own rate).
     eprintln!("lanes | tile KiB | weights | bands | flash/DRAM weight bytes | copy bytes | frame cycles | MAC util | at 50 MHz");
-    for (lanes, tile_kib) in [(16, 256), (64, 256), (128, 128)] {
+    for (lanes, tile_kib) in [(16, 256), (64, 256), (64, 128), (128, 128)] {
         for byte_cycles in [8, 1] {
             let hw = FoldHw {
                 lanes,
