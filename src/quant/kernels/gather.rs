@@ -270,16 +270,30 @@ impl Padded {
                 low_bits(len) as u16,
                 low_bits(len.saturating_sub(16)) as u16,
             );
+            // (No closures here: they would not inherit the target features.)
+            let (m1, m0, m32) = (
+                low_bits(len),
+                low_bits(span),
+                low_bits(span.saturating_sub(32)),
+            );
             for j in 0..kw {
-                let r: [&[i16]; 4] = std::array::from_fn(|g| self.row(4 * j + g, origin, span));
+                let r = [
+                    self.row(4 * j, origin, span).as_ptr(),
+                    self.row(4 * j + 1, origin, span).as_ptr(),
+                    self.row(4 * j + 2, origin, span).as_ptr(),
+                    self.row(4 * j + 3, origin, span).as_ptr(),
+                ];
                 let (q_lo, q_hi) = if s == 1 {
                     // 32 codes per row, one per 16-bit lane; pair rows into u16 lanes
                     // (r0 | r1 << 8, r2 | r3 << 8), then interleave the pairs into words.
-                    let m = low_bits(len);
-                    let v: [__m512i; 4] =
-                        std::array::from_fn(|g| _mm512_maskz_loadu_epi16(m, r[g].as_ptr()));
-                    let a = _mm512_or_si512(v[0], _mm512_slli_epi16::<8>(v[1]));
-                    let b = _mm512_or_si512(v[2], _mm512_slli_epi16::<8>(v[3]));
+                    let a = _mm512_or_si512(
+                        _mm512_maskz_loadu_epi16(m1, r[0]),
+                        _mm512_slli_epi16::<8>(_mm512_maskz_loadu_epi16(m1, r[1])),
+                    );
+                    let b = _mm512_or_si512(
+                        _mm512_maskz_loadu_epi16(m1, r[2]),
+                        _mm512_slli_epi16::<8>(_mm512_maskz_loadu_epi16(m1, r[3])),
+                    );
                     (
                         _mm512_permutex2var_epi16(a, lo_idx, b),
                         _mm512_permutex2var_epi16(a, hi_idx, b),
@@ -287,24 +301,22 @@ impl Padded {
                 } else {
                     // Stride 2: position t's code is the low half of 32-bit word t of the
                     // span; two loads of up to 32 elements cover up to 32 positions.
-                    let (m0, m1) = (low_bits(span), low_bits(span.saturating_sub(32)));
-                    let half = |g: usize, hi: bool| {
-                        let (m, at) = if hi { (m1, 32) } else { (m0, 0) };
-                        if m == 0 {
-                            _mm512_setzero_si512()
-                        } else {
-                            _mm512_maskz_loadu_epi16(m, r[g].as_ptr().add(at))
+                    let mut d = [[_mm512_setzero_si512(); 4]; 2];
+                    for g in 0..4 {
+                        d[0][g] = _mm512_maskz_loadu_epi16(m0, r[g]);
+                        if m32 != 0 {
+                            d[1][g] = _mm512_maskz_loadu_epi16(m32, r[g].add(32));
                         }
-                    };
-                    let quads = |hi: bool| {
-                        let d: [__m512i; 4] = std::array::from_fn(|g| half(g, hi));
+                    }
+                    let mut q = [_mm512_setzero_si512(); 2];
+                    for (q, d) in q.iter_mut().zip(&d) {
                         let b0 = _mm512_and_si512(d[0], byte);
                         let b1 = _mm512_slli_epi32::<8>(_mm512_and_si512(d[1], byte));
                         let b2 = _mm512_slli_epi32::<16>(_mm512_and_si512(d[2], byte));
                         let b3 = _mm512_slli_epi32::<24>(d[3]);
-                        _mm512_or_si512(_mm512_or_si512(b0, b1), _mm512_or_si512(b2, b3))
-                    };
-                    (quads(false), quads(true))
+                        *q = _mm512_or_si512(_mm512_or_si512(b0, b1), _mm512_or_si512(b2, b3));
+                    }
+                    (q[0], q[1])
                 };
                 let dst = block[j * NB + t0..j * NB + t0 + len].as_mut_ptr();
                 _mm512_mask_storeu_epi32(dst, m_lo, q_lo);
