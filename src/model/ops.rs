@@ -100,9 +100,33 @@ pub fn add_bias(x: &mut Array3<f32>, bias: &[f32]) {
     }
 }
 
-/// Max pooling with implicit `-inf` padding (torch semantics), separable: a horizontal
-/// window max per input row, then a vertical max over those rows, channels in parallel.
-pub fn maxpool(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Array3<f32> {
+/// An element max pooling works on: a lowest value (what padding stands for) and a max.
+pub trait PoolElem: Copy + Send + Sync {
+    const LOWEST: Self;
+    fn max_of(self, other: Self) -> Self;
+}
+
+impl PoolElem for f32 {
+    const LOWEST: f32 = f32::NEG_INFINITY;
+    #[inline(always)]
+    fn max_of(self, other: f32) -> f32 {
+        self.max(other)
+    }
+}
+
+impl PoolElem for i32 {
+    const LOWEST: i32 = i32::MIN;
+    #[inline(always)]
+    fn max_of(self, other: i32) -> i32 {
+        self.max(other)
+    }
+}
+
+/// Max pooling with implicit `-inf` padding (torch semantics; `i32::MIN` for codes, so
+/// padding never wins), separable: a horizontal window max per input row, then a vertical
+/// max over those rows, channels in parallel. The clipped window is the product of the two
+/// clipped ranges, so this is the 2-D window max exactly.
+pub fn maxpool<T: PoolElem>(x: ArrayView3<T>, k: usize, stride: usize, pad: usize) -> Array3<T> {
     use rayon::prelude::*;
     let (c, h, w) = x.dim();
     let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
@@ -113,21 +137,23 @@ pub fn maxpool(x: ArrayView3<f32>, k: usize, stride: usize, pad: usize) -> Array
         let lo = (o * stride).saturating_sub(pad);
         (lo, (o * stride + k).saturating_sub(pad).min(n))
     };
-    let mut out = vec![f32::NEG_INFINITY; c * ho * wo];
+    let mut out = vec![T::LOWEST; c * ho * wo];
     out.par_chunks_mut(ho * wo)
         .zip(xs.par_chunks(h * w))
         .for_each(|(o, plane)| {
-            let mut rows = vec![f32::NEG_INFINITY; h * wo];
+            let mut rows = vec![T::LOWEST; h * wo];
             for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(wo)) {
                 for (ox, d) in dst.iter_mut().enumerate() {
                     let (lo, hi) = win(ox, w);
-                    *d = src[lo..hi].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    *d = src[lo.min(hi)..hi]
+                        .iter()
+                        .fold(T::LOWEST, |m, &v| m.max_of(v));
                 }
             }
             for (oy, dst) in o.chunks_exact_mut(wo).enumerate() {
                 let (lo, hi) = win(oy, h);
-                for r in rows[lo * wo..hi * wo].chunks_exact(wo) {
-                    dst.iter_mut().zip(r).for_each(|(d, &v)| *d = d.max(v));
+                for r in rows[lo.min(hi) * wo..hi * wo].chunks_exact(wo) {
+                    dst.iter_mut().zip(r).for_each(|(d, &v)| *d = d.max_of(v));
                 }
             }
         });

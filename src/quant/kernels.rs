@@ -149,23 +149,10 @@ pub fn conv_output(acc: &Array3<i64>, q: &QConv, out: &QFormat) -> Array3<i32> {
     y
 }
 
-/// Max pooling on codes (padding never wins, as with -inf).
+/// Max pooling on codes (padding never wins, as with -inf): the float model's separable
+/// max pooling on `i32`.
 pub fn maxpool(x: ArrayView3<i32>, k: usize, stride: usize, pad: usize) -> Array3<i32> {
-    let (c, h, w) = x.dim();
-    let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
-    Array3::from_shape_fn((c, ho, wo), |(ch, oy, ox)| {
-        let (y0, x0) = (
-            (oy * stride) as isize - pad as isize,
-            (ox * stride) as isize - pad as isize,
-        );
-        let mut m = i32::MIN;
-        for yy in y0.max(0)..(y0 + k as isize).min(h as isize) {
-            for xx in x0.max(0)..(x0 + k as isize).min(w as isize) {
-                m = m.max(x[[ch, yy as usize, xx as usize]]);
-            }
-        }
-        m
-    })
+    crate::model::ops::maxpool(x, k, stride, pad)
 }
 
 /// Saturating add of inputs aligned by rounding shifts: `sat(sum(rshift(q_i - z_i, s_i)) + z_out)`.
@@ -233,6 +220,42 @@ mod tests {
             assert_eq!(up.dim(), (3, 5 * f, 7 * f));
             for ((c, y, x), &v) in up.indexed_iter() {
                 assert_eq!(v, a[[c, y / f, x / f]]);
+            }
+        }
+    }
+
+    /// `maxpool` on codes equals the window definition (the max over the in-range part of
+    /// each window, padding never winning), for the SPPF shape and odd sizes, strides and pads.
+    #[test]
+    fn maxpool_matches_definition() {
+        for &(c, h, w, k, stride, pad) in &[
+            (3, 20, 20, 5, 1, 2),
+            (2, 7, 9, 3, 2, 1),
+            (1, 5, 4, 2, 2, 0),
+            (2, 1, 1, 5, 1, 2),
+            (4, 6, 11, 3, 1, 0),
+        ] {
+            let x = Array3::from_shape_fn((c, h, w), |(ch, y, xx)| {
+                ((ch * 7919 + y * 104729 + xx * 31) % 512) as i32 - 256
+            });
+            let got = maxpool(x.view(), k, stride, pad);
+            let (ho, wo) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
+            assert_eq!(got.dim(), (c, ho, wo));
+            for ((ch, oy, ox), &g) in got.indexed_iter() {
+                let (y0, x0) = (
+                    (oy * stride) as isize - pad as isize,
+                    (ox * stride) as isize - pad as isize,
+                );
+                let mut m = i32::MIN;
+                for yy in y0.max(0)..(y0 + k as isize).min(h as isize) {
+                    for xx in x0.max(0)..(x0 + k as isize).min(w as isize) {
+                        m = m.max(x[[ch, yy as usize, xx as usize]]);
+                    }
+                }
+                assert_eq!(
+                    g, m,
+                    "{c}x{h}x{w} k {k} s {stride} p {pad} at {ch},{oy},{ox}"
+                );
             }
         }
     }

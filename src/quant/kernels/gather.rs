@@ -191,9 +191,141 @@ fn pack_body(
 }
 
 multiversion! {
-    /// Pack one panel block for kernel `isa` ([`Padded::pack_block_body`]), vectorized.
+    /// Pack one panel block for kernel `isa` ([`pack_body`]), auto-vectorized.
     #[allow(clippy::too_many_arguments)]
-    pub fn pack_block(src: &Padded, isa: Isa, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) -> () = pack_body;
+    fn pack_block_auto(src: &Padded, isa: Isa, wo: usize, s: usize, p0: usize, end: usize, kw: usize, block: &mut [i32]) -> () = pack_body;
+}
+
+/// Pack one panel block for kernel `isa`: positions `p0..p0+NB` (clipped to `end`) of an
+/// output `wo` wide at stride `s`, `kw` words per position. The u8 quads at strides 1 and 2
+/// (every YOLOv8n layer) take explicit AVX-512 code; the rest the auto-vectorized loops.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_block(
+    src: &Padded,
+    isa: Isa,
+    wo: usize,
+    s: usize,
+    p0: usize,
+    end: usize,
+    kw: usize,
+    block: &mut [i32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512VnniU8 && (s == 1 || s == 2) {
+        // SAFETY: `Isa::Avx512VnniU8` is only chosen on CPUs with AVX-512 F/BW (and VNNI).
+        unsafe { src.pack_quads_avx512(wo, s, p0, end, kw, block) };
+        return;
+    }
+    pack_block_auto(src, isa, wo, s, p0, end, kw, block)
+}
+
+/// Lowest `n` bits set (`n` ≤ 32).
+#[inline(always)]
+fn low_bits(n: usize) -> u32 {
+    if n >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << n) - 1
+    }
+}
+
+impl Padded {
+    /// [`Self::pack_quads`] at stride 1 or 2 with AVX-512 F/BW: each run of up to 32
+    /// positions loads its span of the four reduction rows of a word with masked loads (no
+    /// element outside the span is read), combines the low bytes into quads and stores them
+    /// with masked stores (no slot outside the run is written). Codes are in 0..=255 here
+    /// (the caller chose the u8 kernel), so a code is its own low byte.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and BW; `s` must be 1 or 2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn pack_quads_avx512(
+        &self,
+        wo: usize,
+        s: usize,
+        p0: usize,
+        end: usize,
+        kw: usize,
+        block: &mut [i32],
+    ) {
+        use std::arch::x86_64::*;
+        debug_assert!(s == 1 || s == 2);
+        // 16-bit lane 2i of the low result takes lane i of `a`, lane 2i+1 lane i of `b`
+        // (index 32 + i); the high result the same from lane 16 + i.
+        let lo_idx: [i16; 32] = std::array::from_fn(|l| ((l / 2) + 32 * (l % 2)) as i16);
+        let hi_idx: [i16; 32] = std::array::from_fn(|l| (16 + (l / 2) + 32 * (l % 2)) as i16);
+        let lo_idx = _mm512_loadu_si512(lo_idx.as_ptr() as *const __m512i);
+        let hi_idx = _mm512_loadu_si512(hi_idx.as_ptr() as *const __m512i);
+        let byte = _mm512_set1_epi32(0xff);
+        let (runs, nr) = self.runs(wo, s, p0, end);
+        for &Run {
+            t0,
+            len,
+            origin,
+            span,
+        } in &runs[..nr]
+        {
+            let (m_lo, m_hi) = (
+                low_bits(len) as u16,
+                low_bits(len.saturating_sub(16)) as u16,
+            );
+            // (No closures here: they would not inherit the target features.)
+            let (m1, m0, m32) = (
+                low_bits(len),
+                low_bits(span),
+                low_bits(span.saturating_sub(32)),
+            );
+            for j in 0..kw {
+                let r = [
+                    self.row(4 * j, origin, span).as_ptr(),
+                    self.row(4 * j + 1, origin, span).as_ptr(),
+                    self.row(4 * j + 2, origin, span).as_ptr(),
+                    self.row(4 * j + 3, origin, span).as_ptr(),
+                ];
+                let (q_lo, q_hi) = if s == 1 {
+                    // 32 codes per row, one per 16-bit lane; pair rows into u16 lanes
+                    // (r0 | r1 << 8, r2 | r3 << 8), then interleave the pairs into words.
+                    let a = _mm512_or_si512(
+                        _mm512_maskz_loadu_epi16(m1, r[0]),
+                        _mm512_slli_epi16::<8>(_mm512_maskz_loadu_epi16(m1, r[1])),
+                    );
+                    let b = _mm512_or_si512(
+                        _mm512_maskz_loadu_epi16(m1, r[2]),
+                        _mm512_slli_epi16::<8>(_mm512_maskz_loadu_epi16(m1, r[3])),
+                    );
+                    (
+                        _mm512_permutex2var_epi16(a, lo_idx, b),
+                        _mm512_permutex2var_epi16(a, hi_idx, b),
+                    )
+                } else {
+                    // Stride 2: position t's code is the low half of 32-bit word t of the
+                    // span; two loads of up to 32 elements cover up to 32 positions.
+                    let mut d = [[_mm512_setzero_si512(); 4]; 2];
+                    for g in 0..4 {
+                        d[0][g] = _mm512_maskz_loadu_epi16(m0, r[g]);
+                        if m32 != 0 {
+                            d[1][g] = _mm512_maskz_loadu_epi16(m32, r[g].add(32));
+                        }
+                    }
+                    let mut q = [_mm512_setzero_si512(); 2];
+                    for (q, d) in q.iter_mut().zip(&d) {
+                        let b0 = _mm512_and_si512(d[0], byte);
+                        let b1 = _mm512_slli_epi32::<8>(_mm512_and_si512(d[1], byte));
+                        let b2 = _mm512_slli_epi32::<16>(_mm512_and_si512(d[2], byte));
+                        let b3 = _mm512_slli_epi32::<24>(d[3]);
+                        *q = _mm512_or_si512(_mm512_or_si512(b0, b1), _mm512_or_si512(b2, b3));
+                    }
+                    (q[0], q[1])
+                };
+                let dst = block[j * NB + t0..j * NB + t0 + len].as_mut_ptr();
+                _mm512_mask_storeu_epi32(dst, m_lo, q_lo);
+                if m_hi != 0 {
+                    _mm512_mask_storeu_epi32(dst.add(16), m_hi, q_hi);
+                }
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -206,4 +338,72 @@ fn narrow_body(src: &[i32], dst: &mut [i16]) {
 multiversion! {
     /// `dst[i] = src[i] as i16` (the caller has checked the range), vectorized.
     fn narrow(src: &[i32], dst: &mut [i16]) -> () = narrow_body;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{QAct, QConv};
+    use super::{pack_block, pack_body, Isa, Padded, NB};
+    use ndarray::{Array3, Array4};
+
+    /// The AVX-512 quad packer writes the same words as the scalar definition of the packing
+    /// (and leaves every slot outside the packed runs untouched): strides 1 and 2, kernel 1
+    /// and 3, widths that make runs end inside a block, one position and a full block, codes
+    /// at both ends of the byte range and pad codes 0 and 255.
+    #[test]
+    fn avx512_quads_equal_scalar_packing() {
+        if !Isa::Avx512VnniU8.available() {
+            eprintln!("SKIPPED: no AVX-512 VNNI on this CPU, the u8 packer is never used");
+            return;
+        }
+        let mut seed = 0x9e37_79b9u64;
+        let mut rnd = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for &(ci, k, s, h, w, pad_value) in &[
+            (3, 3, 2, 21, 17, 0),
+            (5, 1, 1, 7, 9, 255),
+            (4, 3, 1, 33, 40, 17),
+            (2, 3, 2, 64, 64, 255),
+            (7, 1, 2, 11, 35, 3),
+            (1, 3, 1, 1, 1, 0),
+            (6, 3, 1, 5, 80, 0),
+        ] {
+            let q = QConv {
+                weight: Array4::zeros((1, ci, k, k)),
+                wbits: 8,
+                bias: vec![0],
+                stride: s,
+                pad: k / 2,
+                pad_value,
+                mult: vec![1],
+                shift: vec![0],
+                wscale: vec![1.0],
+                act: QAct::None,
+                acc_bound: 0,
+                acc_bits: 0,
+            };
+            let x = Array3::from_shape_simple_fn((ci, h, w), || match rnd(5) {
+                0 => 0,
+                1 => 255,
+                _ => rnd(256) as i32,
+            });
+            let src = Padded::new(x.view(), &q, 4);
+            let kw = (ci * k * k).div_ceil(4);
+            let wo = crate::model::conv::out_size(w, k, s, k / 2);
+            let n = crate::model::conv::out_size(h, k, s, k / 2) * wo;
+            for p0 in (0..n).step_by(NB) {
+                for end in [n, (p0 + 1).min(n), (p0 + 19).min(n)] {
+                    let mut want = vec![-7i32; kw * NB];
+                    let mut got = want.clone();
+                    pack_body(&src, Isa::Avx512VnniU8, wo, s, p0, end, kw, &mut want);
+                    pack_block(&src, Isa::Avx512VnniU8, wo, s, p0, end, kw, &mut got);
+                    assert_eq!(got, want, "ci {ci} k {k} s {s} {h}x{w} p0 {p0} end {end}");
+                }
+            }
+        }
+    }
 }

@@ -77,6 +77,19 @@ fn min_max_body(s: &[i32]) -> (i32, i32) {
 }
 
 multiversion! {
+    /// Largest `sum |w|` over the rows of `kk` weights of `ws` (0 when empty), in i64.
+    pub fn max_abs_row_sum(ws: &[i32], kk: usize) -> i64 = max_abs_row_sum_body;
+}
+
+#[inline(always)]
+fn max_abs_row_sum_body(ws: &[i32], kk: usize) -> i64 {
+    ws.chunks_exact(kk.max(1))
+        .map(|wc| wc.iter().map(|&v| v.unsigned_abs() as i64).sum::<i64>())
+        .max()
+        .unwrap_or(0)
+}
+
+multiversion! {
     /// `dst[t] = requant(acc[t] + bias, mult, shift, fmt)`.
     pub fn requant_row(acc: &[i32], bias: i64, mult: i64, shift: i32, fmt: &QFormat, dst: &mut [i32]) -> () = requant_body;
 }

@@ -14,7 +14,7 @@
 
 use super::gather::{pack_block, pair, quad, Padded};
 use super::micro::{micro, Isa, MR_MAX, NB};
-use super::rows::min_max;
+use super::rows::{max_abs_row_sum, min_max};
 use super::QConv;
 use crate::model::conv::out_size;
 use ndarray::{Array3, ArrayView3};
@@ -43,11 +43,7 @@ pub fn choose(x: ArrayView3<i32>, q: &QConv) -> Option<Isa> {
     }
     let xmax = (lo as i64).abs().max((hi as i64).abs());
     let kk = ws.len() / q.weight.dim().0.max(1);
-    let wsum = ws
-        .chunks_exact(kk.max(1))
-        .map(|wc| wc.iter().map(|&v| v.unsigned_abs() as i64).sum::<i64>())
-        .max()
-        .unwrap_or(0);
+    let wsum = max_abs_row_sum(ws, kk);
     if xmax * wsum >= 1 << 31 {
         return None;
     }
