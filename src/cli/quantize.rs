@@ -81,8 +81,9 @@ pub struct QuantArgs {
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
     /// How float weights become integers (same scales either way): nearest, gptq (learned on
-    /// the calibration images, layer by layer) or gptq-refine (GPTQ on the input covariance,
-    /// then a greedy integer descent on the same output error; default when --wbits is below 8).
+    /// the calibration images, layer by layer; default when --wbits is below 8) or
+    /// gptq-refine (GPTQ on the input covariance, then a greedy integer descent on the same
+    /// output error).
     #[arg(long, value_enum)]
     pub rounding: Option<Rounding>,
     /// How each output channel's weight scale is chosen among its candidates: weight (least
