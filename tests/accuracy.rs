@@ -149,7 +149,8 @@ fn w8a8_integer_models_keep_accuracy() {
 }
 
 /// GPTQ rounding at W4A8 with the first and head convolutions at 8 bits (4.04 bits per
-/// weight on average), calibrated and rounded on the first 64 coco128 images.
+/// weight on average), calibrated and rounded on the first 64 coco128 images; in the full
+/// tier also W6A8 with every layer at 6 bits and refined GPTQ.
 #[test]
 fn w4a8_gptq_keeps_accuracy() {
     use yoloq_gen::quant::{gptq::CalibImages, quantize::quantize_with, run, Rounding};
@@ -186,6 +187,26 @@ fn w4a8_gptq_keeps_accuracy() {
         "W4A8 gptq keep8=first,head AP {} (measured 0.3889)",
         s[0]
     );
+    // Every layer at 6 bits with refined GPTQ (issue 11: at least 0.415); a full-tier run
+    // (YOLOQ_FULL=1), left out of CI for time, with the same calibration.
+    if common::full_tier("accuracy::w4a8_gptq_keeps_accuracy (W6A8 gptq-refine)") {
+        let cfg = QuantConfig {
+            wbits: 6,
+            rounding: Rounding::GptqRefine,
+            ..Default::default()
+        };
+        let q = quantize_with(&fg, &stats, &cfg, Some(im)).unwrap();
+        let s = ap(&Stage::Quant(&q), &ds);
+        eprintln!(
+            "W6A8 gptq-refine, every layer 6-bit, bias correction, int head, qnms: AP {:.4} AP50 {:.4}",
+            s[0], s[1]
+        );
+        assert!(
+            s[0] >= 0.4171 - QUANT_TOL,
+            "W6A8 gptq-refine AP {} (measured 0.4171)",
+            s[0]
+        );
+    }
 }
 
 /// Mixed precision for an average of 4.5 bits per weight (issue 11: at least 0.405) and of

@@ -155,8 +155,8 @@ fn sweep_twice_gives_identical_results() {
         ]
     );
     let json: serde_json::Value = serde_json::from_slice(&t[Path::new("results.json")]).unwrap();
-    // The default sweep: 20 rows, W8A6, W6A6, W4A4 and the 4.5-bit budget
-    // (src/quant/sweep/variants.rs).
-    assert_eq!(json["variants"].as_array().unwrap().len(), 24);
+    // The default sweep: 20 rows, W8A6, W6A6, W4A4, the 4.5-bit budget and the two
+    // gptq-refine rows (src/quant/sweep/variants.rs).
+    assert_eq!(json["variants"].as_array().unwrap().len(), 26);
     assert_same_tree(&dirs[0], &dirs[1]);
 }

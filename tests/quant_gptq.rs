@@ -355,3 +355,82 @@ fn synthetic_model_scale_search_changes_scales_and_is_deterministic() {
         }
     }
 }
+
+/// `--rounding gptq-refine`: the codes stay in range, no single ±1 move of one code lowers
+/// any channel's centred reconstruction error (checked by a naive convolution, so the result
+/// is a local minimum of the error bias correction leaves), the error is below nearest
+/// rounding's, and one and two threads give the same integers.
+#[test]
+fn refined_rounding_is_a_local_minimum_of_the_centred_error() {
+    use yoloq_gen::quant::gptq::{round_weights_with, InverseFactor};
+    let cfg = QuantConfig::default();
+    for (seed, ci, co, k, bits) in [(21, 4, 3, 3, 4), (22, 6, 2, 1, 3), (23, 3, 2, 3, 6)] {
+        let (w, x) = layer(seed, ci, co, k, 10);
+        let zero = 128;
+        let qw = quantize_weights(&w, bits, &cfg);
+        let mut h = Hessian::zeros(ci * k * k);
+        h.add_codes(x.view(), zero, k, 1, k / 2);
+        let f = InverseFactor::refined(&h, true).unwrap();
+        let q = round_weights_with(&w, &qw.scale, bits, &f);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| round_weights_with(&w, &qw.scale, bits, &f));
+        assert_eq!(q, one, "seed {seed}: thread count changed the integers");
+        let wm = (1 << (bits - 1)) - 1;
+        assert!(q.iter().all(|v| (-wm..=wm).contains(v)));
+        for o in 0..co {
+            let e = centred_error(&w, &q, &qw.scale, &x, zero, o);
+            let en = centred_error(&w, &qw.wq, &qw.scale, &x, zero, o);
+            assert!(e <= en, "seed {seed} ch {o}: refined {e} > nearest {en}");
+            for j in 0..ci * k * k {
+                for step in [1, -1] {
+                    let mut t = q.clone();
+                    let v = &mut t.as_slice_mut().unwrap()[o * ci * k * k + j];
+                    if (*v + step).abs() > wm {
+                        continue;
+                    }
+                    *v += step;
+                    let et = centred_error(&w, &t, &qw.scale, &x, zero, o);
+                    assert!(
+                        et >= e * (1.0 - 1e-9),
+                        "seed {seed} ch {o} col {j} {step:+}: {et} < {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// On the synthetic model `gptq-refine` is recorded, changes only integer weights (formats,
+/// scales and shifts equal nearest rounding's) and two runs are identical.
+#[test]
+fn synthetic_model_refined_rounding_is_recorded_and_deterministic() {
+    let cfg = |rounding| QuantConfig {
+        wbits: 4,
+        rounding,
+        ..QuantConfig::default()
+    };
+    let run = |r| synthetic::quant_graph(synthetic::SEED, 32, 3, &cfg(r)).unwrap();
+    let (near, r1, r2) = (
+        run(Rounding::Nearest),
+        run(Rounding::GptqRefine),
+        run(Rounding::GptqRefine),
+    );
+    assert_eq!(store::encode(&r1).unwrap(), store::encode(&r2).unwrap());
+    assert!(store::encode(&r1)
+        .unwrap()
+        .0
+        .contains("rounding: GptqRefine"));
+    for (a, b) in near.nodes.iter().zip(&r1.nodes) {
+        assert_eq!(a.fmt, b.fmt, "{}", a.name);
+        if let (QOp::Conv(a), QOp::Conv(b)) = (&a.op, &b.op) {
+            assert_eq!(
+                (&a.shift, &a.mult, &a.wscale),
+                (&b.shift, &b.mult, &b.wscale)
+            );
+            assert!(b.weight.iter().all(|v| (-7..=7).contains(v)));
+        }
+    }
+}

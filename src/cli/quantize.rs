@@ -80,8 +80,10 @@ pub struct QuantArgs {
     /// convolution reading the image), head (the last box/class convolutions) or node names.
     #[arg(long, value_delimiter = ',')]
     pub keep8: Vec<String>,
-    /// How float weights become integers (same scales either way): nearest, or gptq
-    /// (learned on the calibration images, layer by layer; default when --wbits is below 8).
+    /// How float weights become integers (same scales either way): nearest, gptq (learned on
+    /// the calibration images, layer by layer; default when --wbits is below 8) or
+    /// gptq-refine (GPTQ on the input covariance, then a greedy integer descent on the same
+    /// output error).
     #[arg(long, value_enum)]
     pub rounding: Option<Rounding>,
     /// How each output channel's weight scale is chosen among its candidates: weight (least

@@ -70,6 +70,16 @@ pub enum Rounding {
     Nearest,
     /// Error feedback across input columns from the layer's calibration inputs (GPTQ).
     Gptq,
+    /// GPTQ on the statistics bias correction leaves (the input covariance, when bias
+    /// correction is on), then a greedy integer descent on the same output error.
+    GptqRefine,
+}
+
+impl Rounding {
+    /// Whether the rounding is learned from the calibration images (GPTQ, refined or not).
+    pub fn learned(self) -> bool {
+        self != Rounding::Nearest
+    }
 }
 
 /// How each output channel's weight scale is chosen among the candidates (pow2: the widest

@@ -143,11 +143,15 @@ pub fn quantize_with(
     let cfg = &cfg;
     let mut seq = match (cfg.rounding, images) {
         (Rounding::Nearest, _) => None,
-        (Rounding::Gptq, Some(im)) => Some(Sequential::new(g, im)),
-        (Rounding::Gptq, None) => {
+        (r, Some(im)) => Some(Sequential::new(
+            g,
+            im,
+            (r == Rounding::GptqRefine).then_some(cfg.bias_correct),
+        )),
+        (_, None) => {
             return Err(Error::arg(
                 "--rounding",
-                "gptq needs the calibration images; quantize through a command that reads them (quantize, sweep, the main job)",
+                "gptq and gptq-refine need the calibration images; quantize through a command that reads them (quantize, sweep, the main job)",
             ))
         }
     };

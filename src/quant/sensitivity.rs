@@ -2,7 +2,8 @@
 //! alone are quantized to `b` bits (2–8), every other layer staying float.
 //!
 //! For each convolution and width, the weights are quantized as the real run does it (the
-//! same scale choice, GPTQ rounding from the layer's float inputs when `--rounding gptq`, bias
+//! same scale choice, GPTQ rounding from the layer's float inputs when `--rounding gptq` (refined
+//! with `gptq-refine`), bias
 //! correction when on), put back into the float model, and the model is re-run from that
 //! layer on over the first [`SENS_IMAGES`] calibration images. The error is measured on what
 //! the detections are made of, per anchor `a` and image:
@@ -236,13 +237,16 @@ pub fn measure_layers(
         let src = g.nodes[l].inputs[0];
         let from_input = matches!(g.nodes[src].op, Op::Input);
         // A layer whose inputs do not determine its weights keeps nearest rounding, as in the run.
-        let hess = (cfg.rounding == Rounding::Gptq)
+        let refine = (cfg.rounding == Rounding::GptqRefine).then_some(cfg.bias_correct);
+        let hess = cfg
+            .rounding
+            .learned()
             .then(|| {
                 let mut h = Hessian::zeros(c.c_in() * c.k() * c.k());
                 for v in &vals {
                     h.add_values(v[src].view(), c.k(), c.stride, c.pad);
                 }
-                InverseFactor::new(&h)
+                InverseFactor::for_rounding(&h, refine)
             })
             .flatten();
         let tap_mean = match (&stats.taps[l], cfg.bias_correct) {

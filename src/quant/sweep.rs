@@ -40,6 +40,9 @@ pub struct SweepRow {
     /// GPTQ rounding of the weights (else nearest).
     #[serde(default)]
     pub gptq: bool,
+    /// GPTQ refined (`--rounding gptq-refine`).
+    #[serde(default)]
+    pub refine: bool,
     /// Average bits per weight over the integer convolutions (differs from `wbits` with
     /// `--keep8` or a budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,7 @@ impl SweepRow {
             bias_correct: false,
             keep8: vec![],
             gptq: false,
+            refine: false,
             avg_wbits: None,
             budget: None,
             ap: stats[0],
@@ -90,7 +94,8 @@ impl SweepRow {
             qnms: c.qnms,
             bias_correct: c.bias_correct,
             keep8: c.keep8.clone(),
-            gptq: c.rounding == Rounding::Gptq,
+            gptq: c.rounding.learned(),
+            refine: c.rounding == Rounding::GptqRefine,
             avg_wbits: Some(avg_wbits),
             budget: c.wbudget.map(|b| b.to_string()),
             ap: stats[0],
@@ -115,7 +120,11 @@ impl SweepRow {
         } else {
             format!(", {} at W8", self.keep8.join("+"))
         };
-        let gptq = if self.gptq { ", gptq" } else { "" };
+        let gptq = match (self.gptq, self.refine) {
+            (_, true) => ", gptq-refine",
+            (true, false) => ", gptq",
+            _ => "",
+        };
         let budget = if self.budget.is_some() {
             ", mixed (budget)"
         } else {
@@ -220,7 +229,7 @@ mod tests {
     #[test]
     fn standard_variants_are_distinct_and_cover_the_issue() {
         let v = standard_variants(CalibMethod::Mse);
-        assert_eq!(v.len(), 24);
+        assert_eq!(v.len(), 26);
         for (i, a) in v.iter().enumerate() {
             assert!(v[i + 1..]
                 .iter()
@@ -246,6 +255,8 @@ mod tests {
             "W6A6 pow2/channel int+qnms +bc",
             "W4A4 pow2/channel int+qnms +bc gptq",
             "W4.5A8 pow2/channel int+qnms +bc gptq",
+            "W6A8 pow2/channel int+qnms +bc gptq-refine",
+            "W4A8 pow2/channel int+qnms +bc keep8=first,head gptq-refine",
         ] {
             assert!(has(n), "{n} missing");
         }

@@ -151,6 +151,7 @@ mod tests {
             bias_correct: false,
             keep8: vec![],
             gptq: false,
+            refine: false,
             avg_wbits: None,
             budget: None,
             ap,

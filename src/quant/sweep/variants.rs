@@ -65,6 +65,18 @@ pub fn gptq(v: Variant) -> Variant {
     }
 }
 
+/// The same variant with refined GPTQ rounding (`--rounding gptq-refine`).
+pub fn refined(v: Variant) -> Variant {
+    let config = QuantConfig {
+        rounding: Rounding::GptqRefine,
+        ..v.config
+    };
+    Variant {
+        name: variant_name(&config),
+        config,
+    }
+}
+
 /// The same variant with `abits`-bit activations between layers; the SiLU table index, the
 /// input image and the head logits keep 8 bits (the `quantize` defaults below 8 bits).
 pub fn activations(v: Variant, abits: u32) -> Variant {
@@ -116,8 +128,10 @@ fn extras_str(c: &QuantConfig) -> String {
     if !c.keep8.is_empty() {
         s.push_str(&format!(" keep8={}", c.keep8.join(",")));
     }
-    if c.rounding == Rounding::Gptq {
-        s.push_str(" gptq");
+    match c.rounding {
+        Rounding::Gptq => s.push_str(" gptq"),
+        Rounding::GptqRefine => s.push_str(" gptq-refine"),
+        Rounding::Nearest => {}
     }
     s
 }
@@ -193,5 +207,7 @@ pub fn standard_variants(method: CalibMethod) -> Vec<Variant> {
     v.push(activations(corrected(pow2(6), &[]), 6));
     v.push(gptq(activations(corrected(pow2(4), &[]), 4)));
     v.push(budget(corrected(pow2(4), &[]), 4.5));
+    v.push(refined(corrected(pow2(6), &[])));
+    v.push(refined(corrected(pow2(4), &["first", "head"])));
     dedup(v)
 }
