@@ -141,7 +141,9 @@ module yq_fold_conv #(
     wire [AB-1:0] cw_addr;
     wire [7:0] cw_data;
 
-    wire rd_tap = tap_issue && !pad;
+    // A padding tap reads too (its code is replaced by the padding value a cycle later, from
+    // the registered `pad1`): the padding test stays off the memory's enable.
+    wire rd_tap = tap_issue;
     assign m_rd = rd_tap || ps_rd_lo || ps_rd_hi;
     assign m_wr = cw_en || ps_wr_lo || ps_wr_hi;
     assign m_wide = ps_rd_lo || ps_rd_hi || ps_wr_lo || ps_wr_hi;
