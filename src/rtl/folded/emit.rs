@@ -176,6 +176,16 @@ fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
     crate::rtl::render_template(t, name, ctx)
 }
 
+/// Byte-address bits of the post-processing stage: the activation memory's, or DRAM's (and at
+/// least the activation memory's) in a design with DRAM.
+fn post_aw(d: &FoldedDesign) -> u32 {
+    if d.da > 0 {
+        (d.da + 1).max(d.ab)
+    } else {
+        d.ab
+    }
+}
+
 /// One step of the schedule as the whole-network testbench checks it.
 #[derive(serde::Serialize)]
 struct TbStep {
@@ -307,7 +317,7 @@ pub fn render_all(
             push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
         }
         let mut ctx = Context::new();
-        ctx.insert("aw", &d.ab);
+        ctx.insert("aw", &post_aw(d));
         ctx.insert("index", &index);
         ctx.insert("module", POST);
         ctx.insert("p", p);
@@ -339,6 +349,7 @@ pub fn render_all(
     ctx.insert("desc_bytes", &d.desc_layout.bytes);
     ctx.insert("post", &post.map(|_| POST));
     ctx.insert("clk_hz", &super::ulx3s::CLOCK_HZ);
+    ctx.insert("qaw", &post_aw(d));
     let top = format!("rtl/{}.v", d.top);
     push_rtl(&mut files, top, render(&t, "folded/top.v", &ctx)?);
     // Outputs read back through the host port: the head tensors and the NMS records.
