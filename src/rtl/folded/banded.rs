@@ -5,8 +5,11 @@
 //! back to DRAM. Every band reads its layer's record again, so the flash image holds it once
 //! per band.
 //!
-//! Not lowered yet: the post-processing stage, which runs on DRAM (its inputs, the head
-//! tensors, are in DRAM after the last band). The core does not decode copy descriptors yet;
+//! The post-processing stage runs on DRAM (its inputs, the head tensors, are there after the
+//! last band; its working region is placed in DRAM where no tensor is live), one access at a
+//! time through the core's DRAM adapter ([`SdramTiming`] models the wait of each); a last copy
+//! brings its records into the tile memory, where the host reads them.
+//!
 //! [`lower`] gives the descriptors, the flash image and the cycle model of the compute units
 //! (exact for the unchanged units) with the copies at the rate `yq_fold_dma` sustains against
 //! the SDRAM model ([`DMA_WORD_CYCLES`]).
@@ -27,6 +30,42 @@ pub const DMA_WORD_CYCLES: f64 = 4192.0 / 4096.0;
 pub fn copy_cycles(d: &Desc) -> u64 {
     let words = (d.get("nseg") * d.get("seg")) as f64;
     (words * DMA_WORD_CYCLES).ceil() as u64 + 2
+}
+
+/// Bytes of the ULX3S's SDRAM (boards/ulx3s-85f.yaml): where the post-processing stage may
+/// place its working region.
+pub const SDRAM_BYTES: usize = 32 << 20;
+
+/// The cycles one post-processing load or store holds the sequencer on the SDRAM
+/// (`yq_fold_core`'s adapter on `yq_sdram_ctrl`: one access at a time, a row kept open per
+/// bank): a read waits for its data, a write for the controller to take it, and an access to
+/// a bank whose open row is another (or none) pays the precharge and activation first.
+/// Refreshes are not modelled (one per 7.8 µs).
+#[derive(Clone, Debug, Default)]
+pub struct SdramTiming {
+    open: [Option<u64>; 4],
+}
+
+/// Hold cycles of a read and of a write to an open row, and the extra for opening a row in an
+/// idle bank and for changing a bank's row.
+pub const POST_READ: u64 = 7;
+pub const POST_WRITE: u64 = 1;
+pub const ROW_OPEN: u64 = 3;
+pub const ROW_CHANGE: u64 = 5;
+
+impl SdramTiming {
+    /// The wait of an access to DRAM byte `addr` (word address `{row, bank, column[8:0]}`).
+    pub fn access(&mut self, addr: u64, write: bool) -> u64 {
+        let w = addr / 2;
+        let (bank, row) = (((w >> 9) & 3) as usize, w >> 11);
+        let extra = match self.open[bank] {
+            Some(r) if r == row => 0,
+            Some(_) => ROW_CHANGE,
+            None => ROW_OPEN,
+        };
+        self.open[bank] = Some(row);
+        extra + if write { POST_WRITE } else { POST_READ }
+    }
 }
 
 /// A band's layer: the plan's parameters at the band's rows, on its tiles.
@@ -98,6 +137,9 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
     let mut pf = Proof::default();
     let mut layers = Vec::new();
     let mut bodies = Vec::new();
+    let lives = super::scratch::live(q, plan);
+    let mut nms = None;
+    let mut dram_end = banding.dram_used;
     for bl in &banding.layers {
         let l = &plan.layers[bl.layer];
         let step =
@@ -118,6 +160,41 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
                     step: Some(role),
                 }
             };
+        if let LayerPlan::Qnms(p) = &l.params {
+            let u = super::nms::build(p, plan, &lives, bl.layer, SDRAM_BYTES)?;
+            let (lo, hi) = (p.out_base & !1, (p.out_base + p.region).next_multiple_of(2));
+            dram_end = dram_end.max(u.cand_base + u.region_bytes).max(hi);
+            layers.push(step(
+                l.name.clone(),
+                Desc::new(DescKind::Post),
+                0,
+                0,
+                0,
+                Step::Post,
+            ));
+            bodies.push(Vec::new());
+            // The count and the records into the tile memory for the host.
+            let d = Dma {
+                dir: Dir::Load,
+                dram: lo,
+                chip: 0,
+                nseg: 1,
+                seg: hi - lo,
+                dstride: hi - lo,
+                cstride: hi - lo,
+            };
+            layers.push(step(
+                format!("{}.records", l.name),
+                copy_desc(&d),
+                0,
+                0,
+                0,
+                Step::Copy(d),
+            ));
+            bodies.push(Vec::new());
+            nms = Some(u);
+            continue;
+        }
         for (k, b) in bl.bands.iter().enumerate() {
             for (j, d) in b.loads.iter().enumerate() {
                 layers.push(step(
@@ -161,7 +238,7 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
             bodies.push(Vec::new());
         }
     }
-    let da = crate::rtl::ubits((banding.dram_used / 2) as u64);
+    let da = crate::rtl::ubits((dram_end / 2) as u64);
     let tile_used = banding
         .layers
         .iter()
@@ -177,9 +254,9 @@ pub fn lower(q: &QuantGraph, plan: &Plan, hw: FoldHw, banding: &Banding) -> Resu
             layers,
             bodies,
             da,
-            tensor_bytes: banding.dram_used,
+            tensor_bytes: dram_end,
             mem_used: tile_used,
-            nms: None,
+            nms,
         },
     )
 }

@@ -176,10 +176,21 @@ fn render(t: &Tera, name: &str, ctx: &Context) -> Result<String> {
     crate::rtl::render_template(t, name, ctx)
 }
 
+/// Byte-address bits of the post-processing stage: the activation memory's, or DRAM's (and at
+/// least the activation memory's) in a design with DRAM.
+fn post_aw(d: &FoldedDesign) -> u32 {
+    if d.da > 0 {
+        (d.da + 1).max(d.ab)
+    } else {
+        d.ab
+    }
+}
+
 /// One step of the schedule as the whole-network testbench checks it.
 #[derive(serde::Serialize)]
 struct TbStep {
-    /// What the testbench checks: [`CHECK_CODES`], [`CHECK_STORE`] or nothing (a load).
+    /// What the testbench checks: [`CHECK_CODES`], [`CHECK_STORE`], [`CHECK_POST`] or nothing
+    /// (a load).
     check: u8,
     /// Codes: the `size` codes written from byte `base` of the activation memory are the
     /// layer's rows `[y0, y0 + rows)` of every channel. Store: `size` bytes written to DRAM,
@@ -198,6 +209,9 @@ struct TbStep {
 const CHECK_NONE: u8 = 0;
 const CHECK_CODES: u8 = 1;
 const CHECK_STORE: u8 = 2;
+/// The post-processing stage on DRAM: its byte writes are the records (`size` bytes from DRAM
+/// byte `base`); its word writes are its working region.
+const CHECK_POST: u8 = 3;
 
 fn tb_steps(d: &FoldedDesign, g: &Golden) -> Vec<TbStep> {
     d.layers
@@ -220,15 +234,28 @@ fn tb_steps(d: &FoldedDesign, g: &Golden) -> Vec<TbStep> {
             match &l.step {
                 None => codes(l.out_base, 0, h),
                 Some(Step::Band { y0, y1, tile }) => codes(*tile, *y0, y1 - y0),
+                Some(Step::Post) => TbStep {
+                    check: CHECK_POST,
+                    ..codes(l.out_base, 0, h)
+                },
                 Some(Step::Copy(dma)) => TbStep {
                     check: if dma.dir == Dir::Store {
                         CHECK_STORE
                     } else {
                         CHECK_NONE
                     },
-                    base: l.out_base,
+                    // a store: the DRAM tensor; the records' copy: where the host reads them
+                    base: if dma.dir == Dir::Store {
+                        l.out_base
+                    } else if l.kind == LayerKind::Qnms {
+                        l.out_base - dma.dram + dma.chip
+                    } else {
+                        0
+                    },
                     size: if dma.dir == Dir::Store {
                         dma.bytes()
+                    } else if l.kind == LayerKind::Qnms {
+                        n
                     } else {
                         0
                     },
@@ -307,7 +334,7 @@ pub fn render_all(
             push_rtl(&mut files, format!("rtl/{name}"), src.to_string());
         }
         let mut ctx = Context::new();
-        ctx.insert("aw", &d.ab);
+        ctx.insert("aw", &post_aw(d));
         ctx.insert("index", &index);
         ctx.insert("module", POST);
         ctx.insert("p", p);
@@ -339,6 +366,7 @@ pub fn render_all(
     ctx.insert("desc_bytes", &d.desc_layout.bytes);
     ctx.insert("post", &post.map(|_| POST));
     ctx.insert("clk_hz", &super::ulx3s::CLOCK_HZ);
+    ctx.insert("qaw", &post_aw(d));
     let top = format!("rtl/{}.v", d.top);
     push_rtl(&mut files, top, render(&t, "folded/top.v", &ctx)?);
     // Outputs read back through the host port: the head tensors and the NMS records.
@@ -355,8 +383,15 @@ pub fn render_all(
             .map(|l| l.index),
     );
     if dram {
-        // The tensors are in DRAM: every store is checked as it is written.
-        out_layers.clear();
+        // The tensors are in DRAM: every store is checked as it is written; the host reads
+        // the records' copy in the tile memory.
+        out_layers = d
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == LayerKind::Qnms && matches!(l.step, Some(Step::Copy(_))))
+            .map(|(i, _)| i)
+            .collect();
     }
     ctx.insert("out_layers", &out_layers);
     ctx.insert("steps", &tb_steps(d, g));
@@ -419,8 +454,13 @@ pub fn render_all(
         det_base: d
             .layers
             .iter()
-            .find(|l| l.kind == LayerKind::Qnms)
-            .map(|l| l.out_base),
+            .filter(|l| l.kind == LayerKind::Qnms)
+            .map(|l| match l.step {
+                // with DRAM, the records' copy in the tile memory
+                Some(Step::Copy(c)) => l.out_base - c.dram + c.chip,
+                _ => l.out_base,
+            })
+            .last(),
         max_det: post.map_or(0, |(_, p)| p.max_det),
         class_names: d.class_names.clone(),
         baud: super::board::BAUD,
@@ -536,14 +576,24 @@ fn post_run(
     out_base: usize,
     want: &[i32],
 ) -> Result<u64> {
-    let mut mem = vec![0u8; 1 << d.ab];
+    let aw = post_aw(d);
+    let mut mem = vec![0u8; 1 << aw];
+    let mut seen = std::collections::BTreeSet::new();
     for l in d.layers.iter().filter(|l| l.kind != LayerKind::Qnms) {
+        if !seen.insert(l.index) {
+            continue;
+        }
         let end = g.offsets.get(l.index + 1).copied().unwrap_or(g.codes.len());
         for (i, &c) in g.codes[g.offsets[l.index]..end].iter().enumerate() {
             mem[l.out_base + i] = c as u8;
         }
     }
-    let run = u.run(&mut mem, d.ab)?;
+    let run = if d.da > 0 {
+        let mut t = super::banded::SdramTiming::default();
+        u.run_timed(&mut mem, aw, &mut |a, w| t.access(a, w))?
+    } else {
+        u.run(&mut mem, aw)?
+    };
     let got = &mem[out_base..out_base + want.len()];
     if got.iter().zip(want).any(|(&a, &b)| a as i32 != b) {
         return Err(Error::Other(

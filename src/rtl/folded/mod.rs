@@ -120,6 +120,8 @@ pub enum Step {
     Band { y0: usize, y1: usize, tile: usize },
     /// A copy between DRAM and the tile memory.
     Copy(band::Dma),
+    /// The post-processing stage, on DRAM.
+    Post,
 }
 
 /// The folded accelerator for one network at one input size.

@@ -128,6 +128,16 @@ impl NmsUnit {
     pub fn run(&self, mem: &mut impl Mem, ab: u32) -> Result<Run> {
         Machine::new(&self.program, ab).run(mem, 1 << 34)
     }
+
+    /// [`NmsUnit::run`] on a memory whose accesses hold the sequencer `wait` cycles.
+    pub fn run_timed(
+        &self,
+        mem: &mut impl Mem,
+        ab: u32,
+        wait: &mut dyn FnMut(u64, bool) -> u64,
+    ) -> Result<Run> {
+        Machine::new(&self.program, ab).run_timed(mem, 1 << 34, wait)
+    }
 }
 
 /// Per-level constants, copied into the level registers before each level.

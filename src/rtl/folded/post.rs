@@ -325,7 +325,19 @@ impl<'p> Machine<'p> {
     /// Run from instruction 0 to `Halt`; refuses (as an internal error) a program that runs
     /// past `limit` instructions or off its end.
     pub fn run(&self, mem: &mut impl Mem, limit: u64) -> Result<Run> {
+        self.run_timed(mem, limit, &mut |_, _| 0)
+    }
+
+    /// [`Machine::run`] on a memory of variable latency: each load or store at byte `m` holds
+    /// the sequencer `wait(m, is_store)` cycles more (`yq_fold_post` with `WAIT = 1`).
+    pub fn run_timed(
+        &self,
+        mem: &mut impl Mem,
+        limit: u64,
+        wait: &mut dyn FnMut(u64, bool) -> u64,
+    ) -> Result<Run> {
         let p = self.p;
+        let mut held = 0u64;
         let mut regs = p.regs.clone();
         regs.resize(256, 0);
         let mmask = (1u64 << self.ab) - 1;
@@ -360,7 +372,7 @@ impl<'p> Machine<'p> {
             match op {
                 Op::Halt => {
                     return Ok(Run {
-                        cycles: 2 + 2 * count,
+                        cycles: 2 + 2 * count + held,
                         instructions: count,
                     })
                 }
@@ -395,10 +407,12 @@ impl<'p> Machine<'p> {
                 Op::SetM => m = (a as u64 + b as u64) & mmask,
                 Op::AddM => post(&mut m),
                 Op::Ldb => {
+                    held += wait(m, false);
                     a = mem.rd8(m as usize) as u32;
                     post(&mut m);
                 }
                 Op::Ldw => {
+                    held += wait(m, false);
                     let e = (m as usize) & !1;
                     let v = u16::from_le_bytes([mem.rd8(e), mem.rd8(e + 1)]);
                     a = if arg & HI != 0 {
@@ -409,11 +423,13 @@ impl<'p> Machine<'p> {
                     post(&mut m);
                 }
                 Op::Stb => {
+                    held += wait(m, true);
                     let v = if arg & HI != 0 { a >> 8 } else { a };
                     mem.wr8(m as usize, v as u8);
                     post(&mut m);
                 }
                 Op::Stw => {
+                    held += wait(m, true);
                     let e = (m as usize) & !1;
                     mem.wr8(e, a as u8);
                     mem.wr8(e + 1, (a >> 8) as u8);
