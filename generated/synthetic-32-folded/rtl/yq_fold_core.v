@@ -19,6 +19,7 @@ module yq_fold_core #(
     parameter ADD_W = 24, parameter ADD_RSW = 6, parameter ADD_LSW = 1, parameter ADD_LS_EN = 1,
     parameter DESC_BYTES = 72, parameter DW = 16,
     parameter DMA = 0, parameter DA = 1,   // DMA = 1: the copy unit and the DRAM port
+    parameter QAW = AB,                    // post-processing byte addresses (DRAM's with DMA = 1)
     parameter IMPL = "generic"   // "ice40": SB_MAC16 multipliers
 ) (
     input wire clk,
@@ -36,10 +37,12 @@ module yq_fold_core #(
     output wire mem_re, output wire mem_we, output wire [AB-2:0] mem_addr,
     output wire [1:0] mem_be, output wire [15:0] mem_wdata, input wire [15:0] mem_rdata,
     // post-processing unit
+    // (DMA = 1: its memory is the DRAM; q_req holds a load or store until q_ok)
     output reg q_go, input wire q_done,
-    input wire q_rd, input wire [AB-1:0] q_raddr, input wire q_wr, input wire q_wide,
-    input wire [AB-1:0] q_waddr, input wire [15:0] q_wdata,
+    input wire q_rd, input wire [QAW-1:0] q_raddr, input wire q_wr, input wire q_wide,
+    input wire [QAW-1:0] q_waddr, input wire [15:0] q_wdata,
     output wire [7:0] q_rdata, output wire [15:0] q_rword,
+    input wire q_req, output wire q_ok,
     // DRAM (a yq_sdram_ctrl user port, 16-bit word addresses)
     output wire s_req, output wire s_we, output wire [DA-1:0] s_addr,
     output wire [15:0] s_wdata, output wire [1:0] s_wbe,
@@ -242,35 +245,70 @@ module yq_fold_core #(
     wire [15:0] dm_d;
     wire [NW:0] nseg_x = {{(NW + 1 - DW){1'b0}}, nseg};
     wire [NW:0] seg_x = {{(NW + 1 - AB){1'b0}}, seg};
+    // the post-processing stage's DRAM accesses (DMA = 1): one request per held load or
+    // store, the read word registered, q_ok the cycle after the controller took a write or
+    // returned a read
+    reg pa_busy, pa_ok, pa_lo;
+    reg [15:0] pa_word;
+    wire pa_issue = (DMA != 0) && q_req && !pa_busy && !pa_ok;
     generate
         if (DMA != 0) begin : g_dma
+            wire dq_req, dq_we;
+            wire [DA-1:0] dq_addr;
+            wire [15:0] dq_wdata;
+            wire [1:0] dq_wbe;
             yq_fold_dma #(.CA(AB - 1), .DA(DA), .NW(NW)) u_dma (
                 .clk(clk), .rst(rst), .go(go_dma), .done(dn_dma),
                 .d_dir(dir[0]), .d_dram(dram), .d_chip(out[AB-2:0]),
                 .d_nseg(nseg_x[NW-1:0]), .d_seg(seg_x[NW-1:0]),
                 .d_dstride(dstride), .d_cstride(cstride[AB-2:0]),
                 .c_rd(dm_rd), .c_wr(dm_wr), .c_addr(dm_a), .c_wdata(dm_d), .c_rdata(mem_rdata),
-                .s_req(s_req), .s_we(s_we), .s_addr(s_addr), .s_wdata(s_wdata), .s_wbe(s_wbe),
+                .s_req(dq_req), .s_we(dq_we), .s_addr(dq_addr), .s_wdata(dq_wdata), .s_wbe(dq_wbe),
                 .s_ready(s_ready), .s_rvalid(s_rvalid), .s_rdata(s_rdata)
             );
+            assign s_req = dq_req | pa_issue;
+            assign s_we = pa_issue ? q_wr : dq_we;
+            assign s_addr = pa_issue ? q_raddr[DA:1] : dq_addr;
+            assign s_wdata = pa_issue ? (q_wide ? q_wdata : {q_wdata[7:0], q_wdata[7:0]}) : dq_wdata;
+            assign s_wbe = pa_issue ? (q_wide ? 2'b11 : (q_raddr[0] ? 2'b10 : 2'b01)) : dq_wbe;
+            always @(posedge clk) begin
+                pa_ok <= 1'b0;
+                if (rst) begin
+                    pa_busy <= 1'b0;
+                end else if (pa_issue && s_ready) begin
+                    pa_lo <= q_raddr[0];
+                    if (q_wr) pa_ok <= 1'b1;
+                    else pa_busy <= 1'b1;
+                end else if (pa_busy && s_rvalid) begin
+                    pa_busy <= 1'b0; pa_ok <= 1'b1; pa_word <= s_rdata;
+                end
+            end
+            wire unused_q = ^{q_waddr, q_rd};
         end else begin : g_no_dma
             assign dn_dma = 1'b0;
             assign {dm_rd, dm_wr, dm_a, dm_d} = 0;
             assign {s_req, s_we, s_addr, s_wdata, s_wbe} = 0;
+            always @(posedge clk) begin
+                pa_busy <= 1'b0; pa_ok <= 1'b0; pa_lo <= 1'b0; pa_word <= 16'd0;
+            end
             wire unused_dma = ^{go_dma, dir[0], dram, dstride, s_ready, s_rvalid, s_rdata, nseg_x, seg_x,
-                                out[AB-2:0], cstride[AB-2:0]};
+                                out[AB-2:0], cstride[AB-2:0], q_req, pa_issue};
         end
     endgenerate
+    assign q_ok = pa_ok;
     wire dm_on = dm_rd | dm_wr;
 
+    // the post-processing stage uses this memory only without DRAM
+    wire qt_rd = q_rd && (DMA == 0), qt_wr = q_wr && (DMA == 0);
+    wire [AB-1:0] qt_raddr = q_raddr[AB-1:0], qt_waddr = q_waddr[AB-1:0];
     wire host_rd = !busy;
-    wire rd = cv_rd | pl_rd | ad_rd | q_rd | dm_rd | host_rd;
-    wire wr = cv_wr | pl_wr | ad_wr | in_wr | q_wr | dm_wr;
-    wire [AB-1:0] a = cv_a | pl_a | ad_a | in_a | (q_rd ? q_raddr : {AB{1'b0}})
-                    | (q_wr ? q_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}})
+    wire rd = cv_rd | pl_rd | ad_rd | qt_rd | dm_rd | host_rd;
+    wire wr = cv_wr | pl_wr | ad_wr | in_wr | qt_wr | dm_wr;
+    wire [AB-1:0] a = cv_a | pl_a | ad_a | in_a | (qt_rd ? qt_raddr : {AB{1'b0}})
+                    | (qt_wr ? qt_waddr : {AB{1'b0}}) | (host_rd ? host_addr : {AB{1'b0}})
                     | (dm_on ? {dm_a, 1'b0} : {AB{1'b0}});
-    wire [15:0] wd = cv_d | pl_d | ad_d | in_d | (q_wr ? q_wdata : 16'd0) | (dm_wr ? dm_d : 16'd0);
-    wire wide = cv_wide | (q_wr & q_wide) | dm_wr;
+    wire [15:0] wd = cv_d | pl_d | ad_d | in_d | (qt_wr ? q_wdata : 16'd0) | (dm_wr ? dm_d : 16'd0);
+    wire wide = cv_wide | (qt_wr & q_wide) | dm_wr;
     assign mem_re = rd;
     assign mem_we = wr;
     assign mem_addr = a[AB-1:1];
@@ -279,8 +317,8 @@ module yq_fold_core #(
     reg rsel;
     always @(posedge clk) if (rd) rsel <= a[0];
     assign rbyte = rsel ? mem_rdata[15:8] : mem_rdata[7:0];
-    assign q_rdata = rbyte;
-    assign q_rword = mem_rdata;
+    assign q_rdata = (DMA != 0) ? (pa_lo ? pa_word[15:8] : pa_word[7:0]) : rbyte;
+    assign q_rword = (DMA != 0) ? pa_word : mem_rdata;
     assign host_data = rbyte;
     assign code_we = wr && !wide;
     assign code_addr = a;

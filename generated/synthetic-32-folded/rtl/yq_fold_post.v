@@ -13,13 +13,16 @@
 //
 // Memory port: byte reads (rd_data) and word reads (rd_word, even addresses), 1-cycle latency,
 // issued in every S_X; byte writes, or word writes with wr_wide at even addresses (the core
-// ignores bit 0).
+// ignores bit 0). WAIT = 1 (a memory of variable latency: DRAM): a load or store holds S_E,
+// with m_req high and the program counter kept, until the memory answers with m_ok (a load's
+// data on rd_data / rd_word in that cycle); the instruction then executes as usual.
 module yq_fold_post #(
     parameter AW = 17, parameter KW = 16,
     parameter PAW = 9, parameter PDEPTH = 512,
     parameter TAW = 10, parameter TDEPTH = 1024,
     parameter PROG_FILE = "prog.hex", parameter RHI_FILE = "rhi.hex", parameter RLO_FILE = "rlo.hex",
-    parameter TAB_FILE = "tab.hex"
+    parameter TAB_FILE = "tab.hex",
+    parameter WAIT = 0
 ) (
     input wire clk,
     input wire rst,
@@ -32,7 +35,9 @@ module yq_fold_post #(
     output wire wr_en,
     output wire wr_wide,
     output wire [AW-1:0] wr_addr,
-    output wire [15:0] wr_data
+    output wire [15:0] wr_data,
+    output wire m_req,
+    input wire m_ok
 );
     localparam [4:0] HALT = 5'd0, LD = 5'd1, ST = 5'd2, ADD = 5'd3, SUB = 5'd4, CMP = 5'd5,
                      ADC = 5'd6, SBC = 5'd7, SH = 5'd8, SETM = 5'd9, ADDM = 5'd10, LDB = 5'd11,
@@ -54,7 +59,8 @@ module yq_fold_post #(
     wire [10:0] arg = ins[10:0];
     wire hi = ins[8];
     wire [PAW-1:0] next_pc;
-    wire [PAW-1:0] p_addr = (st == S_E) ? next_pc : pc;
+    wire hold;
+    wire [PAW-1:0] p_addr = (st == S_E && !hold) ? next_pc : pc;
     yq_rom #(.AW(PAW), .DW(16), .DEPTH(PDEPTH), .INIT_FILE(PROG_FILE))
         u_prog (.clk(clk), .addr(p_addr), .data(ins));
 
@@ -122,10 +128,13 @@ module yq_fold_post #(
     // RAM's clock-to-output is the slowest start of a path on ECP5): a read is issued in every
     // S_X (only loads use its data; the stage runs alone, so the port is free), and the store
     // decode is registered in S_X for the write in S_E.
-    reg x_st, x_wide, x_hi;
+    reg x_st, x_ld, x_wide, x_hi;
     always @(posedge clk) if (st == S_X) begin
-        x_st <= (op == STB) || (op == STW); x_wide <= (op == STW); x_hi <= hi;
+        x_st <= (op == STB) || (op == STW); x_ld <= (op == LDB) || (op == LDW);
+        x_wide <= (op == STW); x_hi <= hi;
     end
+    assign hold = (WAIT != 0) && (x_st || x_ld) && !m_ok;
+    assign m_req = (st == S_E) && hold;
     assign rd_en = (st == S_X);
     assign rd_addr = m;
     assign wr_en = (st == S_E) && x_st;
@@ -145,7 +154,7 @@ module yq_fold_post #(
                 end
                 S_F: st <= S_X;
                 S_X: st <= S_E;
-                default: begin
+                default: if (!hold) begin
                     st <= S_X;
                     pc <= next_pc;
                     case (op)

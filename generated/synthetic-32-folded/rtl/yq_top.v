@@ -32,8 +32,9 @@ module yq_top #(
     wire [AB-2:0] mem_addr;
     wire [1:0] mem_be;
     wire [15:0] mem_wdata, mem_rdata;
-    wire q_go, q_done, q_rd, q_wr, q_wide;
-    wire [AB-1:0] q_raddr, q_waddr;
+    localparam QAW = 17;
+    wire q_go, q_done, q_rd, q_wr, q_wide, q_req, q_ok;
+    wire [QAW-1:0] q_raddr, q_waddr;
     wire [15:0] q_wdata, q_rword;
     wire [7:0] q_rdata;
     localparam DA = 1;
@@ -47,7 +48,7 @@ module yq_top #(
         .ACC_W(22), .BIAS_W(20), .SH_W(24), .OFFSET(128),
         .RSH_W(4), .LSH_W(1), .LSH_EN(0),
         .ADD_W(13), .ADD_RSW(1),
-        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .DMA(0), .DA(DA), .IMPL(IMPL)
+        .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .DMA(0), .DA(DA), .QAW(QAW), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
         .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
@@ -56,6 +57,7 @@ module yq_top #(
         .mem_wdata(mem_wdata), .mem_rdata(mem_rdata),
         .q_go(q_go), .q_done(q_done), .q_rd(q_rd), .q_raddr(q_raddr), .q_wr(q_wr), .q_wide(q_wide),
         .q_waddr(q_waddr), .q_wdata(q_wdata), .q_rdata(q_rdata), .q_rword(q_rword),
+        .q_req(q_req), .q_ok(q_ok),
         .s_req(s_req), .s_we(s_we), .s_addr(s_addr), .s_wdata(s_wdata), .s_wbe(s_wbe),
         .s_ready(s_ready), .s_rvalid(s_rvalid), .s_rdata(s_rdata),
         .host_addr(host_addr), .host_data(host_data),
@@ -74,9 +76,10 @@ module yq_top #(
         .wdata(mem_wdata), .rdata(mem_rdata)
     );
 
-    yq_post u_post (
+    yq_post #(.WAIT(0)) u_post (
         .clk(clk), .rst(rst), .go(q_go), .done(q_done),
         .rd_en(q_rd), .rd_addr(q_raddr), .rd_data(q_rdata), .rd_word(q_rword),
-        .wr_en(q_wr), .wr_wide(q_wide), .wr_addr(q_waddr), .wr_data(q_wdata)
+        .wr_en(q_wr), .wr_wide(q_wide), .wr_addr(q_waddr), .wr_data(q_wdata),
+        .m_req(q_req), .m_ok(q_ok)
     );
 endmodule
