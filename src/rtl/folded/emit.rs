@@ -460,7 +460,7 @@ pub fn render_all(
                 Some(Step::Copy(c)) => l.out_base - c.dram + c.chip,
                 _ => l.out_base,
             })
-            .last(),
+            .next_back(),
         max_det: post.map_or(0, |(_, p)| p.max_det),
         class_names: d.class_names.clone(),
         baud: super::board::BAUD,
