@@ -119,26 +119,7 @@ fn corrupted_dram_read_is_caught() {
 /// `-g2005 -Wall` clean.
 #[test]
 fn banded_rtl_is_lint_clean() {
-    let (Some(v), Some(iv)) = (common::tool("verilator"), common::tool("iverilog")) else {
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
     synthetic_banded(12 << 10, tmp.path());
-    let m = read_manifest(tmp.path()).unwrap();
-    let out = std::process::Command::new(v)
-        .current_dir(tmp.path())
-        .args(["--lint-only", "-Wall", "--top-module", &m.top])
-        .args(&m.rtl)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains("%Warning"), "{err}");
-    let out = std::process::Command::new(iv)
-        .current_dir(tmp.path())
-        .args(["-g2005", "-Wall", "-o", "/dev/null", "-s", &m.top])
-        .args(&m.rtl)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains("warning"), "{err}");
+    common::assert_lint_clean(tmp.path());
 }

@@ -180,26 +180,7 @@ fn ice40_gate_level_netlist_bit_exact() {
 /// The folded design is Verilator `-Wall` and Icarus `-g2005 -Wall` clean.
 #[test]
 fn folded_rtl_is_lint_clean() {
-    let (Some(v), Some(iv)) = (common::tool("verilator"), common::tool("iverilog")) else {
-        return;
-    };
-    let m = read_manifest(&design()).unwrap();
-    let out = std::process::Command::new(v)
-        .current_dir(design())
-        .args(["--lint-only", "-Wall", "--top-module", &m.top])
-        .args(&m.rtl)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains("%Warning"), "{err}");
-    let out = std::process::Command::new(iv)
-        .current_dir(design())
-        .args(["-g2005", "-Wall", "-o", "/dev/null", "-s", &m.top])
-        .args(&m.rtl)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains("warning"), "{err}");
+    common::assert_lint_clean(&design());
 }
 
 /// Weight slots of 32 taps split most reductions into chunks (first / middle / last psum

@@ -90,3 +90,28 @@ pub fn yoloq_ok(args: &[&str], data_dir: &Path) -> String {
     );
     String::from_utf8(o.stdout).unwrap()
 }
+
+/// The emitted design in `dir` (its manifest's RTL and top) is Verilator `-Wall` and Icarus
+/// `-g2005 -Wall` clean; `None` when a tool is missing (reported by [`tool`]).
+#[allow(dead_code)]
+pub fn assert_lint_clean(dir: &Path) -> Option<()> {
+    let (v, iv) = (tool("verilator")?, tool("iverilog")?);
+    let m = yoloq_gen::rtl::manifest::read_manifest(dir).unwrap();
+    let out = std::process::Command::new(v)
+        .current_dir(dir)
+        .args(["--lint-only", "-Wall", "--top-module", &m.top])
+        .args(&m.rtl)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("%Warning"), "{err}");
+    let out = std::process::Command::new(iv)
+        .current_dir(dir)
+        .args(["-g2005", "-Wall", "-o", "/dev/null", "-s", &m.top])
+        .args(&m.rtl)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("warning"), "{err}");
+    Some(())
+}
