@@ -12,7 +12,7 @@ module tb_board;
     localparam NIN = 3072;
     localparam AB = 17;
     localparam CPB = 24;
-    localparam MAX_CYCLES = 57011376;
+    localparam MAX_CYCLES = 57011392;
 
     reg clk, rst;
     initial clk = 1'b0;

@@ -12,7 +12,7 @@ module tb_top;
     localparam NG = 13499;
     localparam NIN = 3072;
     localparam NF = 74220;
-    localparam MAX_CYCLES = 1073048;
+    localparam MAX_CYCLES = 1073056;
     localparam AB = 17;
     localparam FIRST = 4;
     localparam RATE = 4;

@@ -106,7 +106,7 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
                     let d = |f: &str| l.desc.get(f) as u64 + 1;
                     d("c_m1") * d("ho_m1") * d("wo_m1") * (k * k + 2) + 1
                 }
-                LayerKind::Add => 4 * l.desc.get("n") as u64 + 2,
+                LayerKind::Add => 4 * l.desc.get("n") as u64 + 3,
                 LayerKind::Qnms => post.unwrap_or(0),
                 LayerKind::Conv => conv(d, l, &mut s, g0, c_last + 2),
             }
