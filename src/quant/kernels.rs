@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod rows;
+mod direct;
 mod gather;
 mod micro;
 mod micro_u8;
@@ -78,9 +79,9 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
 /// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
 /// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
 pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
-    if !tiled::applicable(x, q) {
+    let Some(isa) = tiled::choose(x, q) else {
         return conv_output(&conv_acc(x, q), q, out);
-    }
+    };
     // The i32 form of each channel's requantizer where it is exact (requant32::Requant32).
     let fmt = match &q.act {
         QAct::None => out,
@@ -89,7 +90,7 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
     let r32: Vec<Option<requant32::Requant32>> = (0..q.bias.len())
         .map(|o| requant32::Requant32::new(q.bias[o], q.mult[o], q.shift[o], fmt))
         .collect();
-    tiled::conv_fused(x, q, |o, acc, dst| {
+    tiled::conv_isa(x, q, isa, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match (&q.act, &r32[o]) {
             (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),

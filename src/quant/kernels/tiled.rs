@@ -12,6 +12,7 @@
 //! tile's 32-position blocks) and finished while hot. Tiles run in parallel on rayon and own
 //! disjoint output positions.
 
+use super::direct;
 use super::gather::{pack_block, pair, quad, Padded};
 use super::micro::{micro, Isa, MR_MAX, NB};
 use super::rows::{max_abs_row_sum, min_max};
@@ -88,6 +89,20 @@ where
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
     let isa = choose(x, q).expect("applicable() checked the layer");
+    conv_isa(x, q, isa, finish)
+}
+
+/// [`conv_fused`] with the kernel `isa` that [`choose`] returned for this layer and input:
+/// the u8 kernel runs as the direct convolution ([`super::direct`]) where it applies.
+pub fn conv_isa<T, F>(x: ArrayView3<i32>, q: &QConv, isa: Isa, finish: F) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
+    if isa == Isa::Avx512VnniU8 && direct::applies(q) {
+        let tile = direct::tile_blocks(x.dim().0, q);
+        return direct::conv_with(x, q, tile, finish);
+    }
     conv_with(x, q, isa, TILE_BYTES, finish)
 }
 
