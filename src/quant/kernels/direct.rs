@@ -114,7 +114,11 @@ fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i3
             for (t, o) in row.iter_mut().enumerate() {
                 let mut v = 0u32;
                 for g in 0..4 {
-                    let b = if g < m { chans[g][at + t * s] & 0xff } else { fill };
+                    let b = if g < m {
+                        chans[g][at + t * s] & 0xff
+                    } else {
+                        fill
+                    };
                     v |= (b as u32) << (8 * g);
                 }
                 *o = v as i32;
@@ -132,24 +136,18 @@ multiversion! {
 /// channels `4j .. 4j + 4` at tap `(ky, kx)` (0 beyond `ci` and beyond `co`).
 fn pack_weights(q: &QConv) -> (Vec<i32>, usize) {
     let (co, ci, k, _) = q.weight.dim();
-    let c4 = ci.div_ceil(4);
-    let kw = c4 * k * k;
+    let (c4, taps) = (ci.div_ceil(4), k * k);
+    let kw = c4 * taps;
+    let ws = q.weight.as_standard_layout();
+    let ws = ws.as_slice().expect("standard layout");
     let mut wp = vec![0i32; co.next_multiple_of(MR_MAX) * kw];
-    for o in 0..co {
+    for (o, wo) in ws.chunks_exact(ci * taps).enumerate() {
         let (blk, r) = (o / MR_MAX, o % MR_MAX);
-        for j in 0..c4 {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let mut v = 0u32;
-                    for g in 0..4 {
-                        let c = 4 * j + g;
-                        if c < ci {
-                            v |= (q.weight[[o, c, ky, kx]] as u32 & 0xff) << (8 * g);
-                        }
-                    }
-                    let jw = (j * k + ky) * k + kx;
-                    wp[(blk * kw + jw) * MR_MAX + r] = v as i32;
-                }
+        let dst = &mut wp[blk * kw * MR_MAX..(blk + 1) * kw * MR_MAX];
+        for (c, wc) in wo.chunks_exact(taps).enumerate() {
+            let (j, g) = (c / 4, 8 * (c % 4));
+            for (t, &v) in wc.iter().enumerate() {
+                dst[(j * taps + t) * MR_MAX + r] |= ((v as u32 & 0xff) << g) as i32;
             }
         }
     }
@@ -179,6 +177,31 @@ unsafe fn micro(a: *const i32, x: *const i32, offs: &[usize], acc: &mut [[i32; N
     for (r, sr) in s.iter().enumerate() {
         _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
         _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
+    }
+}
+
+/// Copy `len` (≤ [`NB`]) elements in pieces of constant size (inlined moves, not a `memcpy`
+/// call per short run).
+///
+/// # Safety
+/// `src` and `dst` valid for `len` elements, not overlapping.
+#[inline(always)]
+unsafe fn copy_short<T: Copy>(src: *const T, dst: *mut T, len: usize) {
+    let mut i = 0;
+    while i + 8 <= len {
+        std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 8);
+        i += 8;
+    }
+    if i + 4 <= len {
+        std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 4);
+        i += 4;
+    }
+    if i + 2 <= len {
+        std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), 2);
+        i += 2;
+    }
+    if i < len {
+        *dst.add(i) = *src.add(i);
     }
 }
 
@@ -255,8 +278,26 @@ where
                     micro(a.as_ptr(), src.words.as_ptr().add(p0), &src.offs, &mut acc)
                 };
                 let end = (p0 + NB).min(n_flat);
+                let (oy0, ox0) = (p0 / wph, p0 % wph);
+                // The whole block inside one output row's valid part (or the flat layout
+                // is the output's, `wph == wo`): finish straight into the output.
+                let direct = wph == wo || ox0 + (end - p0) <= wo;
                 for (r, row) in acc.iter().enumerate().take(co - cb * MR_MAX) {
                     let o = cb * MR_MAX + r;
+                    if direct {
+                        // SAFETY: output positions (o, oy0, ox0..) for the block's
+                        // `end - p0` flat positions are inside the co×ho×wo buffer (they
+                        // are valid positions of one row, or wph == wo) and belong to this
+                        // task only (its blocks and channels).
+                        let d = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                dst.ptr().add((o * ho + oy0) * wo + ox0),
+                                end - p0,
+                            )
+                        };
+                        finish(o, &row[..end - p0], d);
+                        continue;
+                    }
                     finish(o, row, &mut tmp);
                     // Copy the valid runs (ox < wo) of flat positions p0..end.
                     let mut p = p0;
@@ -267,10 +308,10 @@ where
                             let len = (wo - ox).min(run_end - p);
                             // SAFETY: output positions (o, oy, ox..ox+len) are inside the
                             // co×ho×wo buffer and belong to this task only (its blocks and
-                            // channels).
+                            // channels); tmp holds NB ≥ p - p0 + len elements.
                             unsafe {
                                 let d = dst.ptr().add((o * ho + oy) * wo + ox);
-                                std::ptr::copy_nonoverlapping(tmp.as_ptr().add(p - p0), d, len);
+                                copy_short(tmp.as_ptr().add(p - p0), d, len);
                             }
                         }
                         p = run_end;

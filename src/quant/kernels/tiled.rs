@@ -29,7 +29,11 @@ const TILE_BYTES: usize = 1 << 19;
 pub fn choose(x: ArrayView3<i32>, q: &QConv) -> Option<Isa> {
     let best = Isa::detect()?;
     let (lo, hi) = match x.as_slice() {
-        Some(s) => min_max(s),
+        // In chunks on rayon: this scan reads the whole input before the layer can start.
+        Some(s) => s
+            .par_chunks(1 << 15)
+            .map(min_max)
+            .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1))),
         None => x
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
