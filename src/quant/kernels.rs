@@ -12,6 +12,7 @@ mod direct;
 mod gather;
 mod micro;
 mod micro_u8;
+mod prep;
 mod requant32;
 mod tiled;
 
@@ -79,20 +80,22 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
 /// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
 /// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
 pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
-    let Some(isa) = tiled::choose(x, q) else {
-        return conv_output(&conv_acc(x, q), q, out);
-    };
     // The i32 form of each channel's requantizer where it is exact (requant32::Requant32).
     let fmt = match &q.act {
         QAct::None => out,
         QAct::Lut { pre, .. } => pre,
     };
-    let r32 = requant32::Requant32::channels(&q.bias, &q.mult, &q.shift, fmt);
+    let p = prep::get(q, fmt);
+    let Some(isa) = tiled::choose_with(x, q, (p.wlo, p.whi), p.wsum) else {
+        return conv_output(&conv_acc(x, q), q, out);
+    };
+    let r32 = &p.r32;
     let bytes = match &q.act {
         QAct::Lut { table, .. } => requant32::ByteTable::new(table),
         QAct::None => None,
     };
-    tiled::conv_isa(x, q, isa, |o, acc, dst| {
+    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
+    tiled::conv_isa(x, q, isa, packed, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match (&q.act, &r32[o]) {
             (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),

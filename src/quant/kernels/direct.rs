@@ -134,7 +134,7 @@ multiversion! {
 
 /// Weight words `[co / MR_MAX][kw][MR_MAX]`, word `(j, ky, kx)` holding the weights of input
 /// channels `4j .. 4j + 4` at tap `(ky, kx)` (0 beyond `ci` and beyond `co`).
-fn pack_weights(q: &QConv) -> (Vec<i32>, usize) {
+pub fn pack_weights(q: &QConv) -> (Vec<i32>, usize) {
     let (co, ci, k, _) = q.weight.dim();
     let (c4, taps) = (ci.div_ceil(4), k * k);
     let kw = c4 * taps;
@@ -240,6 +240,23 @@ where
     T: Copy + Default + Send,
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
+    let (wp, kw) = pack_weights(q);
+    conv_packed(x, q, &wp, kw, tile_blocks, finish)
+}
+
+/// [`conv_with`] with the weight words `(wp, kw)` of [`pack_weights`] for `q`.
+pub fn conv_packed<T, F>(
+    x: ArrayView3<i32>,
+    q: &QConv,
+    wp: &[i32],
+    kw: usize,
+    tile_blocks: usize,
+    finish: F,
+) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
     let (_, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
     let (ho, wo) = (
@@ -250,7 +267,7 @@ where
     let n_flat = ho * wph;
     let src = Quads::new(x, q, n_flat);
     debug_assert_eq!(src.wph, wph);
-    let (wp, kw) = pack_weights(q);
+    assert_eq!(wp.len(), co.next_multiple_of(MR_MAX) * kw, "packed weights");
     let blocks = n_flat.div_ceil(NB);
     // Tiles of whole blocks; at least 8 tasks when the layer allows (channel groups split
     // the layer further when there are few tiles).
@@ -262,7 +279,7 @@ where
     let mut out = vec![T::default(); co * ho * wo];
     let dst = SharedOut(out.as_mut_ptr());
     let dst = &dst;
-    let (src, wp) = (&src, &wp);
+    let src = &src;
     (0..tiles * groups).into_par_iter().for_each(|task| {
         let (t, g) = (task / groups, task % groups);
         let mut acc = [[0i32; NB]; MR_MAX];

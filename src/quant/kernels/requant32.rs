@@ -91,38 +91,6 @@ impl Requant32 {
         })
     }
 
-    /// [`Self::new`] for every channel `(bias[o], mult[o], shift[o])` of one format,
-    /// remembered across calls (the bisection of `new` costs more than the rest of a small
-    /// layer's epilogue): `new` is a function of exactly these inputs (every field of
-    /// `fmt` is part of the key), so a remembered form is the one `new` would give.
-    pub fn channels(bias: &[i64], mult: &[i64], shift: &[i32], fmt: &QFormat) -> Vec<Option<Self>> {
-        use std::collections::HashMap;
-        type Key = (i64, i64, i32, u32, i32, i32, u64);
-        static MEMO: std::sync::Mutex<Option<HashMap<Key, Option<Requant32>>>> =
-            std::sync::Mutex::new(None);
-        let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-        let memo = memo.get_or_insert_with(HashMap::new);
-        if memo.len() > 1 << 20 {
-            memo.clear();
-        }
-        (0..bias.len())
-            .map(|o| {
-                let key = (
-                    bias[o],
-                    mult[o],
-                    shift[o],
-                    fmt.bits,
-                    fmt.zero,
-                    fmt.frac,
-                    fmt.scale.to_bits(),
-                );
-                *memo
-                    .entry(key)
-                    .or_insert_with(|| Requant32::new(bias[o], mult[o], shift[o], fmt))
-            })
-            .collect()
-    }
-
     /// Largest output code.
     pub fn qmax(&self) -> i32 {
         self.qmax
@@ -384,16 +352,5 @@ mod tests {
             }
         }
         assert!(accepted > 500, "only {accepted} channels took the i32 path");
-        // The remembered forms are the computed ones, first and second time.
-        let fmt = QFormat::pow2(8, 3, 9);
-        let bias: Vec<i64> = (0..50).map(|o| o * 1000 - 20_000).collect();
-        let mult: Vec<i64> = (0..50).map(|o| 1 + o % 7).collect();
-        let shift: Vec<i32> = (0..50).map(|o| (o % 13) as i32 - 2).collect();
-        let want: Vec<_> = (0..50)
-            .map(|o| Requant32::new(bias[o], mult[o], shift[o], &fmt))
-            .collect();
-        for _ in 0..2 {
-            assert_eq!(Requant32::channels(&bias, &mult, &shift, &fmt), want);
-        }
     }
 }
