@@ -113,13 +113,11 @@ fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i3
         (m, _) => {
             for (t, o) in row.iter_mut().enumerate() {
                 let mut v = 0u32;
-                for g in 0..4 {
-                    let b = if g < m {
-                        chans[g][at + t * s] & 0xff
-                    } else {
-                        fill
-                    };
-                    v |= (b as u32) << (8 * g);
+                for (g, ch) in chans.iter().enumerate() {
+                    v |= ((ch[at + t * s] & 0xff) as u32) << (8 * g);
+                }
+                for g in m..4 {
+                    v |= (fill as u32) << (8 * g);
                 }
                 *o = v as i32;
             }

@@ -128,7 +128,7 @@ mod tests {
         assert!(std::sync::Arc::ptr_eq(&a, &super::get(&q, &fmt)));
         q.weight[[1, 1, 1, 1]] = 100;
         let b = super::get(&q, &fmt);
-        assert_eq!((b.whi, b.weight[1 * 18 + 9 + 4]), (100, 100));
+        assert_eq!((b.whi, b.weight[18 + 9 + 4]), (100, 100));
         q.bias[2] = 31;
         assert_eq!(super::get(&q, &fmt).bias[2], 31);
         let f2 = QFormat::pow2(8, 3, 8);
