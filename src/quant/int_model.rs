@@ -48,7 +48,7 @@ pub struct IntForward {
 
 /// Pixel codes of a `[3,H,W]` image in [0,1] (as produced by letterboxing: `p / 255`).
 pub fn input_codes(x: &Array3<f32>, shift: u32) -> Array3<i32> {
-    x.mapv(|v| ((v * 255.0).round() as i32).clamp(0, 255) >> shift)
+    kernels::input_codes(x, shift)
 }
 
 /// Evaluate one integer node.

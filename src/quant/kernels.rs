@@ -8,9 +8,11 @@
 
 #[macro_use]
 mod rows;
+mod direct;
 mod gather;
 mod micro;
 mod micro_u8;
+mod prep;
 mod requant32;
 mod tiled;
 
@@ -78,24 +80,29 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
 /// Output codes of an integer convolution: [`conv_output`] of [`conv_acc`], with the
 /// epilogue fused into the tiled i16 kernel when it applies (same codes, bit for bit).
 pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
-    if !tiled::applicable(x, q) {
-        return conv_output(&conv_acc(x, q), q, out);
-    }
     // The i32 form of each channel's requantizer where it is exact (requant32::Requant32).
     let fmt = match &q.act {
         QAct::None => out,
         QAct::Lut { pre, .. } => pre,
     };
-    let r32: Vec<Option<requant32::Requant32>> = (0..q.bias.len())
-        .map(|o| requant32::Requant32::new(q.bias[o], q.mult[o], q.shift[o], fmt))
-        .collect();
-    tiled::conv_fused(x, q, |o, acc, dst| {
+    let p = prep::get(q, fmt);
+    let Some(isa) = tiled::choose_with(x, q, (p.wlo, p.whi), p.wsum) else {
+        return conv_output(&conv_acc(x, q), q, out);
+    };
+    let r32 = &p.r32;
+    let bytes = match &q.act {
+        QAct::Lut { table, .. } => requant32::ByteTable::new(table),
+        QAct::None => None,
+    };
+    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
+    tiled::conv_isa(x, q, isa, packed, |o, acc, dst| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match (&q.act, &r32[o]) {
             (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),
-            (QAct::Lut { table, .. }, Some(r)) if table.len() > r.qmax() as usize => {
-                requant32::table32_row(acc, r, table, dst)
-            }
+            (QAct::Lut { table, .. }, Some(r)) if table.len() > r.qmax() as usize => match &bytes {
+                Some(bt) => requant32::table8_row(acc, r, bt, dst),
+                None => requant32::table32_row(acc, r, table, dst),
+            },
             (QAct::None, None) => rows::requant_row(acc, b, m, s, out, dst),
             (QAct::Lut { pre, table }, _) => rows::table_row(acc, b, m, s, pre, table, dst),
         }
@@ -167,9 +174,24 @@ pub fn add(xs: &[ArrayView3<i32>], fmts: &[QFormat], shifts: &[i32], out: &QForm
         })
         .collect();
     let (zero, qmax) = (out.zero as i64, out.qmax() as i64);
+    // Per input: zero point, rounding addend, left and right shift, so that
+    // `rshift_round(v, s) == ((v + add) << shl) >> shr` with one form for both signs of `s`.
+    let parts: Vec<[i64; 4]> = fmts
+        .iter()
+        .zip(shifts)
+        .map(|(f, &s)| match s {
+            s if s > 0 => [f.zero as i64, 1 << (s - 1), 0, s as i64],
+            s => [f.zero as i64, 0, -s as i64, 0],
+        })
+        .collect();
     let mut y = vec![0i32; ndarray::Dimension::size(&dim)];
     y.par_chunks_mut(1 << 14).enumerate().for_each(|(c, d)| {
         let at = c << 14;
+        let n = d.len();
+        if let ([a, b], [pa, pb]) = (&ins[..], &parts[..]) {
+            add2_row(&a[at..at + n], &b[at..at + n], *pa, *pb, zero, qmax, d);
+            return;
+        }
         for (t, v) in d.iter_mut().enumerate() {
             let mut a = zero;
             for ((x, f), &s) in ins.iter().zip(fmts).zip(shifts) {
@@ -179,6 +201,60 @@ pub fn add(xs: &[ArrayView3<i32>], fmts: &[QFormat], shifts: &[i32], out: &QForm
         }
     });
     Array3::from_shape_vec(dim, y).expect("add shape")
+}
+
+#[inline(always)]
+fn add2_body(
+    a: &[i32],
+    b: &[i32],
+    pa: [i64; 4],
+    pb: [i64; 4],
+    zero: i64,
+    qmax: i64,
+    d: &mut [i32],
+) {
+    let term = |v: i32, p: [i64; 4]| ((v as i64 - p[0] + p[1]) << p[2]) >> p[3];
+    for ((d, &x), &y) in d.iter_mut().zip(a).zip(b) {
+        *d = sat(zero + term(x, pa) + term(y, pb), 0, qmax) as i32;
+    }
+}
+
+multiversion! {
+    /// The two-input [`add`] on one row of elements (the shifts in the form of [`add`]).
+    fn add2_row(a: &[i32], b: &[i32], pa: [i64; 4], pb: [i64; 4], zero: i64, qmax: i64, d: &mut [i32]) -> () = add2_body;
+}
+
+#[inline(always)]
+fn input_codes_body(x: &[f32], shift: u32, d: &mut [i32]) {
+    for (d, &v) in d.iter_mut().zip(x) {
+        // `f32::round` (half away from zero) from `trunc`, which vectorizes: `y - trunc(y)`
+        // is exact, and infinities and NaN come out as `round` gives them.
+        let y = v * 255.0;
+        let t = y.trunc();
+        let r = if (y - t).abs() >= 0.5 {
+            t + 1f32.copysign(y)
+        } else {
+            t
+        };
+        *d = (r as i32).clamp(0, 255) >> shift;
+    }
+}
+
+multiversion! {
+    /// `d[i] = ((x[i] * 255).round() as i32).clamp(0, 255) >> shift`.
+    fn input_codes_row(x: &[f32], shift: u32, d: &mut [i32]) -> () = input_codes_body;
+}
+
+/// Pixel codes of a `[3,H,W]` image in [0,1]: `((v * 255).round() as i32).clamp(0, 255) >>
+/// shift` per element, vectorized and on rayon.
+pub fn input_codes(x: &Array3<f32>, shift: u32) -> Array3<i32> {
+    let xs = x.as_standard_layout();
+    let xs = xs.as_slice().expect("standard layout");
+    let mut y = vec![0i32; xs.len()];
+    y.par_chunks_mut(1 << 14)
+        .zip(xs.par_chunks(1 << 14))
+        .for_each(|(d, s)| input_codes_row(s, shift, d));
+    Array3::from_shape_vec(x.raw_dim(), y).expect("input shape")
 }
 
 /// Nearest-neighbour upsampling of codes by an integer factor (each widened row written
@@ -220,6 +296,56 @@ mod tests {
             assert_eq!(up.dim(), (3, 5 * f, 7 * f));
             for ((c, y, x), &v) in up.indexed_iter() {
                 assert_eq!(v, a[[c, y / f, x / f]]);
+            }
+        }
+    }
+
+    /// `input_codes` equals its definition with `f32::round`, on halves, near-halves,
+    /// out-of-range values, infinities and NaN; the two-input `add` at saturation.
+    #[test]
+    fn input_codes_and_add2_match_definitions() {
+        let mut v: Vec<f32> = (0..=600).map(|i| i as f32 / 510.0 - 0.1).collect();
+        for k in 0..=255 {
+            let h = (k as f32 + 0.5) / 255.0;
+            v.extend([
+                h,
+                f32::from_bits(h.to_bits() + 1),
+                f32::from_bits(h.to_bits() - 1),
+            ]);
+        }
+        v.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -0.0,
+            1e30,
+            -1e30,
+            0.5 / 255.0,
+        ]);
+        v.resize(3 * 7 * (v.len() / 21 + 1), 0.25);
+        let n = v.len() / 21;
+        let x = Array3::from_shape_vec((3, 7, n), v).unwrap();
+        for shift in [0, 1, 3] {
+            let got = input_codes(&x, shift);
+            for (g, &p) in got.iter().zip(x.iter()) {
+                let want = ((p * 255.0).round() as i32).clamp(0, 255) >> shift;
+                assert_eq!(*g, want, "{p} shift {shift}");
+            }
+        }
+        let a = Array3::from_shape_fn((2, 3, 50), |(c, y, x)| {
+            ((c * 97 + y * 31 + x * 7) % 256) as i32
+        });
+        let b = Array3::from_shape_fn((2, 3, 50), |(c, y, x)| {
+            ((c * 13 + y * 71 + x * 3) % 256) as i32
+        });
+        let out = QFormat::pow2(8, 3, 250);
+        for shifts in [[-2, 4], [0, 0], [5, -1]] {
+            let (fa, fb) = (QFormat::pow2(8, 4, 0), QFormat::pow2(8, 5, 255));
+            let got = add(&[a.view(), b.view()], &[fa, fb], &shifts, &out);
+            for ((g, &p), &q) in got.iter().zip(a.iter()).zip(b.iter()) {
+                let s = rshift_round((p - fa.zero) as i64, shifts[0])
+                    + rshift_round((q - fb.zero) as i64, shifts[1]);
+                assert_eq!(*g as i64, sat(s + out.zero as i64, 0, 255), "{shifts:?}");
             }
         }
     }

@@ -144,6 +144,62 @@ pub fn table32_row(acc: &[i32], r: &Requant32, table: &[i32], dst: &mut [i32]) {
     }
 }
 
+/// A SiLU table whose entries are all bytes (8-bit output codes), as 256 bytes for the
+/// AVX-512 VBMI byte-permute lookup ([`table8_row`]).
+pub struct ByteTable {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl ByteTable {
+    /// The byte form of `table`, `None` when an entry is outside 0..=255, the table is
+    /// longer than 256 entries, or the CPU lacks AVX-512 F/BW/VBMI.
+    pub fn new(table: &[i32]) -> Option<Self> {
+        if table.len() > 256 || table.iter().any(|&v| !(0..=255).contains(&v)) || !has_vbmi() {
+            return None;
+        }
+        let mut bytes = [0u8; 256];
+        for (b, &v) in bytes.iter_mut().zip(table) {
+            *b = v as u8;
+        }
+        Some(ByteTable {
+            bytes,
+            len: table.len(),
+        })
+    }
+}
+
+fn has_vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| has!("avx512f") && has!("avx512bw") && has!("avx512vbmi"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `dst[t] = table[r.apply(acc[t])]` with the table as bytes; the table holds at least
+/// `qmax + 1` entries. Same results as [`table32_row`].
+pub fn table8_row(acc: &[i32], r: &Requant32, table: &ByteTable, dst: &mut [i32]) {
+    assert_eq!(acc.len(), dst.len(), "table8_row lengths");
+    assert!(
+        table.len > r.qmax as usize,
+        "table shorter than the code range"
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `ByteTable::new` checked AVX-512 F/BW/VBMI; the lengths match and every index
+    // `apply` returns lies in 0..=qmax < table.len ≤ 256.
+    unsafe {
+        avx512::rows8(acc, r, &table.bytes, dst)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (d, &a) in dst.iter_mut().zip(acc) {
+        *d = table.bytes[r.apply(a) as usize] as i32;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::Requant32;
@@ -193,6 +249,33 @@ mod avx512 {
             };
         }
     }
+
+    /// Requantize and look up a 256-byte table 16 lanes at a time: two `vpermt2b` on the
+    /// code (in the low byte of each lane; the other bytes are 0) look it up in entries
+    /// 0..128 and 128..256, the code's bit 7 picks one, the low byte is the entry.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VBMI; `acc.len() == dst.len()`; `apply` gives codes below 256.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub unsafe fn rows8(acc: &[i32], r: &Requant32, table: &[u8; 256], dst: &mut [i32]) {
+        let t: [__m512i; 4] = std::array::from_fn(|i| {
+            _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const __m512i)
+        });
+        let (half, byte) = (_mm512_set1_epi32(128), _mm512_set1_epi32(0xff));
+        let n = acc.len() / 16 * 16;
+        for i in (0..n).step_by(16) {
+            let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const __m512i);
+            let q = apply16(r, a);
+            let lo = _mm512_permutex2var_epi8(t[0], q, t[1]);
+            let hi = _mm512_permutex2var_epi8(t[2], q, t[3]);
+            let m = _mm512_cmpge_epi32_mask(q, half);
+            let v = _mm512_and_si512(_mm512_mask_blend_epi32(m, lo, hi), byte);
+            _mm512_storeu_si512(dst.as_mut_ptr().add(i) as *mut __m512i, v);
+        }
+        for (d, &a) in dst[n..].iter_mut().zip(&acc[n..]) {
+            *d = table[r.apply(a) as usize] as i32;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +299,11 @@ mod tests {
             table32_row(&acc, &r, &table, &mut got);
             let want: Vec<i32> = want.iter().map(|&q| table[q as usize]).collect();
             assert_eq!(got, want);
+            if let Some(bt) = ByteTable::new(&table) {
+                got.fill(-1);
+                table8_row(&acc, &r, &bt, &mut got);
+                assert_eq!(got, want, "byte table");
+            }
         }
     }
 

@@ -12,6 +12,7 @@
 //! tile's 32-position blocks) and finished while hot. Tiles run in parallel on rayon and own
 //! disjoint output positions.
 
+use super::direct;
 use super::gather::{pack_block, pair, quad, Padded};
 use super::micro::{micro, Isa, MR_MAX, NB};
 use super::rows::{max_abs_row_sum, min_max};
@@ -26,24 +27,38 @@ const TILE_BYTES: usize = 1 << 19;
 /// The kernel for this layer and input on this CPU, `None` when the exact tiled path does
 /// not apply (no AVX2, operands beyond i16, or sums that could leave i31).
 pub fn choose(x: ArrayView3<i32>, q: &QConv) -> Option<Isa> {
+    let ws = q.weight.as_standard_layout();
+    let ws = ws.as_slice().expect("standard layout");
+    let (wlo, whi) = min_max(ws);
+    let kk = ws.len() / q.weight.dim().0.max(1);
+    choose_with(x, q, (wlo, whi), max_abs_row_sum(ws, kk))
+}
+
+/// [`choose`] given the layer's weight range `(wlo, whi)` and worst-case row sum
+/// `max_o sum |w_o|` (which depend on the weights only).
+pub fn choose_with(
+    x: ArrayView3<i32>,
+    q: &QConv,
+    (wlo, whi): (i32, i32),
+    wsum: i64,
+) -> Option<Isa> {
     let best = Isa::detect()?;
     let (lo, hi) = match x.as_slice() {
-        Some(s) => min_max(s),
+        // In chunks on rayon: this scan reads the whole input before the layer can start.
+        Some(s) => s
+            .par_chunks(1 << 15)
+            .map(min_max)
+            .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1))),
         None => x
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
     };
     let (lo, hi) = (lo.min(q.pad_value), hi.max(q.pad_value));
-    let ws = q.weight.as_standard_layout();
-    let ws = ws.as_slice().expect("standard layout");
-    let (wlo, whi) = min_max(ws);
     let fits = |v: i32| (-(1 << 15)..(1 << 15)).contains(&v);
     if !(fits(lo) && fits(hi) && fits(wlo) && fits(whi)) {
         return None;
     }
     let xmax = (lo as i64).abs().max((hi as i64).abs());
-    let kk = ws.len() / q.weight.dim().0.max(1);
-    let wsum = max_abs_row_sum(ws, kk);
     if xmax * wsum >= 1 << 31 {
         return None;
     }
@@ -88,6 +103,30 @@ where
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
     let isa = choose(x, q).expect("applicable() checked the layer");
+    conv_isa(x, q, isa, None, finish)
+}
+
+/// [`conv_fused`] with the kernel `isa` that [`choose`] returned for this layer and input:
+/// the u8 kernel runs as the direct convolution ([`super::direct`]) where it applies, with
+/// the weight words `packed` of [`super::direct::pack_weights`] when given.
+pub fn conv_isa<T, F>(
+    x: ArrayView3<i32>,
+    q: &QConv,
+    isa: Isa,
+    packed: Option<(&[i32], usize)>,
+    finish: F,
+) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
+    if isa == Isa::Avx512VnniU8 && direct::applies(q) {
+        let tile = direct::tile_blocks(x.dim().0, q);
+        return match packed {
+            Some((wp, kw)) => direct::conv_packed(x, q, wp, kw, tile, finish),
+            None => direct::conv_with(x, q, tile, finish),
+        };
+    }
     conv_with(x, q, isa, TILE_BYTES, finish)
 }
 
