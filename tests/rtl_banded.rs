@@ -89,6 +89,79 @@ fn synthetic_model_in_bands_with_sdram_bit_exact_in_verilator() {
     );
 }
 
+/// The input itself in row bands (8 KiB of tiles for a 12 KiB image): the testbench holds
+/// each pixel until the engine takes it, the engine takes the rows of one band between the
+/// previous band's store and the next, and the whole network stays bit-exact; then the host
+/// program against the simulated ULX3S board (UART, flash reader on the flash model in dual
+/// I/O, SDRAM controller on the checking model) sends the input band by band, one 'R' each,
+/// and prints exactly what `predict --quant` prints for the same image.
+#[test]
+fn input_in_bands_bit_exact_and_over_the_board_uart() {
+    if common::tool("verilator").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("design");
+    synthetic_banded(8 << 10, &dir);
+    let m = read_manifest(&dir).unwrap();
+    let bands = &m.host.as_ref().unwrap().input_bands;
+    assert!(bands.len() >= 2, "the input is not in bands: {bands:?}");
+    check_pass(&dir, &simulate(&dir, Simulator::Verilator).unwrap());
+
+    // the golden image as a PNG, and the same model for predict
+    let t = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 64);
+    let img = image::RgbImage::from_fn(64, 64, |x, y| {
+        image::Rgb([0, 1, 2].map(|c| (t[[c, y as usize, x as usize]] * 255.0).round() as u8))
+    });
+    let sq = tmp.path().join("square.png");
+    yoloq_gen::image_io::save_png(&sq, &img).unwrap();
+    let q = synthetic::quant_graph(
+        synthetic::SEED,
+        64,
+        synthetic::CALIB_IMAGES,
+        &QuantConfig::default(),
+    )
+    .unwrap();
+    let qdir = tmp.path().join("quant");
+    yoloq_gen::quant::store::save(&q, &qdir).unwrap();
+    let exe = env!("CARGO_BIN_EXE_yoloq-gen");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(exe)
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?} failed: {err}");
+        (String::from_utf8(out.stdout).unwrap(), err)
+    };
+    let (board, log) = run(&[
+        "board".as_ref(),
+        "run".as_ref(),
+        "--design".as_ref(),
+        "design".as_ref(),
+        "--port".as_ref(),
+        "sim".as_ref(),
+        sq.as_os_str(),
+    ]);
+    eprintln!("{log}");
+    assert!(log.contains("flash errors 0"), "flash model errors:\n{log}");
+    let (pred, _) = run(&[
+        "predict".as_ref(),
+        "--quant".as_ref(),
+        qdir.as_os_str(),
+        "--imgsz".as_ref(),
+        "64".as_ref(),
+        sq.as_os_str(),
+    ]);
+    eprintln!("{board}");
+    assert!(
+        pred.lines().count() > 1,
+        "the synthetic model detects nothing:\n{pred}"
+    );
+    assert_eq!(board, pred, "board run and predict --quant differ");
+}
+
 /// A word corrupted on the SDRAM data bus during a load (one flipped high bit in each byte,
 /// while the model's 400th READ is the latest) must fail the run: the checks see the DRAM
 /// path, not only the tiles.

@@ -105,7 +105,7 @@ fn run_images(a: RunArgs) -> anyhow::Result<()> {
             .iter()
             .map(|&c| c as u8)
             .collect();
-        let cycles = board.frame(&codes)?;
+        let cycles = board.frame(&codes, &info)?;
         let recs = board.detections(&info)?;
         let mut dets = validate::int_dets(&recs);
         postprocess::scale_boxes(&mut dets, lb.input_hw(), lb.orig_hw);

@@ -69,6 +69,31 @@ pub struct HostInfo {
     pub class_names: Vec<String>,
     /// UART baud rate of the board.
     pub baud: u64,
+    /// The input's row bands `[y0, y1)` when the engine loads it band by band (a design with
+    /// DRAM): the host sends each band's rows of every channel after the board's 'R'. Empty:
+    /// the input is taken whole, in planar order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_bands: Vec<[usize; 2]>,
+}
+
+impl HostInfo {
+    /// The bytes to send for the planar `[3, h, w]` codes `codes`, one chunk per 'R'.
+    pub fn input_chunks(&self, codes: &[u8]) -> Vec<Vec<u8>> {
+        if self.input_bands.is_empty() {
+            return vec![codes.to_vec()];
+        }
+        let h = self.input_bands.iter().map(|b| b[1]).max().unwrap_or(0);
+        let w = codes.len() / (3 * h.max(1));
+        self.input_bands
+            .iter()
+            .map(|&[y0, y1]| {
+                crate::rtl::folded::band::rows_order([3, h, w], std::iter::once((y0, y1)))
+                    .into_iter()
+                    .map(|i| codes[i])
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Read `manifest.json` of an emitted design.

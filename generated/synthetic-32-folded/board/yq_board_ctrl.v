@@ -1,9 +1,12 @@
 // yq_board_ctrl: the host protocol of a folded-engine board over one UART (docs/hardware.md,
 // "Board protocol"). Commands from the host, one byte each:
 //   'P'              -> 'Y' (alive; 'E' instead when the flash reader failed to start)
-//   'F' + pixels     -> 'R' when the engine is ready for pixels; the host then sends the
-//                       letterboxed input codes (planar RGB, N bytes); when the frame is done
-//                       the board answers 'K' and the frame's cycle count (4 bytes, LE)
+//   'F' + pixels     -> 'R' each time the engine becomes ready for pixels: once for an input
+//                       held whole (the host then sends the letterboxed codes, planar RGB,
+//                       N bytes), once per row band for an input loaded in bands (the host
+//                       sends that band's rows of each channel after each 'R'); when the
+//                       frame is done the board answers 'K' and the frame's cycle count
+//                       (4 bytes, LE). Bytes sent while the engine is not ready are dropped.
 //   'D' a0 a1 a2 n0 n1 n2 -> n bytes of activation memory from byte address a (both LE):
 //                       detection records, head tensors or any layer's output
 // The engine's flash stream is one read of FLASH_LEN bytes from FLASH_BASE per frame.
@@ -32,6 +35,7 @@ module yq_board_ctrl #(
     reg [31:0] cycles;    // the frame's cycles; shifted out after 'K'
     reg [47:0] arg;       // 'D' arguments, then the address (counting up) and bytes left
     reg [2:0] nargs, nsend;
+    reg rdy_q;            // in_ready a cycle ago: a rise in B_FRAME is a new input band
     reg [7:0] out;        // the next byte to send
     assign host_addr = arg[AB-1:0];
     generate
@@ -47,6 +51,7 @@ module yq_board_ctrl #(
     assign led_fail = fl_fail;
     always @(posedge clk) begin
         start <= 1'b0;
+        rdy_q <= !rst && in_ready;
         if (rst) begin
             st <= B_IDLE; tx_valid <= 1'b0; fl_req <= 1'b0; cycles <= 0;
         end else begin
@@ -73,6 +78,8 @@ module yq_board_ctrl #(
             B_WAITIN: if (in_ready) begin out <= 8'h52; nsend <= 3'd1; ret <= B_FRAME; st <= B_SEND; end
             B_FRAME: if (finished) begin
                 out <= 8'h4b; nsend <= 3'd5; ret <= B_IDLE; st <= B_SEND;
+            end else if (in_ready && !rdy_q) begin
+                out <= 8'h52; nsend <= 3'd1; ret <= B_FRAME; st <= B_SEND;
             end
             B_DARG: if (rx_valid) begin
                 arg <= {rx_data, arg[47:8]}; nargs <= nargs + 3'd1;

@@ -12,6 +12,9 @@ use serde::Serialize;
 pub const OSC_HZ: u64 = 12_000_000;
 /// Where the flash image goes (`iceprog -o 1M`): after the bitstream, the board convention.
 pub const FLASH_BASE: u64 = 0x10_0000;
+/// Flash reads in quad I/O (EBh): the W25Q128JV of the iCEBreaker, its volatile Quad Enable
+/// bit set by the reader.
+pub const FLASH_MODE: u32 = 2;
 /// UART rate to the host.
 pub const BAUD: u64 = 1_000_000;
 

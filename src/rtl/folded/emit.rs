@@ -271,20 +271,25 @@ fn tb_steps(d: &FoldedDesign, g: &Golden) -> Vec<TbStep> {
         .collect()
 }
 
-/// The order in which the pixels reach the engine: planar, or band by band when the input
-/// layer runs in row bands.
-fn pixel_order(d: &FoldedDesign) -> Option<Vec<usize>> {
-    let bands: Vec<(usize, usize)> = d
-        .layers
+/// The input layer's row bands `[y0, y1)`, in schedule order (none: the input is one step).
+fn input_bands(d: &FoldedDesign) -> Vec<[usize; 2]> {
+    d.layers
         .iter()
         .filter(|l| l.kind == LayerKind::Input)
         .filter_map(|l| match l.step {
-            Some(Step::Band { y0, y1, .. }) => Some((y0, y1)),
+            Some(Step::Band { y0, y1, .. }) => Some([y0, y1]),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The order in which the pixels reach the engine: planar, or band by band when the input
+/// layer runs in row bands.
+fn pixel_order(d: &FoldedDesign) -> Option<Vec<usize>> {
+    let bands = input_bands(d);
     let input = d.layers.iter().find(|l| l.kind == LayerKind::Input)?;
-    (!bands.is_empty()).then(|| super::band::rows_order(input.shape, bands.into_iter()))
+    (!bands.is_empty())
+        .then(|| super::band::rows_order(input.shape, bands.iter().map(|b| (b[0], b[1]))))
 }
 
 /// Render every file of the design: `(relative path, contents)`, sorted, and the manifest.
@@ -464,6 +469,7 @@ pub fn render_all(
         max_det: post.map_or(0, |(_, p)| p.max_det),
         class_names: d.class_names.clone(),
         baud: super::board::BAUD,
+        input_bands: input_bands(d),
     });
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Other(e.to_string()))?;
     files.push(("manifest.json".into(), json + "\n"));
@@ -487,6 +493,7 @@ fn board_files(
     ctx.insert("baud", &super::board::BAUD);
     ctx.insert("clks_per_bit", &super::board::clks_per_bit(BOARD_HZ)?);
     ctx.insert("flash_base", &super::board::FLASH_BASE);
+    ctx.insert("flash_mode", &super::board::FLASH_MODE);
     ctx.insert("flash_len", &d.flash.len());
     if !dram {
         files.push(("board/yq_board.v".into(), render(t, "folded/board.v", ctx)?));
@@ -512,23 +519,29 @@ fn board_files(
         lpf.push_str(include_str!("../../../templates/folded/ulx3s_sdram.lpf"));
     }
     files.push((ULX3S_LPF.into(), lpf));
-    if dram {
-        // The board testbench's host and flash models do not drive an SDRAM yet.
-        return Ok(());
-    }
     // The simulated board: the same host protocol over the UART, weights through the flash
-    // reader from the flash model.
-    ctx.insert("half_period_ns", &format!("{:.3}", 5e8 / BOARD_HZ as f64));
-    ctx.insert(
+    // reader from the flash model; with DRAM, the ULX3S (its clock, flash mode and layout)
+    // with the checking SDRAM model.
+    let (sim, hz) = if dram {
+        (&mut ux, hz)
+    } else {
+        (&mut *ctx, BOARD_HZ)
+    };
+    sim.insert("half_period_ns", &format!("{:.3}", 5e8 / hz as f64));
+    sim.insert("board_name", if dram { "ULX3S" } else { "iCEBreaker" });
+    sim.insert(
         "max_cycles_board",
         &(4 * d.frame_cycles
             + 40 * (g.pixels.len() as u64 + 4 * g.codes.len() as u64)
-                * super::board::clks_per_bit(BOARD_HZ)?
+                * super::board::clks_per_bit(hz)?
             + 100_000),
     );
-    files.push(("tb/tb_board.v".into(), render(t, "folded/tb_board.v", ctx)?));
+    if !dram {
+        // its checks follow the codes of unbanded layers
+        files.push(("tb/tb_board.v".into(), render(t, "folded/tb_board.v", sim)?));
+    }
     files.push((format!("tb/{}", FLASH_MODEL.0), FLASH_MODEL.1.to_string()));
-    files.push(("tb/tb_host.v".into(), render(t, "folded/tb_host.v", ctx)?));
+    files.push(("tb/tb_host.v".into(), render(t, "folded/tb_host.v", sim)?));
     files.push((format!("tb/{}", HOST_DPI.0), HOST_DPI.1.to_string()));
     Ok(())
 }

@@ -94,6 +94,7 @@ fn sim_sources(m: &Manifest) -> Vec<String> {
             v.push(format!("board/{name}"));
         }
     }
+    v.extend(m.sim_models.iter().cloned());
     v.push(format!("tb/{}", super::emit::FLASH_MODEL.0));
     v.push("tb/tb_host.v".into());
     v.push(format!("tb/{}", super::emit::HOST_DPI.0));
@@ -227,11 +228,29 @@ impl Host {
         self.expect(b'Y', "ping")
     }
 
-    /// 'F': run one frame on `codes`; returns the frame's cycle count.
-    pub fn frame(&mut self, codes: &[u8]) -> Result<u32> {
+    /// 'F': run one frame on the planar codes `codes`, sent as `info` says (whole, or row
+    /// band by row band, each after the board's 'R'); returns the frame's cycle count.
+    pub fn frame(&mut self, codes: &[u8], info: &HostInfo) -> Result<u32> {
+        if codes.len() != info.input_bytes {
+            return Err(self.fail(
+                "frame start",
+                format!(
+                    "{} input codes, the design takes {}",
+                    codes.len(),
+                    info.input_bytes
+                ),
+            ));
+        }
         self.send(b"F", "frame start")?;
-        self.expect(b'R', "frame start")?;
-        self.send(codes, "sending the pixels")?;
+        for (k, chunk) in info.input_chunks(codes).iter().enumerate() {
+            let step = if k == 0 {
+                "frame start".to_string()
+            } else {
+                format!("input band {k}")
+            };
+            self.expect(b'R', &step)?;
+            self.send(chunk, "sending the pixels")?;
+        }
         self.expect(b'K', "waiting for the frame")?;
         let c = self.recv(4, "frame cycles")?;
         Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
