@@ -108,3 +108,42 @@ fn main_job_refuses_synth_on_a_board_without_enough_dsps_before_any_stage() {
     );
     assert!(!out.exists());
 }
+
+/// A folded board design whose flash image does not fit in the board's flash after the
+/// bitstream is refused in one line naming the image, before Yosys, with nothing written.
+#[test]
+fn synth_refuses_a_flash_image_larger_than_the_board_flash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("design");
+    let ds = d.to_str().unwrap();
+    let (o, _) = yoloq(&[
+        "emit",
+        "--synthetic",
+        "--arch",
+        "folded",
+        "--tensors",
+        "dram",
+        "--imgsz",
+        "64",
+        "--out",
+        ds,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the ULX3S's 16 MiB flash holds 13 MiB after the bitstream (user_offset 3 MiB)
+    let img = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.join("board/flash.bin"))
+        .unwrap();
+    img.set_len((13 << 20) + 1).unwrap();
+    drop(img);
+    let (o, took) = yoloq(&["synth", ds, "--board", "ulx3s-85f"]);
+    let err = one_error_line(&o);
+    assert!(
+        err.contains("board/flash.bin")
+            && err.contains("13631489 bytes")
+            && err.contains("holds 13631488"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(!d.join("synth").exists());
+}

@@ -74,8 +74,38 @@ const STALE: [&str; 7] = [
 ];
 
 /// Write and run the Yosys script for `board` on the design in `dir`.
+/// Refuse, before any tool runs, a board design whose flash image (`board/flash.bin`) does
+/// not fit in the board's flash after its bitstream (`user_offset`).
+fn flash_fits(dir: &Path, b: &Board) -> Result<()> {
+    let img = dir.join("board/flash.bin");
+    let Ok(meta) = std::fs::metadata(&img) else {
+        return Ok(());
+    };
+    let Some(room) = b
+        .memories_of(board::MemoryKind::Flash)
+        .find_map(|f| f.user_bytes())
+    else {
+        return Ok(());
+    };
+    if meta.len() > room {
+        return Err(Error::data(
+            &img,
+            format!(
+                "the weight image is {} bytes; the {} board's flash holds {room} after the bitstream; \
+                 emit at a smaller --imgsz (fewer row bands, each of which reads its layer's weights again)",
+                meta.len(),
+                b.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn synthesize(dir: &Path, b: &Board, pnr: bool) -> Result<SynthReport> {
     let mut m = read_manifest(dir)?;
+    if b.kit.is_some() && m.arch == super::Arch::Folded {
+        flash_fits(dir, b)?;
+    }
     let tools = tools::find(b, pnr)?;
     let rel = format!("synth/{}", b.name);
     let work = dir.join(&rel);
