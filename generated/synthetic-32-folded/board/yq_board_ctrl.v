@@ -9,7 +9,9 @@
 //                       (4 bytes, LE). Bytes sent while the engine is not ready are dropped.
 //   'D' a0 a1 a2 n0 n1 n2 -> n bytes of activation memory from byte address a (both LE):
 //                       detection records, head tensors or any layer's output
-// The engine's flash stream is one read of FLASH_LEN bytes from FLASH_BASE per frame.
+// The engine's flash stream: on each `f_start` a read from FLASH_BASE + f_addr to the end of
+// the image (FLASH_LEN bytes from FLASH_BASE); the board top aborts a read in progress with
+// the same pulse (the reader's `stop`), so a restart (row bands) takes effect at once.
 module yq_board_ctrl #(
     parameter AB = 17,
     parameter [23:0] FLASH_BASE = 24'h100000,
@@ -24,7 +26,7 @@ module yq_board_ctrl #(
     input wire fl_ready, input wire fl_fail,
     output reg fl_req, output wire [23:0] fl_addr, output wire [23:0] fl_len,
     // engine
-    output reg start, input wire busy, input wire finished, input wire f_start,
+    output reg start, input wire busy, input wire finished, input wire f_start, input wire [23:0] f_addr,
     input wire in_ready, output wire in_valid, output wire [7:0] in_data,
     output wire [AB-1:0] host_addr, input wire [7:0] host_data,
     output wire led_busy, output wire led_fail
@@ -43,8 +45,8 @@ module yq_board_ctrl #(
             wire unused_arg = ^arg[23:AB];
         end
     endgenerate
-    assign fl_addr = FLASH_BASE;
-    assign fl_len = FLASH_LEN;
+    assign fl_addr = FLASH_BASE + f_addr;
+    assign fl_len = FLASH_LEN - f_addr;
     assign in_valid = (st == B_FRAME) && rx_valid && in_ready;
     assign in_data = rx_data;
     assign led_busy = busy;

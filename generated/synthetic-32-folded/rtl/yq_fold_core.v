@@ -11,6 +11,11 @@
 // Per layer: start the loader, wait for the decoded descriptor, start the unit, wait for
 // its done (and, for a convolution, for the loader to have taken the whole record), next.
 // After the last layer `finished` rises and the host port reads the memory.
+// With DMA = 1 (row bands) the flash image is a program: every step's descriptor at
+// step * DESC_BYTES, each convolution's table, parameters and weights once, after them. The
+// core restarts the stream (`f_start` with the image offset `f_addr`) at every step's
+// descriptor and, for a convolution, at its `body` once the descriptor is in; without DMA the
+// image is one sequential read from offset 0.
 module yq_fold_core #(
     parameter NL = 8, parameter LYW = 3,
     parameter AB = 17, parameter P = 16, parameter LW = 4, parameter WTW = 8,
@@ -28,8 +33,8 @@ module yq_fold_core #(
     output wire busy,
     output reg finished,
     output reg [LYW-1:0] layer,
-    // flash byte stream (starts at the weight image's first byte on `f_start`)
-    output reg f_start,
+    // flash byte stream (restarts at image offset `f_addr` on `f_start`)
+    output reg f_start, output wire [23:0] f_addr,
     input wire f_valid, input wire [7:0] f_data, output wire f_ready,
     // input pixels
     input wire in_valid, input wire [7:0] in_data, output wire in_ready,
@@ -68,6 +73,7 @@ module yq_fold_core #(
     wire [DW-1:0] nseg;
     wire [AB-1:0] seg, cstride;
     wire [DA-1:0] dram, dstride;
+    wire [23:0] body;
     yq_fold_desc u_desc (
         .clk(clk), .we(d_we), .data(d_data),
         .kind(kind), .flags(flags), .c_m1(c_m1), .hp(hp), .wp(wp), .ho_m1(ho_m1), .wo_m1(wo_m1),
@@ -76,14 +82,19 @@ module yq_fold_core #(
         .rowstep(rowstep), .chstep(chstep), .chunkstep(chunkstep), .sw(sw), .gstep(gstep),
         .howo(howo), .hw(hw), .zero(zero), .qmax(qmax), .lut_len(lut_len),
         .za(za), .zb(zb), .sa(sa), .sb(sb), .f_m1(f_m1), .n(n), .psum(psum),
-        .dir(dir), .dram(dram), .nseg(nseg), .seg(seg), .dstride(dstride), .cstride(cstride)
+        .dir(dir), .dram(dram), .nseg(nseg), .seg(seg), .dstride(dstride), .cstride(cstride),
+        .body(body)
     );
 
     // ---- controller ---------------------------------------------------------------------
     reg [2:0] cs;
     reg ld_go;
     reg go_in, go_conv, go_pool, go_add, go_dma;
-    wire desc_ok, ld_idle;
+    wire desc_ok, ld_idle, ld_jump;
+    // the program counter: the image offset of the current step's descriptor (DMA = 1)
+    localparam [23:0] DESC_B = DESC_BYTES;
+    reg [23:0] pc, f_off;
+    assign f_addr = (DMA != 0) ? f_off : 24'd0;
     wire dn_in, dn_conv, dn_pool, dn_add, dn_dma;
     wire dn_any = dn_in || dn_conv || dn_pool || dn_add || dn_dma || q_done;
     reg unit_done;
@@ -97,8 +108,12 @@ module yq_fold_core #(
             case (cs)
             C_IDLE: if (start) begin
                 cs <= C_LOAD; finished <= 1'b0; layer <= 0; f_start <= 1'b1;
+                pc <= 24'd0; f_off <= 24'd0;
             end
-            C_LOAD: begin ld_go <= 1'b1; cs <= C_DESC; end
+            C_LOAD: begin
+                ld_go <= 1'b1; cs <= C_DESC;
+                if (DMA != 0) begin f_start <= 1'b1; f_off <= pc; end
+            end
             C_DESC: if (desc_ok) begin
                 layer_go <= 1'b1; unit_done <= 1'b0; cs <= C_RUN;
                 go_in <= (kind == K_INPUT); go_conv <= (kind == K_CONV); go_pool <= (kind == K_POOL) || (kind == K_UP);
@@ -113,10 +128,11 @@ module yq_fold_core #(
             C_NEXT: if (layer == LAST) begin
                 cs <= C_IDLE; finished <= 1'b1;
             end else begin
-                layer <= layer + 1'b1; cs <= C_LOAD;
+                layer <= layer + 1'b1; cs <= C_LOAD; pc <= pc + DESC_B;
             end
             default: cs <= C_IDLE;
             endcase
+            if (DMA != 0 && ld_jump) begin f_start <= 1'b1; f_off <= body; end
         end
     end
 
@@ -176,8 +192,8 @@ module yq_fold_core #(
 
     // ---- loader -------------------------------------------------------------------------
     wire [DW-1:0] loaded, consumed;
-    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW)) u_loader (
-        .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle),
+    yq_fold_loader #(.P(P), .LW(LW), .WTW(WTW), .DESC_BYTES(DESC_BYTES), .CW(DW), .JUMP(DMA)) u_loader (
+        .clk(clk), .rst(rst), .go(ld_go), .desc_ok(desc_ok), .idle(ld_idle), .jump(ld_jump),
         .s_valid(f_valid), .s_data(f_data), .s_ready(f_ready),
         .d_we(d_we), .d_data(d_data),
         .d_is_conv(kind == K_CONV), .d_has_lut(flags[0]), .d_lut_len(lut_len),

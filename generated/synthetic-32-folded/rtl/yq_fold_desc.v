@@ -49,7 +49,8 @@ module yq_fold_desc (
     output wire [8:0] nseg,
     output wire [16:0] seg,
     output wire [0:0] dstride,
-    output wire [16:0] cstride
+    output wire [16:0] cstride,
+    output wire [23:0] body
 );
     reg [271:0] sr;
     always @(posedge clk) if (we) sr <= {data, sr[271:8]};
@@ -96,5 +97,6 @@ module yq_fold_desc (
     assign seg = 17'd0;
     assign dstride = 1'd0;
     assign cstride = 17'd0;
+    assign body = 24'd0;
     wire unused = ^sr[271:268];
 endmodule

@@ -11,18 +11,24 @@
 // (chunk n waits until chunk n-2 has been consumed), so both slots are double-buffered.
 // `go` starts one layer's record; `desc_ok` pulses when the descriptor is decoded; `idle`
 // is high when the loader has taken the whole record.
+// JUMP = 1 (designs in row bands, whose image holds the descriptors apart from the weights):
+// after a convolution's descriptor `jump` is high for one cycle (the core restarts the
+// stream at the descriptor's `body` offset) and the loader takes nothing in that cycle and
+// the next, so no byte of the old stream is taken after the restart.
 module yq_fold_loader #(
     parameter P = 16,
     parameter LW = 4,
     parameter WTW = 8,
     parameter DESC_BYTES = 72,
-    parameter CW = 16
+    parameter CW = 16,
+    parameter JUMP = 0
 ) (
     input wire clk,
     input wire rst,
     input wire go,
     output reg desc_ok,
     output wire idle,
+    output wire jump,
     // flash byte stream
     input wire s_valid, input wire [7:0] s_data, output wire s_ready,
     // descriptor decoder
@@ -40,7 +46,7 @@ module yq_fold_loader #(
     input wire [CW-1:0] consumed
 );
     localparam [2:0] S_IDLE = 3'd0, S_DESC = 3'd1, S_DECIDE = 3'd2, S_LUT = 3'd3,
-                     S_PRM = 3'd4, S_WGT = 3'd5;
+                     S_PRM = 3'd4, S_WGT = 3'd5, S_JUMP = 3'd6;
     localparam [6:0] DLAST = DESC_BYTES - 1;
     localparam [31:0] PM1_32 = P - 1;
     localparam [LW-1:0] PM1 = PM1_32[LW-1:0];
@@ -55,6 +61,7 @@ module yq_fold_loader #(
     wire take = s_valid && s_ready;
     assign s_ready = (state == S_DESC) || (state == S_LUT) || ((state == S_PRM || state == S_WGT) && room);
     assign idle = (state == S_IDLE);
+    assign jump = (JUMP != 0) && (state == S_DECIDE) && d_is_conv;
     assign d_we = (state == S_DESC) && take;
     assign d_data = s_data;
     wire last_ch = (ch == d_nch_m1);
@@ -73,8 +80,9 @@ module yq_fold_loader #(
             S_DECIDE: begin
                 desc_ok <= 1'b1; i <= 0; og <= 0; n <= 0; ch <= 0; tap <= 0; lane <= 0;
                 pbyte <= 0; wlane <= 0; loaded <= 0;
-                state <= !d_is_conv ? S_IDLE : (d_has_lut ? S_LUT : S_PRM);
+                state <= !d_is_conv ? S_IDLE : (JUMP != 0) ? S_JUMP : (d_has_lut ? S_LUT : S_PRM);
             end
+            S_JUMP: state <= d_has_lut ? S_LUT : S_PRM;
             S_LUT: if (take) begin
                 lut_we <= 1'b1; lut_waddr <= i[7:0]; lut_wdata <= s_data;
                 i <= i + 1'b1;

@@ -13,6 +13,7 @@ module yq_top #(
     output wire finished,
     output wire [6:0] layer,
     output wire f_start,
+    output wire [23:0] f_addr,
     input wire f_valid,
     input wire [7:0] f_data,
     output wire f_ready,
@@ -51,7 +52,7 @@ module yq_top #(
         .ADD_LSW(1), .ADD_LS_EN(0), .DESC_BYTES(34), .DW(9), .DMA(0), .DA(DA), .QAW(QAW), .IMPL(IMPL)
     ) u_core (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
-        .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
+        .f_start(f_start), .f_addr(f_addr), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
         .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
         .mem_re(mem_re), .mem_we(mem_we), .mem_addr(mem_addr), .mem_be(mem_be),
         .mem_wdata(mem_wdata), .mem_rdata(mem_rdata),

@@ -31,6 +31,7 @@ module tb_host;
     wire [23:0] fl_addr, fl_len;
     wire [7:0] fl_data;
     wire f_start, f_ready;
+    wire [23:0] f_addr;
     yq_flash_reader #(.CLK_HZ(24000000), .MODE(2)) u_reader (
         .clk(clk), .rst(rst), .ready(fl_ready), .fail(fl_fail),
         .req(fl_req), .addr(fl_addr), .len(fl_len), .stop(1'b0),
@@ -51,13 +52,13 @@ module tb_host;
         .clk(clk), .rst(rst), .rx_valid(rx_valid), .rx_data(rx_data),
         .tx_valid(tx_valid), .tx_data(tx_data), .tx_ready(tx_ready),
         .fl_ready(fl_ready), .fl_fail(fl_fail), .fl_req(fl_req), .fl_addr(fl_addr), .fl_len(fl_len),
-        .start(start), .busy(busy), .finished(finished), .f_start(f_start),
+        .start(start), .busy(busy), .finished(finished), .f_start(f_start), .f_addr(f_addr),
         .in_ready(in_ready), .in_valid(in_valid), .in_data(in_data),
         .host_addr(host_addr), .host_data(host_data), .led_busy(led_busy), .led_fail(led_fail)
     );
     yq_top #(.IMPL("generic")) dut (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
-        .f_start(f_start), .f_valid(fl_valid), .f_data(fl_data), .f_ready(f_ready),
+        .f_start(f_start), .f_addr(f_addr), .f_valid(fl_valid), .f_data(fl_data), .f_ready(f_ready),
         .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
         .host_addr(host_addr), .host_data(host_data),
         .code_we(code_we), .code_addr(code_addr), .code_data(code_data),

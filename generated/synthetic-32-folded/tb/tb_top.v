@@ -25,6 +25,7 @@ module tb_top;
     reg [7:0] in_data;
     reg [AB-1:0] host_addr;
     wire busy, finished, in_ready, f_start, f_ready, code_we, layer_go, layer_done;
+    wire [23:0] f_addr;
     wire [6:0] layer;
     wire [7:0] host_data, code_data;
     wire [AB-1:0] code_addr;
@@ -33,7 +34,7 @@ module tb_top;
 
     yq_top dut (
         .clk(clk), .rst(rst), .start(start), .busy(busy), .finished(finished), .layer(layer),
-        .f_start(f_start), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
+        .f_start(f_start), .f_addr(f_addr), .f_valid(f_valid), .f_data(f_data), .f_ready(f_ready),
         .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
         .host_addr(host_addr), .host_data(host_data),
         .code_we(code_we), .code_addr(code_addr), .code_data(code_data),
@@ -64,12 +65,13 @@ module tb_top;
     always #5 clk = ~clk;
     always @(posedge clk) cyc = cyc + 1;
 
-    // Flash stream model: a byte FIRST cycles after f_start, then RATE cycles after each take.
+    // Flash stream model: from image offset f_addr, a byte FIRST cycles after f_start, then
+    // RATE cycles after each take.
     always @(posedge clk) begin
         if (rst) begin
             f_valid <= 1'b0; fptr <= 0; fwait <= 0; freads <= 0;
         end else if (f_start) begin
-            f_valid <= 1'b0; fptr <= 0; fwait <= FIRST - 2;
+            f_valid <= 1'b0; fptr <= f_addr; fwait <= FIRST - 2;
         end else if (f_valid && f_ready) begin
             freads <= freads + 1;
             fptr <= fptr + 1;

@@ -2,7 +2,8 @@
 //! units) and of the flash byte stream, layer by layer.
 //!
 //! The stream delivers a byte `first_byte` cycles after `f_start` and then at most one byte
-//! every `byte_cycles` cycles; a byte nobody takes is held. The loader takes a layer's
+//! every `byte_cycles` cycles; a byte nobody takes is held. In a design in row bands it
+//! restarts at every step's descriptor and at every convolution's weights. The loader takes a layer's
 //! descriptor, then (convolutions) its table and, chunk by chunk, parameters and weights,
 //! never more than one chunk ahead of the convolution unit. Every count below is the RTL's
 //! own: the testbench checks each layer's simulated cycles against [`FoldLayer::cycles`].
@@ -33,7 +34,8 @@ impl Stream {
     }
 }
 
-/// Cycles of one convolution from `go` (`g0`), with the loader free from `ld_from`.
+/// Cycles of one convolution from `go` (`g0`), with the loader free from `ld_from` (and, in
+/// a design in row bands, the stream restarted at the layer's weights first).
 fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) -> u64 {
     let desc = &l.desc;
     let p = d.hw.lanes as u64;
@@ -41,6 +43,12 @@ fn conv(d: &FoldedDesign, l: &FoldLayer, s: &mut Stream, g0: u64, ld_from: u64) 
     let howo = ((desc.get("ho_m1") + 1) * (desc.get("wo_m1") + 1)) as u64;
     let lanes_last = desc.get("lanes_last") as u64;
     let mut ld = ld_from;
+    if d.da > 0 {
+        // `jump` in the loader's decide cycle, `f_start` the cycle after; the loader waits
+        // one cycle more
+        s.next = ld_from + d.hw.first_byte;
+        ld += 1;
+    }
     let lut = desc.get("lut_len") as usize;
     if lut > 0 {
         ld = s.block(lut, ld) + 1;
@@ -93,6 +101,10 @@ pub fn apply(d: &mut FoldedDesign, post: Option<u64>) {
     let mut t = 1u64;
     let mut cycles = Vec::with_capacity(d.layers.len());
     for l in &d.layers {
+        if d.da > 0 {
+            // row bands: the stream restarts at every step's descriptor (`f_start` in t + 1)
+            s.next = t + 1 + d.hw.first_byte;
+        }
         let c_last = s.block(d.desc_layout.bytes, t + 2);
         let g0 = c_last + 3;
         let dur = if l.desc.kind == super::desc::DescKind::Dma {

@@ -27,7 +27,13 @@ pub enum Reg {
     Addr,
     /// A word address or stride in DRAM (boards with external memory): `da` bits.
     Dram,
+    /// A byte offset in the flash image ([`FLASH_BITS`] bits): only in designs with copies,
+    /// whose row bands read their layer's weights again from one place.
+    Flash,
 }
+
+/// Bits of a flash image offset (16 MiB, the largest part the boards carry).
+pub const FLASH_BITS: u32 = 24;
 
 /// Which units read a field, as a set of [`DescKind`] bits: the units that run a layer of
 /// that kind read the field while it runs (`yq_fold_core.v` wires each field to its readers).
@@ -44,7 +50,7 @@ const ALL: Readers = 0x7f;
 
 /// Descriptor fields in record order: `(name, bytes of its value range, register, readers)`.
 /// Fields no kind reads in common share bits of the record (see [`Layout::new`]).
-pub const FIELDS: [(&str, usize, Reg, Readers); 43] = [
+pub const FIELDS: [(&str, usize, Reg, Readers); 44] = [
     ("kind", 1, Reg::Small, ALL),
     ("flags", 1, Reg::Small, CONV),
     ("c_m1", 2, Reg::Dim, WINDOW),
@@ -91,6 +97,9 @@ pub const FIELDS: [(&str, usize, Reg, Readers); 43] = [
     ("seg", 3, Reg::Addr, DMA),
     ("dstride", 4, Reg::Dram, DMA),
     ("cstride", 3, Reg::Addr, DMA),
+    // a convolution in row bands: where its table, parameters and weights start in the
+    // flash image (every band of the layer reads the same bytes)
+    ("body", 3, Reg::Flash, CONV),
 ];
 
 /// Layer kinds as the engine's controller decodes them (`yq_fold_core.v`).
@@ -215,8 +224,9 @@ impl Layout {
     /// the units of one kind see every field they read intact, and fields of different kinds
     /// share bits (each bit of the record is a flip-flop of the decoder).
     ///
-    /// A design without copies (no DRAM) has no copy-only fields: they take no bits of the
-    /// record, and the decoder's ports for them are constant zeros (one core serves both).
+    /// A design without copies (no DRAM) has no copy-only fields and no flash offsets: they
+    /// take no bits of the record, and the decoder's ports for them are constant zeros (one
+    /// core serves both).
     pub fn new<'a>(
         ab: u32,
         dw: u32,
@@ -226,12 +236,13 @@ impl Layout {
         let copies = descs.clone().any(|d| d.kind == DescKind::Dma);
         let mut fields: Vec<FieldPos> = Vec::with_capacity(FIELDS.len());
         for &(name, bytes, reg, readers) in FIELDS.iter() {
-            if readers == DMA && !copies {
+            if (readers == DMA || reg == Reg::Flash) && !copies {
                 let port = match reg {
                     Reg::Byte | Reg::Small => 8,
                     Reg::Dim => dw,
                     Reg::Addr => ab,
                     Reg::Dram => da.max(1),
+                    Reg::Flash => FLASH_BITS,
                 };
                 fields.push(FieldPos {
                     name,
@@ -257,6 +268,7 @@ impl Layout {
                 Reg::Dim => (dw.min(8 * bytes as u32), dw),
                 Reg::Addr => (ab.min(8 * bytes as u32), ab),
                 Reg::Dram => (da.min(8 * bytes as u32), da),
+                Reg::Flash => (FLASH_BITS, FLASH_BITS),
             };
             let clash: Vec<(u32, u32)> = fields
                 .iter()

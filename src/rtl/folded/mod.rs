@@ -541,6 +541,59 @@ pub(crate) struct Assembly {
 }
 
 /// The descriptor layout, the flash image and the cycle model of a lowered schedule.
+/// The flash image of a design in row bands: every step's descriptor in schedule order (the
+/// program; the engine reads step i's at `i * desc bytes`), then each convolution's table,
+/// parameters and weights once (its bands' descriptors point there with `body`). A layer's
+/// `flash` range is its descriptor's.
+fn program_image(
+    layers: &mut [FoldLayer],
+    bodies: Vec<Vec<u8>>,
+    lay: &desc::Layout,
+) -> Result<Vec<u8>> {
+    let mut at = layers.len() * lay.bytes;
+    let mut placed: std::collections::HashMap<usize, (usize, usize)> = Default::default();
+    let mut tail: Vec<u8> = Vec::new();
+    for (k, (l, body)) in layers.iter_mut().zip(&bodies).enumerate() {
+        if body.is_empty() {
+            continue;
+        }
+        let off = match placed.get(&l.index) {
+            Some(&(off, k)) if bodies[k] == *body => off,
+            Some(_) => {
+                return Err(Error::Other(format!(
+                    "internal: {}: the bands of one layer carry different weights",
+                    l.name
+                )))
+            }
+            None => {
+                let off = at;
+                placed.insert(l.index, (off, k));
+                tail.extend(body);
+                at += body.len();
+                off
+            }
+        };
+        if off >= 1 << desc::FLASH_BITS {
+            return Err(refuse(
+                &l.name,
+                format!(
+                    "its weights start at flash byte {off}, past the {}-bit image offset",
+                    desc::FLASH_BITS
+                ),
+            ));
+        }
+        l.desc = l.desc.clone().set("body", off as i64);
+    }
+    let mut image: Vec<u8> = Vec::with_capacity(at);
+    for l in layers.iter_mut() {
+        let start = image.len();
+        image.extend(l.desc.bytes(lay, &l.name)?);
+        l.flash = (start, image.len());
+    }
+    image.extend(tail);
+    Ok(image)
+}
+
 pub(crate) fn assemble(
     q: &crate::quant::QuantGraph,
     plan: &Plan,
@@ -570,13 +623,18 @@ pub(crate) fn assemble(
     }
     let dw = desc::dim_bits(layers.iter().map(|l| &l.desc));
     let desc_layout = desc::Layout::new(ab, dw, da, layers.iter().map(|l| &l.desc));
-    let mut image: Vec<u8> = Vec::new();
-    for (l, body) in layers.iter_mut().zip(bodies) {
-        let start = image.len();
-        image.extend(l.desc.bytes(&desc_layout, &l.name)?);
-        image.extend(body);
-        l.flash = (start, image.len());
-    }
+    let image = if da > 0 {
+        program_image(&mut layers, bodies, &desc_layout)?
+    } else {
+        let mut image: Vec<u8> = Vec::new();
+        for (l, body) in layers.iter_mut().zip(bodies) {
+            let start = image.len();
+            image.extend(l.desc.bytes(&desc_layout, &l.name)?);
+            image.extend(body);
+            l.flash = (start, image.len());
+        }
+        image
+    };
     let mut d = FoldedDesign {
         top: "yq_top".into(),
         imgsz: plan.imgsz,
