@@ -109,32 +109,11 @@ fn input_in_bands_bit_exact_and_over_the_board_uart() {
     check_pass(&dir, &simulate(&dir, Simulator::Verilator).unwrap());
 
     // the golden image as a PNG, and the same model for predict
-    let t = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 64);
-    let img = image::RgbImage::from_fn(64, 64, |x, y| {
-        image::Rgb([0, 1, 2].map(|c| (t[[c, y as usize, x as usize]] * 255.0).round() as u8))
-    });
     let sq = tmp.path().join("square.png");
-    yoloq_gen::image_io::save_png(&sq, &img).unwrap();
-    let q = synthetic::quant_graph(
-        synthetic::SEED,
-        64,
-        synthetic::CALIB_IMAGES,
-        &QuantConfig::default(),
-    )
-    .unwrap();
+    common::synthetic_golden_png(64, &sq);
     let qdir = tmp.path().join("quant");
-    yoloq_gen::quant::store::save(&q, &qdir).unwrap();
-    let exe = env!("CARGO_BIN_EXE_yoloq-gen");
-    let run = |args: &[&std::ffi::OsStr]| {
-        let out = std::process::Command::new(exe)
-            .current_dir(tmp.path())
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "{args:?} failed: {err}");
-        (String::from_utf8(out.stdout).unwrap(), err)
-    };
+    common::synthetic_quant_dir(64, &qdir);
+    let run = |args: &[&std::ffi::OsStr]| common::yoloq_in(tmp.path(), args);
     let (board, log) = run(&[
         "board".as_ref(),
         "run".as_ref(),

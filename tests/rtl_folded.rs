@@ -326,44 +326,17 @@ fn board_run_on_the_simulated_board_prints_what_predict_prints() {
     std::fs::create_dir_all(&dir).unwrap();
     copy_dir(&design(), &dir);
     // the golden image of the committed design, as a PNG
-    let t = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, 32);
-    let img = image::RgbImage::from_fn(32, 32, |x, y| {
-        image::Rgb([0, 1, 2].map(|c| (t[[c, y as usize, x as usize]] * 255.0).round() as u8))
-    });
     let sq = tmp.path().join("square.png");
-    yoloq_gen::image_io::save_png(&sq, &img).unwrap();
+    common::synthetic_golden_png(32, &sq);
+    let img = yoloq_gen::image_io::load_rgb(&sq).unwrap();
     let wide = tmp.path().join("wide.png");
     let w = image::imageops::resize(&img, 48, 32, image::imageops::FilterType::Triangle);
     yoloq_gen::image_io::save_png(&wide, &w).unwrap();
     // the same model as the committed design, for predict
-    let q = synthetic::quant_graph(
-        synthetic::SEED,
-        32,
-        synthetic::CALIB_IMAGES,
-        &QuantConfig::default(),
-    )
-    .unwrap();
     let qdir = tmp.path().join("quant");
-    yoloq_gen::quant::store::save(&q, &qdir).unwrap();
-    let exe = env!("CARGO_BIN_EXE_yoloq-gen");
-    let run = |args: &[&std::ffi::OsStr]| {
-        // from the temporary folder: the design is given by a relative path, as users do
-        let out = std::process::Command::new(exe)
-            .current_dir(tmp.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{:?} failed: {}",
-            args,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    };
+    common::synthetic_quant_dir(32, &qdir);
+    // from the temporary folder: the design is given by a relative path, as users do
+    let run = |args: &[&std::ffi::OsStr]| common::yoloq_in(tmp.path(), args);
     let (board, log) = run(&[
         "board".as_ref(),
         "run".as_ref(),

@@ -115,3 +115,44 @@ pub fn assert_lint_clean(dir: &Path) -> Option<()> {
     assert!(out.status.success() && !err.contains("warning"), "{err}");
     Some(())
 }
+
+/// The synthetic model's golden image at `size` as a PNG at `path` (what `emit --synthetic`
+/// letterboxes for its golden vectors), for host-program and `predict` runs.
+#[allow(dead_code)]
+pub fn synthetic_golden_png(size: usize, path: &Path) {
+    use yoloq_gen::synthetic;
+    let t = synthetic::image(synthetic::GOLDEN_IMAGE_SEED, size);
+    let img = image::RgbImage::from_fn(size as u32, size as u32, |x, y| {
+        image::Rgb([0, 1, 2].map(|c| (t[[c, y as usize, x as usize]] * 255.0).round() as u8))
+    });
+    yoloq_gen::image_io::save_png(path, &img).unwrap();
+}
+
+/// The synthetic model quantized with the default configuration at `size`, saved in `dir`
+/// (the model of the synthetic designs, for `predict --quant`).
+#[allow(dead_code)]
+pub fn synthetic_quant_dir(size: usize, dir: &Path) {
+    use yoloq_gen::synthetic;
+    let q = synthetic::quant_graph(
+        synthetic::SEED,
+        size,
+        synthetic::CALIB_IMAGES,
+        &yoloq_gen::quant::QuantConfig::default(),
+    )
+    .unwrap();
+    yoloq_gen::quant::store::save(&q, dir).unwrap();
+}
+
+/// Run the yoloq-gen binary in `cwd` (relative paths as a user gives them); the command must
+/// succeed. Returns its standard output and standard error.
+#[allow(dead_code)]
+pub fn yoloq_in(cwd: &Path, args: &[&std::ffi::OsStr]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_yoloq-gen"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    (String::from_utf8(out.stdout).unwrap(), err)
+}
