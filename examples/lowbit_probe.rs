@@ -6,7 +6,9 @@
 //!
 //! A variant is `w<bits>` (GPTQ, bias correction, pow2 per channel, A8) followed by
 //! `:key=value` options: `keep8=a,b`, `round=nearest|gptq|gptq-refine`, `abits=N` (8-bit
-//! input), `bits=name@B,...` (per-layer widths by node name).
+//! input), `bits=name@B,...` (per-layer widths by node name), `gptq_images=N` (GPTQ rounds on
+//! the first `N ≤ 128` coco128 images while the activation ranges stay calibrated on 64; with
+//! `N > 64` the "held-out" images are among the rounding ones).
 use std::path::Path;
 use std::time::Instant;
 use yoloq_gen::eval::{cocoeval, dataset};
@@ -15,7 +17,7 @@ use yoloq_gen::quant::{
 };
 use yoloq_gen::validate::{run_stage, Stage, ValParams};
 
-fn parse(spec: &str) -> QuantConfig {
+fn parse(spec: &str) -> (QuantConfig, usize) {
     let mut parts = spec.split(':');
     let head = parts.next().unwrap();
     let wbits: u32 = head.trim_start_matches('w').parse().expect("w<bits>");
@@ -28,6 +30,7 @@ fn parse(spec: &str) -> QuantConfig {
         },
         ..QuantConfig::default()
     };
+    let mut gptq_images = 64;
     for p in parts {
         let (k, v) = p.split_once('=').expect("key=value");
         match k {
@@ -50,10 +53,11 @@ fn parse(spec: &str) -> QuantConfig {
                     cfg.layer_bits.insert(n.to_string(), b.parse().unwrap());
                 }
             }
+            "gptq_images" => gptq_images = v.parse::<usize>().unwrap().clamp(1, 128),
             _ => panic!("unknown option {k}"),
         }
     }
-    cfg
+    (cfg, gptq_images)
 }
 
 fn main() {
@@ -67,11 +71,7 @@ fn main() {
     let held: Vec<_> = all[64..72].to_vec();
     let stats = run::calibrate_images(&fg, &images, 640).unwrap();
     eprintln!("calibration {:.0} s", t.elapsed().as_secs_f64());
-    let load = |i: usize| run::load_input(&images[i], 640);
-    let im = CalibImages {
-        count: images.len(),
-        load: &load,
-    };
+    let load = |i: usize| run::load_input(&all[i], 640);
     let load_held = |i: usize| run::load_input(&held[i], 640);
     let ds = dataset::open_dataset(&d.join("data/val2017-79")).unwrap();
     let p = ValParams {
@@ -82,7 +82,11 @@ fn main() {
     };
     let no_ap = std::env::var("PROBE_NO_AP").is_ok();
     for spec in std::env::args().skip(1) {
-        let cfg = parse(&spec);
+        let (cfg, gptq_images) = parse(&spec);
+        let im = CalibImages {
+            count: gptq_images.min(all.len()),
+            load: &load,
+        };
         let t = Instant::now();
         let q = quantize::quantize_with(&fg, &stats, &cfg, Some(im)).unwrap();
         let tq = t.elapsed().as_secs_f64();
