@@ -8,9 +8,10 @@
 
 #[macro_use]
 mod rows;
+#[macro_use]
+mod micro;
 mod direct;
 mod gather;
-mod micro;
 mod micro_u8;
 mod prep;
 mod requant32;
@@ -22,6 +23,26 @@ use crate::model::conv::{im2col, matmul, matmul_f64, out_size};
 use ndarray::{Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 
+/// Output height and width of convolution `q` on an `h × w` input.
+fn out_hw(q: &QConv, h: usize, w: usize) -> (usize, usize) {
+    let k = q.weight.dim().2;
+    (
+        out_size(h, k, q.stride, q.pad),
+        out_size(w, k, q.stride, q.pad),
+    )
+}
+
+/// Output buffer shared by the parallel tasks of a convolution; each task writes only its
+/// own elements.
+struct SharedOut<T>(*mut T);
+// SAFETY: tasks write disjoint elements and the buffer outlives them.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+impl<T> SharedOut<T> {
+    fn ptr(&self) -> *mut T {
+        self.0
+    }
+}
+
 /// Accumulators `sum(w * q) + bias` of an integer convolution, padding with `pad_value`.
 pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     if tiled::applicable(x, q) {
@@ -29,10 +50,7 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     }
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let (ho, wo) = out_hw(q, h, w);
     let z = q.pad_value;
     // Centre the codes on the zero point so that padding is 0.
     let xc = x.mapv(|v| (v - z) as f32);
@@ -113,10 +131,7 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
 pub fn conv_acc_naive(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let (ho, wo) = out_hw(q, h, w);
     Array3::from_shape_fn((co, ho, wo), |(o, oy, ox)| {
         let mut acc = q.bias[o];
         for c in 0..ci {
@@ -261,6 +276,34 @@ pub fn input_codes(x: &Array3<f32>, shift: u32) -> Array3<i32> {
 /// `f` times).
 pub fn upsample(x: ArrayView3<i32>, f: usize) -> Array3<i32> {
     crate::model::ops::upsample_nearest(x, f)
+}
+
+/// Shared pieces of the kernel tests: a xorshift generator and random codes.
+#[cfg(test)]
+mod test_util {
+    use ndarray::Array3;
+
+    /// Xorshift64 generator (`seed` must not be 0).
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// Next value in `0..m`.
+        pub fn below(&mut self, m: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % m
+        }
+
+        /// Codes in 0..=255, a fifth of them 0 and a fifth 255.
+        pub fn codes(&mut self, dim: (usize, usize, usize)) -> Array3<i32> {
+            Array3::from_shape_simple_fn(dim, || match self.below(5) {
+                0 => 0,
+                1 => 255,
+                _ => self.below(256) as i32,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,7 @@
 //! the same exact i32 sums as the tiled kernel's (same range check, [`super::tiled::choose`]).
 
 use super::micro::{MR_MAX, NB};
-use super::QConv;
-use crate::model::conv::out_size;
+use super::{out_hw, QConv, SharedOut};
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
@@ -161,21 +160,7 @@ pub fn pack_weights(q: &QConv) -> (Vec<i32>, usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn micro(a: *const i32, x: *const i32, offs: &[usize], acc: &mut [[i32; NB]; MR_MAX]) {
-    use std::arch::x86_64::*;
-    let mut s = [[_mm512_setzero_si512(); 2]; MR_MAX];
-    for (j, &off) in offs.iter().enumerate() {
-        let b0 = _mm512_loadu_si512(x.add(off) as *const __m512i);
-        let b1 = _mm512_loadu_si512(x.add(off + 16) as *const __m512i);
-        for (r, sr) in s.iter_mut().enumerate() {
-            let w = _mm512_set1_epi32(*a.add(j * MR_MAX + r));
-            sr[0] = _mm512_dpbusd_epi32(sr[0], b0, w);
-            sr[1] = _mm512_dpbusd_epi32(sr[1], b1, w);
-        }
-    }
-    for (r, sr) in s.iter().enumerate() {
-        _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
-        _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
-    }
+    avx512_micro!(_mm512_dpbusd_epi32, a, offs.len(), |j| x.add(offs[j]), acc)
 }
 
 /// Copy `len` (≤ [`NB`]) elements in pieces of constant size (inlined moves, not a `memcpy`
@@ -218,16 +203,6 @@ pub fn tile_blocks(ci: usize, q: &QConv) -> usize {
     (TILE_BYTES / (4 * NB * planes)).max(1)
 }
 
-/// Output buffer shared by the tasks; each task writes only its own positions.
-struct SharedOut<T>(*mut T);
-// SAFETY: tasks write disjoint elements and the buffer outlives them.
-unsafe impl<T: Send> Sync for SharedOut<T> {}
-impl<T> SharedOut<T> {
-    fn ptr(&self) -> *mut T {
-        self.0
-    }
-}
-
 /// The convolution with the u8 × i8 direct kernel: `finish(o, sums, dst)` turns the i32
 /// sums (without bias) of channel `o` at consecutive output positions into output elements
 /// (same contract as [`super::tiled::conv_with`]). The caller has checked the operand ranges
@@ -256,11 +231,8 @@ where
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
     let (_, h, w) = x.dim();
-    let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let co = q.weight.dim().0;
+    let (ho, wo) = out_hw(q, h, w);
     let wph = (w + 2 * q.pad).div_ceil(q.stride);
     let n_flat = ho * wph;
     let src = Quads::new(x, q, n_flat);
@@ -340,9 +312,11 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::conv_acc_naive;
     use super::super::micro::Isa;
-    use super::super::{conv_acc_naive, QAct, QConv};
-    use ndarray::{Array3, Array4};
+    use super::super::test_util::Rng;
+    use super::super::QConv;
+    use ndarray::Array4;
 
     /// The direct kernel equals the definition on odd shapes: kernels 1, 3 and 5, strides 1
     /// and 2, pads 0–2, channel counts not multiples of 4 or of the channel block, outputs
@@ -354,13 +328,7 @@ mod tests {
             eprintln!("SKIPPED: no AVX-512 VNNI on this CPU, the direct kernel is never used");
             return;
         }
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for &(co, ci, k, stride, pad, h, w, pad_value) in &[
             (9, 7, 3, 1, 1, 23, 19, 37),
             (6, 5, 3, 2, 1, 17, 30, 0),
@@ -373,30 +341,16 @@ mod tests {
             (1, 1, 3, 1, 1, 3, 70, 0),
             (24, 12, 3, 2, 2, 10, 9, 255),
         ] {
-            let weight = Array4::from_shape_simple_fn((co, ci, k, k), || match rnd(6) {
+            let weight = Array4::from_shape_simple_fn((co, ci, k, k), || match rng.below(6) {
                 0 => -128,
                 1 => 127,
-                _ => rnd(256) as i32 - 128,
+                _ => rng.below(256) as i32 - 128,
             });
-            let q = QConv {
-                weight,
-                wbits: 8,
-                bias: (0..co).map(|_| rnd(1 << 21) as i64 - (1 << 20)).collect(),
-                stride,
-                pad,
-                pad_value,
-                mult: vec![1; co],
-                shift: vec![0; co],
-                wscale: vec![1.0; co],
-                act: QAct::None,
-                acc_bound: 0,
-                acc_bits: 0,
-            };
-            let x = Array3::from_shape_simple_fn((ci, h, w), || match rnd(5) {
-                0 => 0,
-                1 => 255,
-                _ => rnd(256) as i32,
-            });
+            let bias = (0..co)
+                .map(|_| rng.below(1 << 21) as i64 - (1 << 20))
+                .collect();
+            let q = QConv::plain(weight, bias, stride, pad, pad_value);
+            let x = rng.codes((ci, h, w));
             assert_eq!(
                 super::super::tiled::choose(x.view(), &q),
                 Some(Isa::Avx512VnniU8)
