@@ -44,7 +44,10 @@ impl Quads {
         let need = (c4 * s * s - 1) * plane + n_flat.next_multiple_of(NB) + max_off;
         let len = need.max(c4 * group);
         let pw = splat(q.pad_value);
-        let mut words = vec![pw; len];
+        // Zeroed (fresh pages, no fill pass); every word is written below: the image part
+        // of each plane row by `quad_row`, the rest and the slack with the pad word.
+        let mut words = vec![0i32; len];
+        words[c4 * group..].fill(pw);
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().expect("standard layout");
         words[..c4 * group]
@@ -59,20 +62,24 @@ impl Quads {
                     for px in 0..s {
                         let pl = &mut g[(py * s + px) * plane..(py * s + px + 1) * plane];
                         // Plane columns c with padded column c·s + px inside the image.
-                        let c_lo = pad.saturating_sub(px).div_ceil(s);
+                        let c_lo = pad.saturating_sub(px).div_ceil(s).min(wph);
                         let c_hi = (pad + w).saturating_sub(px).div_ceil(s).min(wph);
-                        if c_lo >= c_hi {
-                            continue;
-                        }
-                        for r in 0..hph {
+                        for (r, row) in pl.chunks_exact_mut(wph).enumerate() {
                             let yp = r * s + py;
-                            if yp < pad || yp >= pad + h {
+                            if c_lo >= c_hi || yp < pad || yp >= pad + h {
+                                row.fill(pw);
                                 continue;
                             }
-                            let y = yp - pad;
+                            row[..c_lo].fill(pw);
+                            row[c_hi..].fill(pw);
                             let x0 = c_lo * s + px - pad;
-                            let row = &mut pl[r * wph + c_lo..r * wph + c_hi];
-                            quad_row(&chans, y * w + x0, s, q.pad_value, row);
+                            quad_row(
+                                &chans,
+                                (yp - pad) * w + x0,
+                                s,
+                                q.pad_value,
+                                &mut row[c_lo..c_hi],
+                            );
                         }
                     }
                 }
@@ -90,33 +97,45 @@ impl Quads {
     }
 }
 
+/// [`quad_row`] for `M` channels at stride `S`: `ch[g][t·S]` in byte `g` of word `t`, the
+/// bytes above `M` from `high` (the fill code in every missing channel's byte).
+#[inline(always)]
+fn quads<const M: usize, const S: usize>(ch: [&[i32]; M], high: u32, row: &mut [i32]) {
+    for (t, o) in row.iter_mut().enumerate() {
+        let mut v = high;
+        for (g, c) in ch.iter().enumerate() {
+            v |= ((c[t * S] & 0xff) as u32) << (8 * g);
+        }
+        *o = v as i32;
+    }
+}
+
 #[inline(always)]
 fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) {
     let n = row.len();
-    let get = |d: usize| -> &[i32] { &chans[d][at..at + (n - 1) * s + 1] };
-    let fill = fill & 0xff;
-    match (chans.len(), s) {
-        (4, 1) => {
-            let (a, b, c, d) = (get(0), get(1), get(2), get(3));
+    if n == 0 {
+        return;
+    }
+    let m = chans.len();
+    // The missing channels' bytes, and every channel's span sliced to the exact length the
+    // loop reads (so that the compiler drops the bounds checks).
+    let high = (m..4).fold(0u32, |v, g| v | ((fill as u32 & 0xff) << (8 * g)));
+    let span = (n - 1) * s + 1;
+    let get = |d: usize| -> &[i32] { &chans[d][at..at + span] };
+    match (m, s) {
+        (4, 1) => quads::<4, 1>([get(0), get(1), get(2), get(3)], high, row),
+        (4, 2) => quads::<4, 2>([get(0), get(1), get(2), get(3)], high, row),
+        (3, 1) => quads::<3, 1>([get(0), get(1), get(2)], high, row),
+        (3, 2) => quads::<3, 2>([get(0), get(1), get(2)], high, row),
+        (2, 1) => quads::<2, 1>([get(0), get(1)], high, row),
+        (2, 2) => quads::<2, 2>([get(0), get(1)], high, row),
+        (1, 1) => quads::<1, 1>([get(0)], high, row),
+        (1, 2) => quads::<1, 2>([get(0)], high, row),
+        _ => {
             for (t, o) in row.iter_mut().enumerate() {
-                *o = (a[t] & 0xff) | (b[t] & 0xff) << 8 | (c[t] & 0xff) << 16 | (d[t] & 0xff) << 24;
-            }
-        }
-        (4, 2) => {
-            let (a, b, c, d) = (get(0), get(1), get(2), get(3));
-            for (t, o) in row.iter_mut().enumerate() {
-                let i = 2 * t;
-                *o = (a[i] & 0xff) | (b[i] & 0xff) << 8 | (c[i] & 0xff) << 16 | (d[i] & 0xff) << 24;
-            }
-        }
-        (m, _) => {
-            for (t, o) in row.iter_mut().enumerate() {
-                let mut v = 0u32;
+                let mut v = high;
                 for (g, ch) in chans.iter().enumerate() {
                     v |= ((ch[at + t * s] & 0xff) as u32) << (8 * g);
-                }
-                for g in m..4 {
-                    v |= (fill as u32) << (8 * g);
                 }
                 *o = v as i32;
             }
