@@ -6,7 +6,7 @@ use super::kernels;
 use super::qhead::{self, IntDet};
 use super::{QNode, QOp, QuantGraph};
 use crate::model::{detect, forward};
-use ndarray::{concatenate, s, Array2, Array3, Axis};
+use ndarray::{s, Array2, Array3};
 
 /// A node's value: integer codes, or float for `--head float` convolutions.
 #[derive(Clone, Debug)]
@@ -76,7 +76,7 @@ pub fn eval_qnode(nodes: &[QNode], i: usize, ins: &[&Value]) -> Value {
         }
         QOp::Concat => {
             let v: Vec<_> = ins.iter().map(|x| x.int().view()).collect();
-            Value::Int(concatenate(Axis(0), &v).expect("concat shapes"))
+            Value::Int(kernels::concat(&v))
         }
         QOp::Add { shifts } => {
             let v: Vec<_> = ins.iter().map(|x| x.int().view()).collect();

@@ -278,6 +278,23 @@ pub fn upsample(x: ArrayView3<i32>, f: usize) -> Array3<i32> {
     crate::model::ops::upsample_nearest(x, f)
 }
 
+/// Concatenation along channels: each input's elements copied once, in order (the same
+/// array as `ndarray::concatenate(Axis(0), xs)`).
+pub fn concat(xs: &[ArrayView3<i32>]) -> Array3<i32> {
+    let (_, h, w) = xs[0].dim();
+    let mut c = 0;
+    let mut y = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+    for x in xs {
+        assert_eq!((x.dim().1, x.dim().2), (h, w), "concat shapes");
+        c += x.dim().0;
+        match x.as_slice() {
+            Some(v) => y.extend_from_slice(v),
+            None => y.extend(x.iter().copied()),
+        }
+    }
+    Array3::from_shape_vec((c, h, w), y).expect("concat shape")
+}
+
 /// Shared pieces of the kernel tests: a xorshift generator and random codes.
 #[cfg(test)]
 mod test_util {
@@ -395,6 +412,16 @@ mod tests {
 
     /// `maxpool` on codes equals the window definition (the max over the in-range part of
     /// each window, padding never winning), for the SPPF shape and odd sizes, strides and pads.
+    /// `concat` equals ndarray's concatenation, also for a non-contiguous input.
+    #[test]
+    fn concat_matches_ndarray() {
+        let a = Array3::from_shape_fn((2, 3, 4), |(c, y, x)| (c * 100 + y * 10 + x) as i32);
+        let b = Array3::from_shape_fn((3, 4, 3), |(c, y, x)| -((c * 100 + y * 10 + x) as i32));
+        let bt = b.view().permuted_axes([0, 2, 1]);
+        let v = [a.view(), bt, a.view()];
+        assert_eq!(concat(&v), ndarray::concatenate(Axis(0), &v).unwrap());
+    }
+
     #[test]
     fn maxpool_matches_definition() {
         for &(c, h, w, k, stride, pad) in &[
