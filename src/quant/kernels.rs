@@ -104,16 +104,12 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
         QAct::Lut { pre, .. } => pre,
     };
     let p = prep::get(q, fmt);
-    let Some(isa) = tiled::choose_with(x, q, (p.wlo, p.whi), p.wsum) else {
-        return conv_output(&conv_acc(x, q), q, out);
-    };
     let r32 = &p.r32;
     let bytes = match &q.act {
         QAct::Lut { table, .. } => requant32::ByteTable::new(table),
         QAct::None => None,
     };
-    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
-    tiled::conv_isa(x, q, isa, packed, |o, acc, dst| {
+    let finish = |o: usize, acc: &[i32], dst: &mut [i32]| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match (&q.act, &r32[o]) {
             (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),
@@ -124,7 +120,26 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
             (QAct::None, None) => rows::requant_row(acc, b, m, s, out, dst),
             (QAct::Lut { pre, table }, _) => rows::table_row(acc, b, m, s, pre, table, dst),
         }
-    })
+    };
+    let wrange = (p.wlo, p.whi);
+    // The direct u8 kernel's layers: the input's range comes from its packing into quad
+    // words (one pass over the input instead of a scan and then the packing).
+    if let Some((wp, kw)) = p
+        .direct
+        .as_ref()
+        .filter(|_| micro::Isa::Avx512VnniU8.available())
+    {
+        let src = direct::Quads::new(x, q);
+        if tiled::choose_for_range(src.range, q, wrange, p.wsum) == Some(micro::Isa::Avx512VnniU8) {
+            let tile = direct::tile_blocks(x.dim().0, q);
+            return direct::conv_quads(&src, q, wp, *kw, tile, finish);
+        }
+    }
+    let Some(isa) = tiled::choose_with(x, q, wrange, p.wsum) else {
+        return conv_output(&conv_acc(x, q), q, out);
+    };
+    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
+    tiled::conv_isa(x, q, isa, packed, finish)
 }
 
 /// Naive accumulators: the definition, in i64.

@@ -18,12 +18,17 @@ use rayon::prelude::*;
 
 /// The input in channel-quad words, phase planes `[c4][s·s][hph][wph]` plus slack so that
 /// every block of [`NB`] flat positions reads inside the buffer.
-struct Quads {
+pub struct Quads {
     words: Vec<i32>,
     /// Pitch of a plane row (words).
     wph: usize,
     /// Word offset of every reduction word `(j, ky, kx)` relative to the flat position.
     offs: Vec<usize>,
+    /// Input dimensions `(ci, h, w)`.
+    dim: (usize, usize, usize),
+    /// Smallest and largest input code (read while packing; the words hold only their low
+    /// bytes, so they are the input only when this range is within 0..=255).
+    pub range: (i32, i32),
 }
 
 /// Word of four bytes: `v` (a code in 0..=255) in every byte.
@@ -32,8 +37,10 @@ fn splat(v: i32) -> i32 {
 }
 
 impl Quads {
-    fn new(x: ArrayView3<i32>, q: &QConv, n_flat: usize) -> Self {
+    /// The input of layer `q` in quad words, and its code range.
+    pub fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
         let (ci, h, w) = x.dim();
+        let n_flat = out_hw(q, h, w).0 * (w + 2 * q.pad).div_ceil(q.stride);
         let (k, s, pad) = (q.weight.dim().2, q.stride, q.pad);
         let (hp, wp) = (h + 2 * pad, w + 2 * pad);
         let (hph, wph) = (hp.div_ceil(s), wp.div_ceil(s));
@@ -50,10 +57,11 @@ impl Quads {
         words[c4 * group..].fill(pw);
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().expect("standard layout");
-        words[..c4 * group]
+        let range = words[..c4 * group]
             .par_chunks_mut(group)
             .enumerate()
-            .for_each(|(j, g)| {
+            .map(|(j, g)| {
+                let mut range = (i32::MAX, i32::MIN);
                 let chans: Vec<&[i32]> = (0..4)
                     .filter(|&d| 4 * j + d < ci)
                     .map(|d| &xs[(4 * j + d) * h * w..(4 * j + d + 1) * h * w])
@@ -73,17 +81,16 @@ impl Quads {
                             row[..c_lo].fill(pw);
                             row[c_hi..].fill(pw);
                             let x0 = c_lo * s + px - pad;
-                            quad_row(
-                                &chans,
-                                (yp - pad) * w + x0,
-                                s,
-                                q.pad_value,
-                                &mut row[c_lo..c_hi],
-                            );
+                            let at = (yp - pad) * w + x0;
+                            let (lo, hi) =
+                                quad_row(&chans, at, s, q.pad_value, &mut row[c_lo..c_hi]);
+                            range = (range.0.min(lo), range.1.max(hi));
                         }
                     }
                 }
-            });
+                range
+            })
+            .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
         let mut offs = Vec::with_capacity(c4 * k * k);
         for j in 0..c4 {
             for ky in 0..k {
@@ -93,28 +100,42 @@ impl Quads {
                 }
             }
         }
-        Quads { words, wph, offs }
+        Quads {
+            words,
+            wph,
+            offs,
+            dim: (ci, h, w),
+            range,
+        }
     }
 }
 
 /// [`quad_row`] for `M` channels at stride `S`: `ch[g][t·S]` in byte `g` of word `t`, the
 /// bytes above `M` from `high` (the fill code in every missing channel's byte).
 #[inline(always)]
-fn quads<const M: usize, const S: usize>(ch: [&[i32]; M], high: u32, row: &mut [i32]) {
+fn quads<const M: usize, const S: usize>(
+    ch: [&[i32]; M],
+    high: u32,
+    row: &mut [i32],
+) -> (i32, i32) {
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
     for (t, o) in row.iter_mut().enumerate() {
         let mut v = high;
         for (g, c) in ch.iter().enumerate() {
-            v |= ((c[t * S] & 0xff) as u32) << (8 * g);
+            let x = c[t * S];
+            (lo, hi) = (lo.min(x), hi.max(x));
+            v |= ((x & 0xff) as u32) << (8 * g);
         }
         *o = v as i32;
     }
+    (lo, hi)
 }
 
 #[inline(always)]
-fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) {
+fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> (i32, i32) {
     let n = row.len();
     if n == 0 {
-        return;
+        return (i32::MAX, i32::MIN);
     }
     let m = chans.len();
     // The missing channels' bytes, and every channel's span sliced to the exact length the
@@ -132,20 +153,25 @@ fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i3
         (1, 1) => quads::<1, 1>([get(0)], high, row),
         (1, 2) => quads::<1, 2>([get(0)], high, row),
         _ => {
+            let (mut lo, mut hi) = (i32::MAX, i32::MIN);
             for (t, o) in row.iter_mut().enumerate() {
                 let mut v = high;
                 for (g, ch) in chans.iter().enumerate() {
-                    v |= ((ch[at + t * s] & 0xff) as u32) << (8 * g);
+                    let x = ch[at + t * s];
+                    (lo, hi) = (lo.min(x), hi.max(x));
+                    v |= ((x & 0xff) as u32) << (8 * g);
                 }
                 *o = v as i32;
             }
+            (lo, hi)
         }
     }
 }
 
 multiversion! {
-    /// Words of four channels' codes `chans[g][at + t·s]` (missing channels `fill`).
-    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> () = quad_row_body;
+    /// Words of four channels' codes `chans[g][at + t·s]` (missing channels `fill`), and
+    /// the smallest and largest of the codes read.
+    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> (i32, i32) = quad_row_body;
 }
 
 /// Weight words `[co / MR_MAX][kw][MR_MAX]`, word `(j, ky, kx)` holding the weights of input
@@ -249,13 +275,28 @@ where
     T: Copy + Default + Send,
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
-    let (_, h, w) = x.dim();
+    conv_quads(&Quads::new(x, q), q, wp, kw, tile_blocks, finish)
+}
+
+/// [`conv_packed`] on the input `src` already in quad words ([`Quads::new`] for `q`); the
+/// caller has checked the ranges as for [`conv_with`] (the input's from `src.range`).
+pub fn conv_quads<T, F>(
+    src: &Quads,
+    q: &QConv,
+    wp: &[i32],
+    kw: usize,
+    tile_blocks: usize,
+    finish: F,
+) -> Array3<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(usize, &[i32], &mut [T]) + Sync,
+{
+    let (_, h, w) = src.dim;
     let co = q.weight.dim().0;
     let (ho, wo) = out_hw(q, h, w);
-    let wph = (w + 2 * q.pad).div_ceil(q.stride);
+    let wph = src.wph;
     let n_flat = ho * wph;
-    let src = Quads::new(x, q, n_flat);
-    debug_assert_eq!(src.wph, wph);
     assert_eq!(wp.len(), co.next_multiple_of(MR_MAX) * kw, "packed weights");
     let blocks = n_flat.div_ceil(NB);
     // Tiles of whole blocks; at least 8 tasks when the layer allows (channel groups split
@@ -268,7 +309,6 @@ where
     let mut out = vec![T::default(); co * ho * wo];
     let dst = SharedOut(out.as_mut_ptr());
     let dst = &dst;
-    let src = &src;
     (0..tiles * groups).into_par_iter().for_each(|task| {
         let (t, g) = (task / groups, task % groups);
         let mut acc = [[0i32; NB]; MR_MAX];
@@ -385,6 +425,41 @@ mod tests {
                     got, want,
                     "{co}<-{ci} k {k} s {stride} p {pad} {h}x{w} tile {tile}"
                 );
+            }
+        }
+    }
+
+    /// The range read while packing is the input's (every code is read once, at both
+    /// strides and any channel count), and `kernels::conv` leaves the direct kernel for the
+    /// other paths when a code is outside the bytes: same codes as the definition.
+    #[test]
+    fn packing_range_is_the_input_range() {
+        use super::super::{conv, conv_output};
+        use crate::quant::spec::QFormat;
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for &(ci, k, stride, pad, h, w) in &[
+            (7, 3, 1, 1, 9, 11),
+            (3, 3, 2, 1, 16, 15),
+            (5, 1, 2, 0, 7, 7),
+            (2, 5, 1, 2, 3, 4),
+        ] {
+            let weight =
+                Array4::from_shape_simple_fn((4, ci, k, k), || rng.below(255) as i32 - 127);
+            let q = QConv::plain(weight, vec![0, 5, -5, 100], stride, pad, 3);
+            let mut x = rng.codes((ci, h, w));
+            for (at, v) in [((ci - 1, h - 1, w - 1), 300), ((0, h / 2, 0), -2)] {
+                let want = x
+                    .iter()
+                    .fold((i32::MAX, i32::MIN), |(a, b), &c| (a.min(c), b.max(c)));
+                assert_eq!(
+                    super::Quads::new(x.view(), &q).range,
+                    want,
+                    "{ci} k {k} s {stride}"
+                );
+                let out = QFormat::pow2(8, 4, 3);
+                let naive = conv_output(&conv_acc_naive(x.view(), &q), &q, &out);
+                assert_eq!(conv(x.view(), &q, &out), naive, "{ci} k {k} s {stride}");
+                x[at] = v;
             }
         }
     }

@@ -41,8 +41,8 @@ pub fn choose_with(
     (wlo, whi): (i32, i32),
     wsum: i64,
 ) -> Option<Isa> {
-    let best = Isa::detect()?;
-    let (lo, hi) = match x.as_slice() {
+    Isa::detect()?;
+    let range = match x.as_slice() {
         // In chunks on rayon: this scan reads the whole input before the layer can start.
         Some(s) => s
             .par_chunks(1 << 15)
@@ -52,6 +52,17 @@ pub fn choose_with(
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
     };
+    choose_for_range(range, q, (wlo, whi), wsum)
+}
+
+/// [`choose_with`] given the smallest and largest input code `(lo, hi)`.
+pub fn choose_for_range(
+    (lo, hi): (i32, i32),
+    q: &QConv,
+    (wlo, whi): (i32, i32),
+    wsum: i64,
+) -> Option<Isa> {
+    let best = Isa::detect()?;
     let (lo, hi) = (lo.min(q.pad_value), hi.max(q.pad_value));
     let fits = |v: i32| (-(1 << 15)..(1 << 15)).contains(&v);
     if !(fits(lo) && fits(hi) && fits(wlo) && fits(whi)) {
