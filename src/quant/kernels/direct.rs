@@ -12,9 +12,11 @@
 //! the same exact i32 sums as the tiled kernel's (same range check, [`super::tiled::choose`]).
 
 use super::micro::{MR_MAX, NB};
+use super::rows::min_max;
 use super::{out_hw, QConv, SharedOut};
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The input in channel-quad words, phase planes `[c4][s·s][hph][wph]` plus slack so that
 /// every block of [`NB`] flat positions reads inside the buffer.
@@ -36,6 +38,13 @@ fn splat(v: i32) -> i32 {
     (v as u32 & 0xff).wrapping_mul(0x0101_0101) as i32
 }
 
+/// Write `v` into every element of `d`.
+fn fill(d: &mut [MaybeUninit<i32>], v: i32) {
+    for e in d {
+        e.write(v);
+    }
+}
+
 impl Quads {
     /// The input of layer `q` in quad words, and its code range.
     pub fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
@@ -51,13 +60,16 @@ impl Quads {
         let need = (c4 * s * s - 1) * plane + n_flat.next_multiple_of(NB) + max_off;
         let len = need.max(c4 * group);
         let pw = splat(q.pad_value);
-        // Zeroed (fresh pages, no fill pass); every word is written below: the image part
-        // of each plane row by `quad_row`, the rest and the slack with the pad word.
-        let mut words = vec![0i32; len];
-        words[c4 * group..].fill(pw);
+        // Not initialized first (no fill pass over the buffer): every word is written once
+        // below, the image part of each plane row by `quad_row`, the rest of the row and the
+        // slack with the pad word.
+        let mut words: Vec<i32> = Vec::with_capacity(len);
+        let spare = &mut words.spare_capacity_mut()[..len];
+        let (planes, slack) = spare.split_at_mut(c4 * group);
+        fill(slack, pw);
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().expect("standard layout");
-        let range = words[..c4 * group]
+        let range = planes
             .par_chunks_mut(group)
             .enumerate()
             .map(|(j, g)| {
@@ -74,23 +86,36 @@ impl Quads {
                         let c_hi = (pad + w).saturating_sub(px).div_ceil(s).min(wph);
                         for (r, row) in pl.chunks_exact_mut(wph).enumerate() {
                             let yp = r * s + py;
-                            if c_lo >= c_hi || yp < pad || yp >= pad + h {
-                                row.fill(pw);
+                            if yp < pad || yp >= pad + h {
+                                fill(row, pw);
                                 continue;
                             }
-                            row[..c_lo].fill(pw);
-                            row[c_hi..].fill(pw);
+                            let y = yp - pad;
+                            if px == 0 {
+                                // Every input row once (phase column 0 visits them all).
+                                for ch in &chans {
+                                    let (lo, hi) = min_max(&ch[y * w..(y + 1) * w]);
+                                    range = (range.0.min(lo), range.1.max(hi));
+                                }
+                            }
+                            if c_lo >= c_hi {
+                                fill(row, pw);
+                                continue;
+                            }
+                            fill(&mut row[..c_lo], pw);
+                            fill(&mut row[c_hi..], pw);
                             let x0 = c_lo * s + px - pad;
-                            let at = (yp - pad) * w + x0;
-                            let (lo, hi) =
-                                quad_row(&chans, at, s, q.pad_value, &mut row[c_lo..c_hi]);
-                            range = (range.0.min(lo), range.1.max(hi));
+                            let at = y * w + x0;
+                            quad_row(&chans, at, s, q.pad_value, &mut row[c_lo..c_hi]);
                         }
                     }
                 }
                 range
             })
             .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        // SAFETY: all `len` words were written above (slack, and every row of every plane:
+        // the pad part by `fill`, the image part by `quad_row`, which writes all of `row`).
+        unsafe { words.set_len(len) };
         let mut offs = Vec::with_capacity(c4 * k * k);
         for j in 0..c4 {
             for ky in 0..k {
@@ -113,29 +138,21 @@ impl Quads {
 /// [`quad_row`] for `M` channels at stride `S`: `ch[g][t·S]` in byte `g` of word `t`, the
 /// bytes above `M` from `high` (the fill code in every missing channel's byte).
 #[inline(always)]
-fn quads<const M: usize, const S: usize>(
-    ch: [&[i32]; M],
-    high: u32,
-    row: &mut [i32],
-) -> (i32, i32) {
-    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+fn quads<const M: usize, const S: usize>(ch: [&[i32]; M], high: u32, row: &mut [MaybeUninit<i32>]) {
     for (t, o) in row.iter_mut().enumerate() {
         let mut v = high;
         for (g, c) in ch.iter().enumerate() {
-            let x = c[t * S];
-            (lo, hi) = (lo.min(x), hi.max(x));
-            v |= ((x & 0xff) as u32) << (8 * g);
+            v |= ((c[t * S] & 0xff) as u32) << (8 * g);
         }
-        *o = v as i32;
+        o.write(v as i32);
     }
-    (lo, hi)
 }
 
 #[inline(always)]
-fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> (i32, i32) {
+fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [MaybeUninit<i32>]) {
     let n = row.len();
     if n == 0 {
-        return (i32::MAX, i32::MIN);
+        return;
     }
     let m = chans.len();
     // The missing channels' bytes, and every channel's span sliced to the exact length the
@@ -153,25 +170,20 @@ fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i3
         (1, 1) => quads::<1, 1>([get(0)], high, row),
         (1, 2) => quads::<1, 2>([get(0)], high, row),
         _ => {
-            let (mut lo, mut hi) = (i32::MAX, i32::MIN);
             for (t, o) in row.iter_mut().enumerate() {
                 let mut v = high;
                 for (g, ch) in chans.iter().enumerate() {
-                    let x = ch[at + t * s];
-                    (lo, hi) = (lo.min(x), hi.max(x));
-                    v |= ((x & 0xff) as u32) << (8 * g);
+                    v |= ((ch[at + t * s] & 0xff) as u32) << (8 * g);
                 }
-                *o = v as i32;
+                o.write(v as i32);
             }
-            (lo, hi)
         }
     }
 }
 
 multiversion! {
-    /// Words of four channels' codes `chans[g][at + t·s]` (missing channels `fill`), and
-    /// the smallest and largest of the codes read.
-    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> (i32, i32) = quad_row_body;
+    /// Words of four channels' codes `chans[g][at + t·s]` (missing channels `fill`).
+    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [MaybeUninit<i32>]) -> () = quad_row_body;
 }
 
 /// Weight words `[co / MR_MAX][kw][MR_MAX]`, word `(j, ky, kx)` holding the weights of input
