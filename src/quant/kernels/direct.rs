@@ -271,27 +271,12 @@ where
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
     let (wp, kw) = pack_weights(q);
-    conv_packed(x, q, &wp, kw, tile_blocks, finish)
+    conv_quads(&Quads::new(x, q), q, &wp, kw, tile_blocks, finish)
 }
 
-/// [`conv_with`] with the weight words `(wp, kw)` of [`pack_weights`] for `q`.
-pub fn conv_packed<T, F>(
-    x: ArrayView3<i32>,
-    q: &QConv,
-    wp: &[i32],
-    kw: usize,
-    tile_blocks: usize,
-    finish: F,
-) -> Array3<T>
-where
-    T: Copy + Default + Send,
-    F: Fn(usize, &[i32], &mut [T]) + Sync,
-{
-    conv_quads(&Quads::new(x, q), q, wp, kw, tile_blocks, finish)
-}
-
-/// [`conv_packed`] on the input `src` already in quad words ([`Quads::new`] for `q`); the
-/// caller has checked the ranges as for [`conv_with`] (the input's from `src.range`).
+/// [`conv_with`] on the input `src` already in quad words ([`Quads::new`] for `q`), with
+/// the weight words `(wp, kw)` of [`pack_weights`] for `q`; the caller has checked the
+/// ranges as for [`conv_with`] (the input's from `src.range`).
 pub fn conv_quads<T, F>(
     src: &Quads,
     q: &QConv,

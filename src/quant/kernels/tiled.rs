@@ -123,7 +123,9 @@ where
     if isa == Isa::Avx512VnniU8 && direct::applies(q) {
         let tile = direct::tile_blocks(x.dim().0, q);
         return match packed {
-            Some((wp, kw)) => direct::conv_packed(x, q, wp, kw, tile, finish),
+            Some((wp, kw)) => {
+                direct::conv_quads(&direct::Quads::new(x, q), q, wp, kw, tile, finish)
+            }
             None => direct::conv_with(x, q, tile, finish),
         };
     }
