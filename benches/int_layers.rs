@@ -1,5 +1,5 @@
 //! Per-node timing of the integer reference model at 640×640 (or `IMGSZ`): runs the
-//! integer forward node by node (`int_model::eval_node`, values freed after their last
+//! integer forward node by node (`int_model::run_nodes`, values freed after their last
 //! use, as `int_model::forward` does) and prints, per node, the median over the rounds, then
 //! the sum per operation kind. Needs a `yoloq-gen quantize` output directory.
 //!
@@ -8,7 +8,7 @@
 use ndarray::Array3;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use yoloq_gen::quant::int_model::{eval_node, input_codes, Value};
+use yoloq_gen::quant::int_model::run_nodes;
 use yoloq_gen::quant::{QOp, QuantGraph};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -31,40 +31,13 @@ fn kind(q: &QuantGraph, i: usize) -> String {
 
 /// One forward pass; the time of every node in ms.
 fn run(q: &QuantGraph, x: &Array3<f32>) -> Vec<f64> {
-    let n = q.nodes.len();
-    let mut remaining = vec![0usize; n];
-    for node in &q.nodes {
-        for &j in &node.inputs {
-            remaining[j] += 1;
-        }
-    }
-    for &i in q.head.box_nodes.iter().chain(&q.head.cls_nodes) {
-        remaining[i] += 1;
-    }
-    let mut values: Vec<Option<Value>> = vec![None; n];
-    let mut ms = vec![0.0; n];
-    for i in 0..n {
-        let t = Instant::now();
-        let v = match q.nodes[i].op {
-            QOp::Input { shift } => Value::Int(input_codes(x, shift)),
-            _ => {
-                let ins: Vec<&Value> = q.nodes[i]
-                    .inputs
-                    .iter()
-                    .map(|&j| values[j].as_ref().expect("alive"))
-                    .collect();
-                eval_node(q, i, &ins)
-            }
-        };
-        values[i] = Some(v);
-        for &j in &q.nodes[i].inputs {
-            remaining[j] -= 1;
-            if remaining[j] == 0 {
-                values[j] = None;
-            }
-        }
-        ms[i] = t.elapsed().as_secs_f64() * 1e3;
-    }
+    let mut ms = vec![0.0; q.nodes.len()];
+    let mut t = Instant::now();
+    run_nodes(q, x, false, |i| {
+        let now = Instant::now();
+        ms[i] = (now - t).as_secs_f64() * 1e3;
+        t = now;
+    });
     ms
 }
 

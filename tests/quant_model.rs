@@ -9,25 +9,13 @@ use yoloq_gen::model::{run, FloatGraph};
 use yoloq_gen::quant::int_model::{forward as int_forward, NmsParams, Value};
 use yoloq_gen::quant::kernels::{conv_acc, conv_acc_naive, conv_output};
 use yoloq_gen::quant::spec::{requant, QFormat};
-use yoloq_gen::quant::{calibrate, quantize, QAct, QConv, QuantConfig};
+use yoloq_gen::quant::{calibrate, quantize, QConv, QuantConfig};
 
 fn qconv(w: Array4<i32>, bias: Vec<i64>, stride: usize, pad_value: i32, shift: i32) -> QConv {
-    let co = w.shape()[0];
-    let pad = w.shape()[2] / 2;
-    QConv {
-        weight: w,
-        wbits: 8,
-        bias,
-        stride,
-        pad,
-        pad_value,
-        mult: vec![1; co],
-        shift: vec![shift; co],
-        wscale: vec![1.0; co],
-        act: QAct::None,
-        acc_bound: 0,
-        acc_bits: 0,
-    }
+    let (co, pad) = (w.shape()[0], w.shape()[2] / 2);
+    let mut q = QConv::plain(w, bias, stride, pad, pad_value);
+    q.shift = vec![shift; co];
+    q
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use super::kernels;
 use super::qhead::{self, IntDet};
 use super::{QNode, QOp, QuantGraph};
 use crate::model::{detect, forward};
-use ndarray::{concatenate, s, Array2, Array3, Axis};
+use ndarray::{s, Array2, Array3};
 
 /// A node's value: integer codes, or float for `--head float` convolutions.
 #[derive(Clone, Debug)]
@@ -76,7 +76,7 @@ pub fn eval_qnode(nodes: &[QNode], i: usize, ins: &[&Value]) -> Value {
         }
         QOp::Concat => {
             let v: Vec<_> = ins.iter().map(|x| x.int().view()).collect();
-            Value::Int(concatenate(Axis(0), &v).expect("concat shapes"))
+            Value::Int(kernels::concat(&v))
         }
         QOp::Add { shifts } => {
             let v: Vec<_> = ins.iter().map(|x| x.int().view()).collect();
@@ -92,6 +92,20 @@ pub fn eval_qnode(nodes: &[QNode], i: usize, ins: &[&Value]) -> Value {
 
 /// Run the integer model on a `[3,H,W]` image in [0,1].
 pub fn forward(q: &QuantGraph, x: &Array3<f32>, keep_all: bool, nms: NmsParams) -> IntForward {
+    let values = run_nodes(q, x, keep_all, |_| {});
+    let head = head_output(q, &values, nms);
+    IntForward { values, head }
+}
+
+/// Evaluate the nodes in order on a `[3,H,W]` image in [0,1]; unless `keep_all`, a value is
+/// freed after its last use (the head's outputs are kept). `done(i)` is called after node
+/// `i` (and the freeing of the inputs it was the last use of).
+pub fn run_nodes(
+    q: &QuantGraph,
+    x: &Array3<f32>,
+    keep_all: bool,
+    mut done: impl FnMut(usize),
+) -> Vec<Option<Value>> {
     let n = q.nodes.len();
     let mut remaining = vec![0usize; n];
     for node in &q.nodes {
@@ -124,9 +138,9 @@ pub fn forward(q: &QuantGraph, x: &Array3<f32>, keep_all: bool, nms: NmsParams) 
                 }
             }
         }
+        done(i);
     }
-    let head = head_output(q, &values, nms);
-    IntForward { values, head }
+    values
 }
 
 fn head_output(q: &QuantGraph, values: &[Option<Value>], nms: NmsParams) -> HeadOut {

@@ -8,9 +8,10 @@
 
 #[macro_use]
 mod rows;
+#[macro_use]
+mod micro;
 mod direct;
 mod gather;
-mod micro;
 mod micro_u8;
 mod prep;
 mod requant32;
@@ -22,6 +23,26 @@ use crate::model::conv::{im2col, matmul, matmul_f64, out_size};
 use ndarray::{Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 
+/// Output height and width of convolution `q` on an `h × w` input.
+fn out_hw(q: &QConv, h: usize, w: usize) -> (usize, usize) {
+    let k = q.weight.dim().2;
+    (
+        out_size(h, k, q.stride, q.pad),
+        out_size(w, k, q.stride, q.pad),
+    )
+}
+
+/// Output buffer shared by the parallel tasks of a convolution; each task writes only its
+/// own elements.
+struct SharedOut<T>(*mut T);
+// SAFETY: tasks write disjoint elements and the buffer outlives them.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+impl<T> SharedOut<T> {
+    fn ptr(&self) -> *mut T {
+        self.0
+    }
+}
+
 /// Accumulators `sum(w * q) + bias` of an integer convolution, padding with `pad_value`.
 pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     if tiled::applicable(x, q) {
@@ -29,10 +50,7 @@ pub fn conv_acc(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     }
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let (ho, wo) = out_hw(q, h, w);
     let z = q.pad_value;
     // Centre the codes on the zero point so that padding is 0.
     let xc = x.mapv(|v| (v - z) as f32);
@@ -86,16 +104,12 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
         QAct::Lut { pre, .. } => pre,
     };
     let p = prep::get(q, fmt);
-    let Some(isa) = tiled::choose_with(x, q, (p.wlo, p.whi), p.wsum) else {
-        return conv_output(&conv_acc(x, q), q, out);
-    };
     let r32 = &p.r32;
     let bytes = match &q.act {
         QAct::Lut { table, .. } => requant32::ByteTable::new(table),
         QAct::None => None,
     };
-    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
-    tiled::conv_isa(x, q, isa, packed, |o, acc, dst| {
+    let finish = |o: usize, acc: &[i32], dst: &mut [i32]| {
         let (m, s, b) = (q.mult[o], q.shift[o], q.bias[o]);
         match (&q.act, &r32[o]) {
             (QAct::None, Some(r)) => requant32::requant32_row(acc, r, dst),
@@ -106,17 +120,33 @@ pub fn conv(x: ArrayView3<i32>, q: &QConv, out: &QFormat) -> Array3<i32> {
             (QAct::None, None) => rows::requant_row(acc, b, m, s, out, dst),
             (QAct::Lut { pre, table }, _) => rows::table_row(acc, b, m, s, pre, table, dst),
         }
-    })
+    };
+    let wrange = (p.wlo, p.whi);
+    // The direct u8 kernel's layers: the input's range comes from its packing into quad
+    // words (one pass over the input instead of a scan and then the packing).
+    if let Some((wp, kw)) = p
+        .direct
+        .as_ref()
+        .filter(|_| micro::Isa::Avx512VnniU8.available())
+    {
+        let src = direct::Quads::new(x, q);
+        if tiled::choose_for_range(src.range, q, wrange, p.wsum) == Some(micro::Isa::Avx512VnniU8) {
+            let tile = direct::tile_blocks(x.dim().0, q);
+            return direct::conv_quads(&src, q, wp, *kw, tile, finish);
+        }
+    }
+    let Some(isa) = tiled::choose_with(x, q, wrange, p.wsum) else {
+        return conv_output(&conv_acc(x, q), q, out);
+    };
+    let packed = p.direct.as_ref().map(|(w, kw)| (&w[..], *kw));
+    tiled::conv_isa(x, q, isa, packed, finish)
 }
 
 /// Naive accumulators: the definition, in i64.
 pub fn conv_acc_naive(x: ArrayView3<i32>, q: &QConv) -> Array3<i64> {
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let (ho, wo) = out_hw(q, h, w);
     Array3::from_shape_fn((co, ho, wo), |(o, oy, ox)| {
         let mut acc = q.bias[o];
         for c in 0..ci {
@@ -263,6 +293,51 @@ pub fn upsample(x: ArrayView3<i32>, f: usize) -> Array3<i32> {
     crate::model::ops::upsample_nearest(x, f)
 }
 
+/// Concatenation along channels: each input's elements copied once, in order (the same
+/// array as `ndarray::concatenate(Axis(0), xs)`).
+pub fn concat(xs: &[ArrayView3<i32>]) -> Array3<i32> {
+    let (_, h, w) = xs[0].dim();
+    let mut c = 0;
+    let mut y = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+    for x in xs {
+        assert_eq!((x.dim().1, x.dim().2), (h, w), "concat shapes");
+        c += x.dim().0;
+        match x.as_slice() {
+            Some(v) => y.extend_from_slice(v),
+            None => y.extend(x.iter().copied()),
+        }
+    }
+    Array3::from_shape_vec((c, h, w), y).expect("concat shape")
+}
+
+/// Shared pieces of the kernel tests: a xorshift generator and random codes.
+#[cfg(test)]
+mod test_util {
+    use ndarray::Array3;
+
+    /// Xorshift64 generator (`seed` must not be 0).
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// Next value in `0..m`.
+        pub fn below(&mut self, m: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % m
+        }
+
+        /// Codes in 0..=255, a fifth of them 0 and a fifth 255.
+        pub fn codes(&mut self, dim: (usize, usize, usize)) -> Array3<i32> {
+            Array3::from_shape_simple_fn(dim, || match self.below(5) {
+                0 => 0,
+                1 => 255,
+                _ => self.below(256) as i32,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +427,16 @@ mod tests {
 
     /// `maxpool` on codes equals the window definition (the max over the in-range part of
     /// each window, padding never winning), for the SPPF shape and odd sizes, strides and pads.
+    /// `concat` equals ndarray's concatenation, also for a non-contiguous input.
+    #[test]
+    fn concat_matches_ndarray() {
+        let a = Array3::from_shape_fn((2, 3, 4), |(c, y, x)| (c * 100 + y * 10 + x) as i32);
+        let b = Array3::from_shape_fn((3, 4, 3), |(c, y, x)| -((c * 100 + y * 10 + x) as i32));
+        let bt = b.view().permuted_axes([0, 2, 1]);
+        let v = [a.view(), bt, a.view()];
+        assert_eq!(concat(&v), ndarray::concatenate(Axis(0), &v).unwrap());
+    }
+
     #[test]
     fn maxpool_matches_definition() {
         for &(c, h, w, k, stride, pad) in &[

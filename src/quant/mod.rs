@@ -202,6 +202,34 @@ pub struct QConv {
     pub acc_bits: u32,
 }
 
+impl QConv {
+    /// A layer with unit multipliers, no shift, unit weight scales, no activation and no
+    /// accumulator bound recorded (for kernels and tests that need only the arithmetic).
+    pub fn plain(
+        weight: Array4<i32>,
+        bias: Vec<i64>,
+        stride: usize,
+        pad: usize,
+        pad_value: i32,
+    ) -> QConv {
+        let co = weight.dim().0;
+        QConv {
+            weight,
+            wbits: 8,
+            bias,
+            stride,
+            pad,
+            pad_value,
+            mult: vec![1; co],
+            shift: vec![0; co],
+            wscale: vec![1.0; co],
+            act: QAct::None,
+            acc_bound: 0,
+            acc_bits: 0,
+        }
+    }
+}
+
 /// One operation of the quantized network.
 #[derive(Clone, Debug)]
 pub enum QOp {

@@ -12,19 +12,25 @@
 //! the same exact i32 sums as the tiled kernel's (same range check, [`super::tiled::choose`]).
 
 use super::micro::{MR_MAX, NB};
-use super::QConv;
-use crate::model::conv::out_size;
+use super::rows::min_max;
+use super::{out_hw, QConv, SharedOut};
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The input in channel-quad words, phase planes `[c4][s·s][hph][wph]` plus slack so that
 /// every block of [`NB`] flat positions reads inside the buffer.
-struct Quads {
+pub struct Quads {
     words: Vec<i32>,
     /// Pitch of a plane row (words).
     wph: usize,
     /// Word offset of every reduction word `(j, ky, kx)` relative to the flat position.
     offs: Vec<usize>,
+    /// Input dimensions `(ci, h, w)`.
+    dim: (usize, usize, usize),
+    /// Smallest and largest input code (read while packing; the words hold only their low
+    /// bytes, so they are the input only when this range is within 0..=255).
+    pub range: (i32, i32),
 }
 
 /// Word of four bytes: `v` (a code in 0..=255) in every byte.
@@ -32,9 +38,18 @@ fn splat(v: i32) -> i32 {
     (v as u32 & 0xff).wrapping_mul(0x0101_0101) as i32
 }
 
+/// Write `v` into every element of `d`.
+fn fill(d: &mut [MaybeUninit<i32>], v: i32) {
+    for e in d {
+        e.write(v);
+    }
+}
+
 impl Quads {
-    fn new(x: ArrayView3<i32>, q: &QConv, n_flat: usize) -> Self {
+    /// The input of layer `q` in quad words, and its code range.
+    pub fn new(x: ArrayView3<i32>, q: &QConv) -> Self {
         let (ci, h, w) = x.dim();
+        let n_flat = out_hw(q, h, w).0 * (w + 2 * q.pad).div_ceil(q.stride);
         let (k, s, pad) = (q.weight.dim().2, q.stride, q.pad);
         let (hp, wp) = (h + 2 * pad, w + 2 * pad);
         let (hph, wph) = (hp.div_ceil(s), wp.div_ceil(s));
@@ -45,13 +60,20 @@ impl Quads {
         let need = (c4 * s * s - 1) * plane + n_flat.next_multiple_of(NB) + max_off;
         let len = need.max(c4 * group);
         let pw = splat(q.pad_value);
-        let mut words = vec![pw; len];
+        // Not initialized first (no fill pass over the buffer): every word is written once
+        // below, the image part of each plane row by `quad_row`, the rest of the row and the
+        // slack with the pad word.
+        let mut words: Vec<i32> = Vec::with_capacity(len);
+        let spare = &mut words.spare_capacity_mut()[..len];
+        let (planes, slack) = spare.split_at_mut(c4 * group);
+        fill(slack, pw);
         let xs = x.as_standard_layout();
         let xs = xs.as_slice().expect("standard layout");
-        words[..c4 * group]
+        let range = planes
             .par_chunks_mut(group)
             .enumerate()
-            .for_each(|(j, g)| {
+            .map(|(j, g)| {
+                let mut range = (i32::MAX, i32::MIN);
                 let chans: Vec<&[i32]> = (0..4)
                     .filter(|&d| 4 * j + d < ci)
                     .map(|d| &xs[(4 * j + d) * h * w..(4 * j + d + 1) * h * w])
@@ -60,24 +82,40 @@ impl Quads {
                     for px in 0..s {
                         let pl = &mut g[(py * s + px) * plane..(py * s + px + 1) * plane];
                         // Plane columns c with padded column c·s + px inside the image.
-                        let c_lo = pad.saturating_sub(px).div_ceil(s);
+                        let c_lo = pad.saturating_sub(px).div_ceil(s).min(wph);
                         let c_hi = (pad + w).saturating_sub(px).div_ceil(s).min(wph);
-                        if c_lo >= c_hi {
-                            continue;
-                        }
-                        for r in 0..hph {
+                        for (r, row) in pl.chunks_exact_mut(wph).enumerate() {
                             let yp = r * s + py;
                             if yp < pad || yp >= pad + h {
+                                fill(row, pw);
                                 continue;
                             }
                             let y = yp - pad;
+                            if px == 0 {
+                                // Every input row once (phase column 0 visits them all).
+                                for ch in &chans {
+                                    let (lo, hi) = min_max(&ch[y * w..(y + 1) * w]);
+                                    range = (range.0.min(lo), range.1.max(hi));
+                                }
+                            }
+                            if c_lo >= c_hi {
+                                fill(row, pw);
+                                continue;
+                            }
+                            fill(&mut row[..c_lo], pw);
+                            fill(&mut row[c_hi..], pw);
                             let x0 = c_lo * s + px - pad;
-                            let row = &mut pl[r * wph + c_lo..r * wph + c_hi];
-                            quad_row(&chans, y * w + x0, s, q.pad_value, row);
+                            let at = y * w + x0;
+                            quad_row(&chans, at, s, q.pad_value, &mut row[c_lo..c_hi]);
                         }
                     }
                 }
-            });
+                range
+            })
+            .reduce(|| (i32::MAX, i32::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        // SAFETY: all `len` words were written above (slack, and every row of every plane:
+        // the pad part by `fill`, the image part by `quad_row`, which writes all of `row`).
+        unsafe { words.set_len(len) };
         let mut offs = Vec::with_capacity(c4 * k * k);
         for j in 0..c4 {
             for ky in 0..k {
@@ -87,39 +125,57 @@ impl Quads {
                 }
             }
         }
-        Quads { words, wph, offs }
+        Quads {
+            words,
+            wph,
+            offs,
+            dim: (ci, h, w),
+            range,
+        }
+    }
+}
+
+/// [`quad_row`] for `M` channels at stride `S`: `ch[g][t·S]` in byte `g` of word `t`, the
+/// bytes above `M` from `high` (the fill code in every missing channel's byte).
+#[inline(always)]
+fn quads<const M: usize, const S: usize>(ch: [&[i32]; M], high: u32, row: &mut [MaybeUninit<i32>]) {
+    for (t, o) in row.iter_mut().enumerate() {
+        let mut v = high;
+        for (g, c) in ch.iter().enumerate() {
+            v |= ((c[t * S] & 0xff) as u32) << (8 * g);
+        }
+        o.write(v as i32);
     }
 }
 
 #[inline(always)]
-fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) {
+fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [MaybeUninit<i32>]) {
     let n = row.len();
-    let get = |d: usize| -> &[i32] { &chans[d][at..at + (n - 1) * s + 1] };
-    let fill = fill & 0xff;
-    match (chans.len(), s) {
-        (4, 1) => {
-            let (a, b, c, d) = (get(0), get(1), get(2), get(3));
+    if n == 0 {
+        return;
+    }
+    let m = chans.len();
+    // The missing channels' bytes, and every channel's span sliced to the exact length the
+    // loop reads (so that the compiler drops the bounds checks).
+    let high = (m..4).fold(0u32, |v, g| v | ((fill as u32 & 0xff) << (8 * g)));
+    let span = (n - 1) * s + 1;
+    let get = |d: usize| -> &[i32] { &chans[d][at..at + span] };
+    match (m, s) {
+        (4, 1) => quads::<4, 1>([get(0), get(1), get(2), get(3)], high, row),
+        (4, 2) => quads::<4, 2>([get(0), get(1), get(2), get(3)], high, row),
+        (3, 1) => quads::<3, 1>([get(0), get(1), get(2)], high, row),
+        (3, 2) => quads::<3, 2>([get(0), get(1), get(2)], high, row),
+        (2, 1) => quads::<2, 1>([get(0), get(1)], high, row),
+        (2, 2) => quads::<2, 2>([get(0), get(1)], high, row),
+        (1, 1) => quads::<1, 1>([get(0)], high, row),
+        (1, 2) => quads::<1, 2>([get(0)], high, row),
+        _ => {
             for (t, o) in row.iter_mut().enumerate() {
-                *o = (a[t] & 0xff) | (b[t] & 0xff) << 8 | (c[t] & 0xff) << 16 | (d[t] & 0xff) << 24;
-            }
-        }
-        (4, 2) => {
-            let (a, b, c, d) = (get(0), get(1), get(2), get(3));
-            for (t, o) in row.iter_mut().enumerate() {
-                let i = 2 * t;
-                *o = (a[i] & 0xff) | (b[i] & 0xff) << 8 | (c[i] & 0xff) << 16 | (d[i] & 0xff) << 24;
-            }
-        }
-        (m, _) => {
-            for (t, o) in row.iter_mut().enumerate() {
-                let mut v = 0u32;
+                let mut v = high;
                 for (g, ch) in chans.iter().enumerate() {
                     v |= ((ch[at + t * s] & 0xff) as u32) << (8 * g);
                 }
-                for g in m..4 {
-                    v |= (fill as u32) << (8 * g);
-                }
-                *o = v as i32;
+                o.write(v as i32);
             }
         }
     }
@@ -127,7 +183,7 @@ fn quad_row_body(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i3
 
 multiversion! {
     /// Words of four channels' codes `chans[g][at + t·s]` (missing channels `fill`).
-    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [i32]) -> () = quad_row_body;
+    fn quad_row(chans: &[&[i32]], at: usize, s: usize, fill: i32, row: &mut [MaybeUninit<i32>]) -> () = quad_row_body;
 }
 
 /// Weight words `[co / MR_MAX][kw][MR_MAX]`, word `(j, ky, kx)` holding the weights of input
@@ -161,21 +217,7 @@ pub fn pack_weights(q: &QConv) -> (Vec<i32>, usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn micro(a: *const i32, x: *const i32, offs: &[usize], acc: &mut [[i32; NB]; MR_MAX]) {
-    use std::arch::x86_64::*;
-    let mut s = [[_mm512_setzero_si512(); 2]; MR_MAX];
-    for (j, &off) in offs.iter().enumerate() {
-        let b0 = _mm512_loadu_si512(x.add(off) as *const __m512i);
-        let b1 = _mm512_loadu_si512(x.add(off + 16) as *const __m512i);
-        for (r, sr) in s.iter_mut().enumerate() {
-            let w = _mm512_set1_epi32(*a.add(j * MR_MAX + r));
-            sr[0] = _mm512_dpbusd_epi32(sr[0], b0, w);
-            sr[1] = _mm512_dpbusd_epi32(sr[1], b1, w);
-        }
-    }
-    for (r, sr) in s.iter().enumerate() {
-        _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
-        _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
-    }
+    avx512_micro!(_mm512_dpbusd_epi32, a, offs.len(), |j| x.add(offs[j]), acc)
 }
 
 /// Copy `len` (≤ [`NB`]) elements in pieces of constant size (inlined moves, not a `memcpy`
@@ -218,16 +260,6 @@ pub fn tile_blocks(ci: usize, q: &QConv) -> usize {
     (TILE_BYTES / (4 * NB * planes)).max(1)
 }
 
-/// Output buffer shared by the tasks; each task writes only its own positions.
-struct SharedOut<T>(*mut T);
-// SAFETY: tasks write disjoint elements and the buffer outlives them.
-unsafe impl<T: Send> Sync for SharedOut<T> {}
-impl<T> SharedOut<T> {
-    fn ptr(&self) -> *mut T {
-        self.0
-    }
-}
-
 /// The convolution with the u8 × i8 direct kernel: `finish(o, sums, dst)` turns the i32
 /// sums (without bias) of channel `o` at consecutive output positions into output elements
 /// (same contract as [`super::tiled::conv_with`]). The caller has checked the operand ranges
@@ -239,12 +271,14 @@ where
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
     let (wp, kw) = pack_weights(q);
-    conv_packed(x, q, &wp, kw, tile_blocks, finish)
+    conv_quads(&Quads::new(x, q), q, &wp, kw, tile_blocks, finish)
 }
 
-/// [`conv_with`] with the weight words `(wp, kw)` of [`pack_weights`] for `q`.
-pub fn conv_packed<T, F>(
-    x: ArrayView3<i32>,
+/// [`conv_with`] on the input `src` already in quad words ([`Quads::new`] for `q`), with
+/// the weight words `(wp, kw)` of [`pack_weights`] for `q`; the caller has checked the
+/// ranges as for [`conv_with`] (the input's from `src.range`).
+pub fn conv_quads<T, F>(
+    src: &Quads,
     q: &QConv,
     wp: &[i32],
     kw: usize,
@@ -255,16 +289,11 @@ where
     T: Copy + Default + Send,
     F: Fn(usize, &[i32], &mut [T]) + Sync,
 {
-    let (_, h, w) = x.dim();
-    let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
-    let wph = (w + 2 * q.pad).div_ceil(q.stride);
+    let (_, h, w) = src.dim;
+    let co = q.weight.dim().0;
+    let (ho, wo) = out_hw(q, h, w);
+    let wph = src.wph;
     let n_flat = ho * wph;
-    let src = Quads::new(x, q, n_flat);
-    debug_assert_eq!(src.wph, wph);
     assert_eq!(wp.len(), co.next_multiple_of(MR_MAX) * kw, "packed weights");
     let blocks = n_flat.div_ceil(NB);
     // Tiles of whole blocks; at least 8 tasks when the layer allows (channel groups split
@@ -277,7 +306,6 @@ where
     let mut out = vec![T::default(); co * ho * wo];
     let dst = SharedOut(out.as_mut_ptr());
     let dst = &dst;
-    let src = &src;
     (0..tiles * groups).into_par_iter().for_each(|task| {
         let (t, g) = (task / groups, task % groups);
         let mut acc = [[0i32; NB]; MR_MAX];
@@ -340,9 +368,11 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::conv_acc_naive;
     use super::super::micro::Isa;
-    use super::super::{conv_acc_naive, QAct, QConv};
-    use ndarray::{Array3, Array4};
+    use super::super::test_util::Rng;
+    use super::super::QConv;
+    use ndarray::Array4;
 
     /// The direct kernel equals the definition on odd shapes: kernels 1, 3 and 5, strides 1
     /// and 2, pads 0–2, channel counts not multiples of 4 or of the channel block, outputs
@@ -354,13 +384,7 @@ mod tests {
             eprintln!("SKIPPED: no AVX-512 VNNI on this CPU, the direct kernel is never used");
             return;
         }
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         for &(co, ci, k, stride, pad, h, w, pad_value) in &[
             (9, 7, 3, 1, 1, 23, 19, 37),
             (6, 5, 3, 2, 1, 17, 30, 0),
@@ -373,30 +397,16 @@ mod tests {
             (1, 1, 3, 1, 1, 3, 70, 0),
             (24, 12, 3, 2, 2, 10, 9, 255),
         ] {
-            let weight = Array4::from_shape_simple_fn((co, ci, k, k), || match rnd(6) {
+            let weight = Array4::from_shape_simple_fn((co, ci, k, k), || match rng.below(6) {
                 0 => -128,
                 1 => 127,
-                _ => rnd(256) as i32 - 128,
+                _ => rng.below(256) as i32 - 128,
             });
-            let q = QConv {
-                weight,
-                wbits: 8,
-                bias: (0..co).map(|_| rnd(1 << 21) as i64 - (1 << 20)).collect(),
-                stride,
-                pad,
-                pad_value,
-                mult: vec![1; co],
-                shift: vec![0; co],
-                wscale: vec![1.0; co],
-                act: QAct::None,
-                acc_bound: 0,
-                acc_bits: 0,
-            };
-            let x = Array3::from_shape_simple_fn((ci, h, w), || match rnd(5) {
-                0 => 0,
-                1 => 255,
-                _ => rnd(256) as i32,
-            });
+            let bias = (0..co)
+                .map(|_| rng.below(1 << 21) as i64 - (1 << 20))
+                .collect();
+            let q = QConv::plain(weight, bias, stride, pad, pad_value);
+            let x = rng.codes((ci, h, w));
             assert_eq!(
                 super::super::tiled::choose(x.view(), &q),
                 Some(Isa::Avx512VnniU8)
@@ -412,6 +422,41 @@ mod tests {
                     got, want,
                     "{co}<-{ci} k {k} s {stride} p {pad} {h}x{w} tile {tile}"
                 );
+            }
+        }
+    }
+
+    /// The range read while packing is the input's (every code is read once, at both
+    /// strides and any channel count), and `kernels::conv` leaves the direct kernel for the
+    /// other paths when a code is outside the bytes: same codes as the definition.
+    #[test]
+    fn packing_range_is_the_input_range() {
+        use super::super::{conv, conv_output};
+        use crate::quant::spec::QFormat;
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for &(ci, k, stride, pad, h, w) in &[
+            (7, 3, 1, 1, 9, 11),
+            (3, 3, 2, 1, 16, 15),
+            (5, 1, 2, 0, 7, 7),
+            (2, 5, 1, 2, 3, 4),
+        ] {
+            let weight =
+                Array4::from_shape_simple_fn((4, ci, k, k), || rng.below(255) as i32 - 127);
+            let q = QConv::plain(weight, vec![0, 5, -5, 100], stride, pad, 3);
+            let mut x = rng.codes((ci, h, w));
+            for (at, v) in [((ci - 1, h - 1, w - 1), 300), ((0, h / 2, 0), -2)] {
+                let want = x
+                    .iter()
+                    .fold((i32::MAX, i32::MIN), |(a, b), &c| (a.min(c), b.max(c)));
+                assert_eq!(
+                    super::Quads::new(x.view(), &q).range,
+                    want,
+                    "{ci} k {k} s {stride}"
+                );
+                let out = QFormat::pow2(8, 4, 3);
+                let naive = conv_output(&conv_acc_naive(x.view(), &q), &q, &out);
+                assert_eq!(conv(x.view(), &q, &out), naive, "{ci} k {k} s {stride}");
+                x[at] = v;
             }
         }
     }

@@ -342,9 +342,10 @@ multiversion! {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{QAct, QConv};
+    use super::super::test_util::Rng;
+    use super::super::QConv;
     use super::{pack_block, pack_body, Isa, Padded, NB};
-    use ndarray::{Array3, Array4};
+    use ndarray::Array4;
 
     /// The AVX-512 quad packer writes the same words as the scalar definition of the packing
     /// (and leaves every slot outside the packed runs untouched): strides 1 and 2, kernel 1
@@ -356,13 +357,7 @@ mod tests {
             eprintln!("SKIPPED: no AVX-512 VNNI on this CPU, the u8 packer is never used");
             return;
         }
-        let mut seed = 0x9e37_79b9u64;
-        let mut rnd = move |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = Rng(0x9e37_79b9);
         for &(ci, k, s, h, w, pad_value) in &[
             (3, 3, 2, 21, 17, 0),
             (5, 1, 1, 7, 9, 255),
@@ -372,29 +367,12 @@ mod tests {
             (1, 3, 1, 1, 1, 0),
             (6, 3, 1, 5, 80, 0),
         ] {
-            let q = QConv {
-                weight: Array4::zeros((1, ci, k, k)),
-                wbits: 8,
-                bias: vec![0],
-                stride: s,
-                pad: k / 2,
-                pad_value,
-                mult: vec![1],
-                shift: vec![0],
-                wscale: vec![1.0],
-                act: QAct::None,
-                acc_bound: 0,
-                acc_bits: 0,
-            };
-            let x = Array3::from_shape_simple_fn((ci, h, w), || match rnd(5) {
-                0 => 0,
-                1 => 255,
-                _ => rnd(256) as i32,
-            });
+            let q = QConv::plain(Array4::zeros((1, ci, k, k)), vec![0], s, k / 2, pad_value);
+            let x = rng.codes((ci, h, w));
             let src = Padded::new(x.view(), &q, 4);
             let kw = (ci * k * k).div_ceil(4);
-            let wo = crate::model::conv::out_size(w, k, s, k / 2);
-            let n = crate::model::conv::out_size(h, k, s, k / 2) * wo;
+            let (ho, wo) = super::super::out_hw(&q, h, w);
+            let n = ho * wo;
             for p0 in (0..n).step_by(NB) {
                 for end in [n, (p0 + 1).min(n), (p0 + 19).min(n)] {
                     let mut want = vec![-7i32; kw * NB];

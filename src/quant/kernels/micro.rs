@@ -81,26 +81,40 @@ pub fn micro(isa: Isa, a: &[i32], b: &[i32], kw: usize, acc: &mut [[i32; NB]; MR
     let _ = acc;
 }
 
+/// Body of the AVX-512 micro-kernels (8 channels × 32 positions in sixteen zmm sums):
+/// `avx512_micro!(dp, a, n, at, acc)` sets `acc[r][t] = sum_{j < n} dp(a[j·MR_MAX + r],
+/// b_j[t])`, where `at(j)` is the address of the [`NB`] operand words `b_j` and `dp` is a
+/// `vpdp*` intrinsic taking (sums, operand words, broadcast weight word). Used inside
+/// functions compiled with AVX-512 F/BW/VNNI, with `MR_MAX` and `NB` in scope.
+macro_rules! avx512_micro {
+    ($dp:ident, $a:expr, $n:expr, $at:expr, $acc:expr) => {{
+        use std::arch::x86_64::*;
+        let (a, at, acc): (*const i32, _, &mut [[i32; NB]; MR_MAX]) = ($a, $at, $acc);
+        let mut s = [[_mm512_setzero_si512(); 2]; MR_MAX];
+        for j in 0..$n {
+            let b: *const i32 = at(j);
+            let b0 = _mm512_loadu_si512(b as *const __m512i);
+            let b1 = _mm512_loadu_si512(b.add(16) as *const __m512i);
+            for (r, sr) in s.iter_mut().enumerate() {
+                let w = _mm512_set1_epi32(*a.add(j * MR_MAX + r));
+                sr[0] = $dp(sr[0], b0, w);
+                sr[1] = $dp(sr[1], b1, w);
+            }
+        }
+        for (r, sr) in s.iter().enumerate() {
+            _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
+            _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
+        }
+    }};
+}
+
 // AVX-512 intrinsics and target features are stable since Rust 1.89 (the manifest's
 // `rust-version`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn micro_avx512(a: *const i32, b: *const i32, k2: usize, acc: &mut [[i32; NB]; MR_MAX]) {
-    use std::arch::x86_64::*;
-    let mut s = [[_mm512_setzero_si512(); 2]; MR_MAX];
-    for j in 0..k2 {
-        let b0 = _mm512_loadu_si512(b.add(j * NB) as *const __m512i);
-        let b1 = _mm512_loadu_si512(b.add(j * NB + 16) as *const __m512i);
-        for (r, sr) in s.iter_mut().enumerate() {
-            let w = _mm512_set1_epi32(*a.add(j * MR_MAX + r));
-            sr[0] = _mm512_dpwssd_epi32(sr[0], w, b0);
-            sr[1] = _mm512_dpwssd_epi32(sr[1], w, b1);
-        }
-    }
-    for (r, sr) in s.iter().enumerate() {
-        _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut __m512i, sr[0]);
-        _mm512_storeu_si512(acc[r].as_mut_ptr().add(16) as *mut __m512i, sr[1]);
-    }
+    // vpdpwssd: i16 pairs of both operands (the product commutes).
+    avx512_micro!(_mm512_dpwssd_epi32, a, k2, |j| b.add(j * NB), acc)
 }
 
 #[cfg(target_arch = "x86_64")]

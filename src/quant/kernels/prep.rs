@@ -99,7 +99,7 @@ pub fn get(q: &QConv, fmt: &QFormat) -> Arc<Prep> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{QAct, QConv};
+    use super::super::QConv;
     use crate::quant::spec::QFormat;
     use ndarray::Array4;
 
@@ -107,22 +107,11 @@ mod tests {
     /// format changed; it is used again for the same parameters.
     #[test]
     fn entries_follow_the_parameters() {
-        let mut q = QConv {
-            weight: Array4::from_shape_fn((3, 2, 3, 3), |(o, c, y, x)| {
-                (o * 7 + c * 5 + y * 3 + x) as i32 % 9 - 4
-            }),
-            wbits: 8,
-            bias: vec![10, -20, 30],
-            stride: 1,
-            pad: 1,
-            pad_value: 0,
-            mult: vec![1; 3],
-            shift: vec![4; 3],
-            wscale: vec![1.0; 3],
-            act: QAct::None,
-            acc_bound: 0,
-            acc_bits: 0,
-        };
+        let weight = Array4::from_shape_fn((3, 2, 3, 3), |(o, c, y, x)| {
+            (o * 7 + c * 5 + y * 3 + x) as i32 % 9 - 4
+        });
+        let mut q = QConv::plain(weight, vec![10, -20, 30], 1, 1, 0);
+        q.shift = vec![4; 3];
         let fmt = QFormat::pow2(8, 3, 7);
         let a = super::get(&q, &fmt);
         assert!(std::sync::Arc::ptr_eq(&a, &super::get(&q, &fmt)));

@@ -16,8 +16,7 @@ use super::direct;
 use super::gather::{pack_block, pair, quad, Padded};
 use super::micro::{micro, Isa, MR_MAX, NB};
 use super::rows::{max_abs_row_sum, min_max};
-use super::QConv;
-use crate::model::conv::out_size;
+use super::{out_hw, QConv, SharedOut};
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
@@ -42,8 +41,8 @@ pub fn choose_with(
     (wlo, whi): (i32, i32),
     wsum: i64,
 ) -> Option<Isa> {
-    let best = Isa::detect()?;
-    let (lo, hi) = match x.as_slice() {
+    Isa::detect()?;
+    let range = match x.as_slice() {
         // In chunks on rayon: this scan reads the whole input before the layer can start.
         Some(s) => s
             .par_chunks(1 << 15)
@@ -53,6 +52,17 @@ pub fn choose_with(
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
     };
+    choose_for_range(range, q, (wlo, whi), wsum)
+}
+
+/// [`choose_with`] given the smallest and largest input code `(lo, hi)`.
+pub fn choose_for_range(
+    (lo, hi): (i32, i32),
+    q: &QConv,
+    (wlo, whi): (i32, i32),
+    wsum: i64,
+) -> Option<Isa> {
+    let best = Isa::detect()?;
     let (lo, hi) = (lo.min(q.pad_value), hi.max(q.pad_value));
     let fits = |v: i32| (-(1 << 15)..(1 << 15)).contains(&v);
     if !(fits(lo) && fits(hi) && fits(wlo) && fits(whi)) {
@@ -73,16 +83,6 @@ pub fn choose_with(
 /// True when the exact tiled path applies to this layer and input on this CPU.
 pub fn applicable(x: ArrayView3<i32>, q: &QConv) -> bool {
     choose(x, q).is_some()
-}
-
-/// Output buffer shared by the tile tasks; each task writes only its own positions.
-struct SharedOut<T>(*mut T);
-// SAFETY: tasks write disjoint elements (distinct output positions) and the buffer outlives them.
-unsafe impl<T: Send> Sync for SharedOut<T> {}
-impl<T> SharedOut<T> {
-    fn ptr(&self) -> *mut T {
-        self.0
-    }
 }
 
 /// Accumulators `bias + sum(w * code)`; call only when [`applicable`] holds.
@@ -123,7 +123,9 @@ where
     if isa == Isa::Avx512VnniU8 && direct::applies(q) {
         let tile = direct::tile_blocks(x.dim().0, q);
         return match packed {
-            Some((wp, kw)) => direct::conv_packed(x, q, wp, kw, tile, finish),
+            Some((wp, kw)) => {
+                direct::conv_quads(&direct::Quads::new(x, q), q, wp, kw, tile, finish)
+            }
             None => direct::conv_with(x, q, tile, finish),
         };
     }
@@ -147,10 +149,7 @@ where
 {
     let (ci, h, w) = x.dim();
     let (co, _, k, _) = q.weight.dim();
-    let (ho, wo) = (
-        out_size(h, k, q.stride, q.pad),
-        out_size(w, k, q.stride, q.pad),
-    );
+    let (ho, wo) = out_hw(q, h, w);
     let (kk, n) = (ci * k * k, ho * wo);
     let kw = kk.div_ceil(isa.group());
     let mr = isa.mr();
@@ -217,32 +216,17 @@ fn pack_weights(q: &QConv, kk: usize, isa: Isa, kw: usize) -> Vec<i32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::Rng;
     use super::super::{conv_acc_naive, QAct, QConv};
     use super::Isa;
     use ndarray::{Array3, Array4};
 
     fn layer(co: usize, ci: usize, k: usize, stride: usize, wmax: i64, seed: u64) -> QConv {
-        let mut s = seed | 1;
-        let mut rnd = move |m: i64| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % (2 * m as u64 + 1)) as i64 - m
-        };
-        QConv {
-            weight: Array4::from_shape_simple_fn((co, ci, k, k), || rnd(wmax) as i32),
-            wbits: 8,
-            bias: (0..co).map(|_| rnd(1 << 20)).collect(),
-            stride,
-            pad: k / 2,
-            pad_value: 37,
-            mult: vec![1; co],
-            shift: vec![0; co],
-            wscale: vec![1.0; co],
-            act: QAct::None,
-            acc_bound: 0,
-            acc_bits: 0,
-        }
+        let mut rng = Rng(seed | 1);
+        let mut rnd = move |m: i64| rng.below(2 * m as u64 + 1) as i64 - m;
+        let weight = Array4::from_shape_simple_fn((co, ci, k, k), || rnd(wmax) as i32);
+        let bias = (0..co).map(|_| rnd(1 << 20)).collect();
+        QConv::plain(weight, bias, stride, k / 2, 37)
     }
 
     /// Shapes with several channel blocks, partial blocks, several tiles and blocks that span
