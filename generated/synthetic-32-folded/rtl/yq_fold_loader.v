@@ -1,5 +1,5 @@
-// yq_fold_loader: parses the flash stream of the folded engine. The stream is one sequential
-// read from the start of the weight image (docs/hardware.md, "Flash image"); per layer:
+// yq_fold_loader: parses the flash stream of the folded engine. Without row bands the stream
+// is one sequential read from the start of the weight image; per layer:
 //   descriptor (DESC_BYTES bytes, shifted into yq_fold_desc),
 //   conv only: the SiLU table (LUT_LEN bytes, if the layer has one), then per group of P
 //   output channels: P parameter words (bias, 4 bytes little endian, then the signed shift,
