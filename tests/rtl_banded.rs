@@ -113,26 +113,8 @@ fn input_in_bands_bit_exact_and_over_the_board_uart() {
     common::synthetic_golden_png(64, &sq);
     let qdir = tmp.path().join("quant");
     common::synthetic_quant_dir(64, &qdir);
-    let run = |args: &[&std::ffi::OsStr]| common::yoloq_in(tmp.path(), args);
-    let (board, log) = run(&[
-        "board".as_ref(),
-        "run".as_ref(),
-        "--design".as_ref(),
-        "design".as_ref(),
-        "--port".as_ref(),
-        "sim".as_ref(),
-        sq.as_os_str(),
-    ]);
-    eprintln!("{log}");
-    assert!(log.contains("flash errors 0"), "flash model errors:\n{log}");
-    let (pred, _) = run(&[
-        "predict".as_ref(),
-        "--quant".as_ref(),
-        qdir.as_os_str(),
-        "--imgsz".as_ref(),
-        "64".as_ref(),
-        sq.as_os_str(),
-    ]);
+    let board = common::board_run_sim(tmp.path(), "design", &[&sq]);
+    let pred = common::predict_quant(tmp.path(), &qdir, 64, &sq);
     eprintln!("{board}");
     assert!(
         pred.lines().count() > 1,

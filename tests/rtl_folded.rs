@@ -336,30 +336,8 @@ fn board_run_on_the_simulated_board_prints_what_predict_prints() {
     let qdir = tmp.path().join("quant");
     common::synthetic_quant_dir(32, &qdir);
     // from the temporary folder: the design is given by a relative path, as users do
-    let run = |args: &[&std::ffi::OsStr]| common::yoloq_in(tmp.path(), args);
-    let (board, log) = run(&[
-        "board".as_ref(),
-        "run".as_ref(),
-        "--design".as_ref(),
-        "design".as_ref(),
-        "--port".as_ref(),
-        "sim".as_ref(),
-        sq.as_os_str(),
-        wide.as_os_str(),
-    ]);
-    eprintln!("{log}");
-    assert!(
-        log.contains("flash errors 0"),
-        "the flash model saw errors:\n{log}"
-    );
-    let (pred, _) = run(&[
-        "predict".as_ref(),
-        "--quant".as_ref(),
-        qdir.as_os_str(),
-        "--imgsz".as_ref(),
-        "32".as_ref(),
-        sq.as_os_str(),
-    ]);
+    let board = common::board_run_sim(tmp.path(), "design", &[&sq, &wide]);
+    let pred = common::predict_quant(tmp.path(), &qdir, 32, &sq);
     let first = |s: &str| -> String {
         let mut lines = s.lines();
         let head = lines.next().unwrap().to_string();

@@ -156,3 +156,34 @@ pub fn yoloq_in(cwd: &Path, args: &[&std::ffi::OsStr]) -> (String, String) {
     assert!(out.status.success(), "{args:?} failed: {err}");
     (String::from_utf8(out.stdout).unwrap(), err)
 }
+
+/// `board run --design DESIGN --port sim IMAGES...` in `cwd` against the simulated board; the
+/// flash model must report no error. Returns the printed detections.
+#[allow(dead_code)]
+pub fn board_run_sim(cwd: &Path, design: &str, images: &[&Path]) -> String {
+    let head = ["board", "run", "--design", design, "--port", "sim"];
+    let mut args: Vec<&std::ffi::OsStr> = head.iter().map(|a| a.as_ref()).collect();
+    args.extend(images.iter().map(|p| p.as_os_str()));
+    let (out, log) = yoloq_in(cwd, &args);
+    eprintln!("{log}");
+    assert!(
+        log.contains("flash errors 0"),
+        "the flash model saw errors:\n{log}"
+    );
+    out
+}
+
+/// `predict --quant QDIR --imgsz SIZE IMAGE` in `cwd`: the integer model's printed detections.
+#[allow(dead_code)]
+pub fn predict_quant(cwd: &Path, qdir: &Path, size: usize, image: &Path) -> String {
+    let size = size.to_string();
+    let args: [&std::ffi::OsStr; 6] = [
+        "predict".as_ref(),
+        "--quant".as_ref(),
+        qdir.as_os_str(),
+        "--imgsz".as_ref(),
+        size.as_ref(),
+        image.as_os_str(),
+    ];
+    yoloq_in(cwd, &args).0
+}
